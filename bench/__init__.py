@@ -1,0 +1,1 @@
+"""Benchmarks: each measures gridwatch against a baseline in the same run (`make bench`)."""

@@ -1,0 +1,1 @@
+"""The Dash app (wall, console, terminal), the REST API and authentication."""

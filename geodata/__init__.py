@@ -1,0 +1,1 @@
+"""Grids, people, devices and market entities: load, validate, index (the base package)."""

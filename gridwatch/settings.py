@@ -1,0 +1,50 @@
+"""The one settings object. Every field is a `GRIDWATCH_*` environment variable and the same
+option on the command line; it is built once at start-up and passed down (no module reads the
+environment itself)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GRIDWATCH_", extra="ignore")
+
+    # The contract's variables (CONTRACT.md section 2).
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    mqtt_url: str = "mqtt://127.0.0.1:1883"
+    topic_root: str = "gw"
+    data: Path | None = Field(
+        default=None, description="dataset directory; empty means the embedded Yingtan demo"
+    )
+    http: str = "127.0.0.1:8050"
+    stale_s: float = 120.0
+    offline_s: float = 600.0
+    ack_timeout_s: float = 60.0
+
+    # Our own, with defaults a bureau can live with.
+    var_dir: Path = Path("var")
+    future_tolerance_s: float = Field(300.0, description="fixes dated further ahead are dropped")
+    max_fix_age_s: float = Field(7 * 24 * 3600.0, description="older fixes are dropped")
+    max_accuracy_m: float = Field(500.0, description="fixes less accurate than this are dropped")
+    max_speed_kmh: float = Field(200.0, description="a jump faster than this from the last fix is dropped")
+    max_payload_bytes: int = 64 * 1024
+    trail_retention_s: float = Field(7 * 24 * 3600.0, description="how long trail fixes are kept")
+    escalation_depth: int = Field(3, description="how many times an unanswered order escalates")
+    geofence_grace_s: float = Field(300.0, description="time outside all own grids before an alert")
+    low_battery_pct: int = 15
+    secret_key: str | None = Field(default=None, description="session signing key; generated under var/ when empty")
+
+    @property
+    def http_host(self) -> str:
+        return self.http.rsplit(":", 1)[0]
+
+    @property
+    def http_port(self) -> int:
+        return int(self.http.rsplit(":", 1)[1])
+
+    def data_dir(self) -> Path:
+        """The dataset directory: the given one, or the demo generated under var/."""
+        return Path(self.data) if self.data else self.var_dir / "yingtan"

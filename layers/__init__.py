@@ -1,0 +1,1 @@
+"""Map layers as data: pure functions from state to GeoJSON and style hints."""
