@@ -59,5 +59,57 @@ def build_demo(outdir: Path = typer.Argument(Path("var/yingtan"))) -> None:
     typer.echo(summary)
 
 
+@app.command()
+def demo(ctx: typer.Context, devices: int = typer.Option(0, help="extra synthetic terminals, for load")) -> None:
+    """The whole system on one machine: store, broker, dataset, ingest, dispatcher, simulator, web."""
+    from gridwatch.demo import run_demo
+
+    raise typer.Exit(run_demo(settings_of(ctx), devices))
+
+
+@app.command()
+def web(ctx: typer.Context) -> None:
+    """The dashboard and REST API on GRIDWATCH_HTTP."""
+    import uvicorn
+
+    from dashboard.server import create_server
+
+    settings = settings_of(ctx)
+    uvicorn.run(create_server(settings), host=settings.http_host, port=settings.http_port,
+                log_level="warning")
+
+
+@users_app.command("add")
+def users_add(ctx: typer.Context, name: str,
+              role: str = typer.Option(..., help="viewer|coordinator|admin|supervisor"),
+              password: Optional[str] = typer.Option(None, help="generated and printed when not given"),
+              person: Optional[str] = typer.Option(None, help="for role supervisor: the person id")) -> None:
+    """Create or replace a dashboard account."""
+    import redis
+
+    from dashboard.auth import Accounts, AuthError
+
+    try:
+        pw = Accounts(redis.Redis.from_url(settings_of(ctx).redis_url)).add(name, role, password, person)
+    except AuthError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2)
+    typer.echo(f"{name} ({role})" + ("" if password else f" password: {pw}"))
+
+
+@users_app.command("token")
+def users_token(ctx: typer.Context, name: str) -> None:
+    """Print a new bearer token for NAME (for integrations and scripts)."""
+    import redis
+
+    from dashboard.auth import Accounts, AuthError
+
+    try:
+        typer.echo(Accounts(redis.Redis.from_url(settings_of(ctx).redis_url)).new_token(name))
+    except AuthError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -1,0 +1,89 @@
+"""The REST API under /api (CONTRACT.md section 5). Routes only parse, check the caller's role
+and call into the packages; the logic lives in geodata/, telemetry/ and alerts/."""
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, Response
+
+from dashboard.auth import User
+from dashboard.context import WebContext
+from layers.grids import grids_geojson
+
+Lat = Annotated[float, Query(ge=-90, le=90, description="WGS-84 latitude")]
+Lon = Annotated[float, Query(ge=-180, le=180, description="WGS-84 longitude")]
+
+
+def current_user(request: Request) -> User:
+    user = getattr(request.state, "user", None)
+    if user is None:
+        raise HTTPException(401, "login or a bearer token is required")
+    return user
+
+
+def coordinator(user: Annotated[User, Depends(current_user)]) -> User:
+    if not user.can_order:
+        raise HTTPException(403, f"role {user.role!r} may not issue, cancel or close orders")
+    return user
+
+
+def _person_view(p) -> dict | None:
+    if p is None:
+        return None
+    return {"id": p.id, "name": p.name, "role": p.role, "phone": p.phone, "device": p.device,
+            "grids": list(p.grids)}
+
+
+def install_api(server: FastAPI, ctx: WebContext) -> None:
+    api = APIRouter(prefix="/api")
+
+    @api.get("/health", tags=["system"])
+    def health() -> JSONResponse:
+        status = {"redis": "ok", "mqtt": "ok"}
+        try:
+            ctx.r.ping()
+        except Exception as exc:  # noqa: BLE001 - any failure means the store is down
+            status["redis"] = f"down: {type(exc).__name__}"
+        if not ctx.mqtt_connected():
+            status["mqtt"] = "down"
+        ok = all(v == "ok" for v in status.values())
+        return JSONResponse(status, status_code=200 if ok else 503)
+
+    @api.get("/grids", tags=["grids"])
+    def grids(_: Annotated[User, Depends(current_user)],
+              level: Annotated[int | None, Query(ge=1, le=2)] = None) -> dict:
+        return grids_geojson(ctx.dataset.grids, level=level)
+
+    @api.get("/grids/locate", tags=["grids"])
+    def locate(_: Annotated[User, Depends(current_user)], lat: Lat, lon: Lon) -> dict:
+        l1, l2 = ctx.index.locate_one(lat, lon)
+        if l1 is None and l2 is None:
+            raise HTTPException(404, f"({lat}, {lon}) lies outside every grid")
+        out = {"lat": lat, "lon": lon, "level1": None, "level2": None}
+        names = ctx.grid_names
+        for key, gid in (("level1", l1), ("level2", l2)):
+            if gid is not None:
+                resp = ctx.registry.responsible(gid)
+                out[key] = {"id": gid, "name": names.get(gid),
+                            "responsible": {k: ([_person_view(x) for x in v] if isinstance(v, (list, tuple))
+                                                else _person_view(v)) for k, v in resp.items()}}
+        return out
+
+    @api.get("/me", tags=["system"])
+    def me(user: Annotated[User, Depends(current_user)]) -> dict:
+        return {"name": user.name, "role": user.role, "person": user.person}
+
+    @api.api_route("/{path:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH"],
+                   include_in_schema=False)
+    def not_found(path: str) -> JSONResponse:
+        return JSONResponse({"error": f"no route /api/{path}"}, status_code=404)
+
+    ctx.api_router = api  # later sections add routes before the catch-all is included
+    server.include_router(api)
+
+    @server.get("/metrics", include_in_schema=False)
+    def metrics(_: Annotated[User, Depends(current_user)]) -> Response:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        return Response(generate_latest(ctx.metrics_registry), media_type=CONTENT_TYPE_LATEST)

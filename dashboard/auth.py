@@ -1,0 +1,135 @@
+"""Dashboard accounts, sessions and bearer tokens.
+
+Accounts live in Redis (so several web workers share them): argon2 password hashes, a role
+(viewer = duty officer, coordinator, admin, supervisor bound to a person), signed session
+cookies (itsdangerous) and bearer tokens stored only as SHA-256 digests. The signing key is
+generated at first start and kept in Redis, never in the repository.
+"""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+import orjson
+import redis
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerifyMismatchError
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+ROLES = ("viewer", "coordinator", "admin", "supervisor")
+ORDER_ROLES = frozenset({"coordinator", "admin"})
+USERS_KEY = "gw:auth:users"      # hash: name -> JSON {role, hash, person}
+TOKENS_KEY = "gw:auth:tokens"    # hash: sha256(token) -> name
+SECRET_KEY = "gw:auth:secret"    # string: session signing key, set once (SET NX)
+SESSION_COOKIE = "gw_session"
+SESSION_MAX_AGE_S = 12 * 3600    # one duty shift
+# gw:auth:fail:ip:<addr>, gw:auth:fail:user:<name>: failed-login counters, expire after LOGIN_WINDOW_S
+
+_hasher = PasswordHasher()
+
+
+class AuthError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    role: str
+    person: str | None = None
+
+    @property
+    def can_order(self) -> bool:
+        return self.role in ORDER_ROLES
+
+
+class Accounts:
+    def __init__(self, r: redis.Redis, secret: str | None = None):
+        self.r = r
+        self._secret = secret
+
+    # -- accounts -------------------------------------------------------------------------
+    def add(self, name: str, role: str, password: str | None = None, person: str | None = None) -> str:
+        """Creates or replaces an account; returns the password (generated when not given)."""
+        if role not in ROLES:
+            raise AuthError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+        if not name or len(name) > 64 or any(c.isspace() for c in name):
+            raise AuthError("a user name is 1-64 characters without spaces")
+        if role == "supervisor" and not person:
+            raise AuthError("a supervisor account needs --person (the person id it acts for)")
+        password = password or secrets.token_urlsafe(12)
+        record = {"role": role, "hash": _hasher.hash(password), "person": person}
+        self.r.hset(USERS_KEY, name, orjson.dumps(record))
+        return password
+
+    def get(self, name: str) -> User | None:
+        raw = self.r.hget(USERS_KEY, name)
+        if raw is None:
+            return None
+        rec = orjson.loads(raw)
+        return User(name=name, role=rec["role"], person=rec.get("person"))
+
+    def verify(self, name: str, password: str) -> User | None:
+        raw = self.r.hget(USERS_KEY, name)
+        if raw is None:
+            _hasher.hash(password)  # same cost either way, so timing does not reveal names
+            return None
+        rec = orjson.loads(raw)
+        try:
+            _hasher.verify(rec["hash"], password)
+        except (VerifyMismatchError, InvalidHashError):
+            return None
+        return User(name=name, role=rec["role"], person=rec.get("person"))
+
+    def list(self) -> list[User]:
+        return sorted((self.get(n.decode()) for n in self.r.hkeys(USERS_KEY)), key=lambda u: u.name)
+
+    # -- bearer tokens --------------------------------------------------------------------
+    def new_token(self, name: str) -> str:
+        if self.get(name) is None:
+            raise AuthError(f"no account named {name!r}")
+        token = "gwt_" + secrets.token_urlsafe(32)
+        self.r.hset(TOKENS_KEY, hashlib.sha256(token.encode()).hexdigest(), name)
+        return token
+
+    def user_of_token(self, token: str) -> User | None:
+        name = self.r.hget(TOKENS_KEY, hashlib.sha256(token.encode()).hexdigest())
+        return self.get(name.decode()) if name else None
+
+    # -- sessions -------------------------------------------------------------------------
+    def _serializer(self) -> URLSafeTimedSerializer:
+        if self._secret is None:
+            self.r.set(SECRET_KEY, secrets.token_urlsafe(48), nx=True)
+            self._secret = self.r.get(SECRET_KEY).decode()
+        return URLSafeTimedSerializer(self._secret, salt="gw-session")
+
+    def session_cookie(self, user: User) -> str:
+        return self._serializer().dumps({"u": user.name})
+
+    def user_of_session(self, cookie: str | None) -> User | None:
+        if not cookie:
+            return None
+        try:
+            data = self._serializer().loads(cookie, max_age=SESSION_MAX_AGE_S)
+        except (BadSignature, SignatureExpired):
+            return None
+        return self.get(data.get("u", ""))
+
+
+LOGIN_WINDOW_S = 300
+LOGIN_MAX_FAILURES = 10
+
+
+def login_throttled(r: redis.Redis, client: str, name: str) -> bool:
+    """True when this client or this account has failed too often in the window."""
+    keys = (f"gw:auth:fail:ip:{client}", f"gw:auth:fail:user:{name}")
+    return any(int(v or 0) >= LOGIN_MAX_FAILURES for v in r.mget(keys))
+
+
+def record_login_failure(r: redis.Redis, client: str, name: str) -> None:
+    pipe = r.pipeline()
+    for key in (f"gw:auth:fail:ip:{client}", f"gw:auth:fail:user:{name}"):
+        pipe.incr(key)
+        pipe.expire(key, LOGIN_WINDOW_S, nx=True)
+    pipe.execute()

@@ -1,0 +1,189 @@
+"""`/console`: the coordinators' console. Click the map or search (grid name or id, entity
+credit code) -> the grid's responsible people and the k nearest eligible supervisors with
+distance and freshness -> issue an order with pre-filled, editable recipients -> follow it
+live; cancel or close; acknowledge alerts; replay a device's trail."""
+from __future__ import annotations
+
+import asyncio
+import time
+
+import dash_leaflet as dl
+from dash import ALL, Input, Output, State, ctx as dctx, dcc, html, no_update
+
+from dashboard import live
+from dashboard.context import WebContext
+from dashboard.i18n import t
+from dashboard.mapparts import EMPTY, city_map
+from dashboard.wall import kpi_strip
+
+
+def layout(ctx: WebContext, user, lang: str):
+    panels = live.panels(ctx)
+    can_order = user.can_order
+    return html.Div([
+        dcc.Store(id="con-lang", data=lang),
+        dcc.Store(id="con-point"),
+        dcc.Store(id="con-delta"),
+        html.Div(kpi_strip(panels["kpis"], lang), id="con-kpis", className="gw-kpis"),
+        city_map(ctx, "con", extra=[dl.LayerGroup(id="con-pick"),
+                                    dl.GeoJSON(id="con-trail", data=EMPTY, style={"color": "#facc15", "weight": 3})]),
+        html.Div([
+            html.Section([
+                html.Div([html.Span(f"{user.name} ({user.role}) "), html.A(t("logout", lang), href="/logout"),
+                          " · ", html.A(t("language", lang), href="/console" + ("" if lang == "en" else "?lang=en"))]),
+                html.P(t("click_map", lang), className="gw-msg"),
+                dcc.Input(id="con-search", placeholder="网格名称/编号 或 统一社会信用代码", debounce=True),
+            ]),
+            html.Section(id="con-info"),
+            html.Section([
+                html.H3(t("issue", lang)),
+                dcc.Input(id="con-title", placeholder=t("order_title", lang)),
+                dcc.Textarea(id="con-body", placeholder=t("order_body", lang)),
+                html.Div([
+                    dcc.Dropdown(id="con-kind", value="emergency", clearable=False,
+                                 options=[{"label": t("emergency", lang), "value": "emergency"},
+                                          {"label": t("task", lang), "value": "task"}]),
+                    dcc.Dropdown(id="con-priority", value=1, clearable=False,
+                                 options=[{"label": f"{t('priority', lang)} {p}", "value": p} for p in (1, 2, 3)]),
+                ], className="gw-duty"),
+                dcc.Checklist(id="con-recipients", options=[], value=[]),
+                html.Button(t("issue", lang), id="con-issue", disabled=not can_order),
+                html.Div("" if can_order else t("not_allowed", lang), id="con-issue-msg", className="gw-msg"),
+            ]),
+            html.Section([html.H3(t("orders", lang)), html.Div(console_orders(panels["orders"], lang, user), id="con-order-list")]),
+            html.Section([html.H3(t("alerts", lang)), html.Div(console_alerts(panels["alerts"], lang), id="con-alerts")]),
+            html.Section([
+                html.H3(t("trail", lang)),
+                dcc.Input(id="con-trail-device", placeholder="device id"),
+                dcc.Dropdown(id="con-trail-hours", value=2, clearable=False,
+                             options=[{"label": f"{h} h", "value": h} for h in (1, 2, 6, 24)]),
+                html.Button("▶", id="con-trail-go", className="secondary"),
+            ]),
+        ], className="gw-panel"),
+    ], className="gw-console")
+
+
+def _info(ctx: WebContext, lat: float, lon: float, lang: str):
+    info = live.point_info(ctx, lat, lon)
+    rows = []
+    for level_key in ("level1", "level2"):
+        g = info.get(level_key)
+        if g:
+            people = "，".join(f"{p['name']}（{p['role']}）" for p in g["people"])
+            rows.append(html.Div([html.B(f"{t(level_key, lang)}: {g['name']}"), html.Div(people, className="gw-msg")]))
+    near = info["nearest"]
+    table = html.Table([html.Tr([html.Th("监管员"), html.Th(t("distance", lang)), html.Th("状态")])] + [
+        html.Tr([html.Td(n["name"]), html.Td(f"{n['distance_m']:.0f} m"), html.Td(f"{n['status']} · {n['fresh']}")])
+        for n in near], className="gw-table")
+    options = [{"label": f"{c['name']} ({c['reason']})", "value": c["device"]} for c in info["suggested"]]
+    return ([html.H3(f"{lat:.5f}, {lon:.5f}")] + rows + [html.H3(t("nearest", lang)), table]), options
+
+
+def register(app, ctx: WebContext, session_user) -> None:
+    @app.callback(Output("con-point", "data"), Input("con-map", "clickData"), Input("con-search", "value"),
+                  prevent_initial_call=True)
+    def pick(click, query):
+        if dctx.triggered_id == "con-map" and click:
+            ll = click["latlng"]
+            return {"lat": ll["lat"], "lon": ll["lng"]}
+        if query:
+            hit = live.search(ctx, query.strip())
+            return hit or no_update
+        return no_update
+
+    @app.callback(Output("con-info", "children"), Output("con-recipients", "options"),
+                  Output("con-recipients", "value"), Output("con-pick", "children"),
+                  Input("con-point", "data"), State("con-lang", "data"), prevent_initial_call=True)
+    def show_point(point, lang):
+        children, options = _info(ctx, point["lat"], point["lon"], lang)
+        marker = dl.CircleMarker(center=[point["lat"], point["lon"]], radius=10, color="#facc15")
+        return children, options, [o["value"] for o in options], [marker]
+
+    @app.callback(Output("con-issue-msg", "children"), Input("con-issue", "n_clicks"),
+                  State("con-point", "data"), State("con-title", "value"), State("con-body", "value"),
+                  State("con-kind", "value"), State("con-priority", "value"), State("con-recipients", "value"),
+                  State("con-lang", "data"), prevent_initial_call=True)
+    def issue(_n, point, title, body, kind, priority, recipients, lang):
+        user = session_user(ctx)
+        if user is None or not user.can_order:
+            return t("not_allowed", lang)
+        if not point:
+            return t("click_map", lang)
+        try:
+            order = live.issue_order(ctx, user, point["lat"], point["lon"], title or "", body or "",
+                                     kind, priority, recipients or None)
+        except ValueError as exc:
+            return f"✗ {exc}"
+        return f"✓ {order['id']}"
+
+    @app.callback(Output("con-trail", "data"), Input("con-trail-go", "n_clicks"),
+                  State("con-trail-device", "value"), State("con-trail-hours", "value"), prevent_initial_call=True)
+    def trail(_n, device, hours):
+        if not device:
+            return no_update
+        now = time.time()
+        return live.trail_geojson(ctx, device.strip(), now - hours * 3600, now)
+
+    @app.callback(Output("con-alerts", "children", allow_duplicate=True),
+                  Input({"type": "alert-ack", "id": ALL}, "n_clicks"), State("con-lang", "data"),
+                  prevent_initial_call=True)
+    def ack_alert(clicks, lang):
+        user = session_user(ctx)
+        if user and dctx.triggered_id and any(clicks):
+            live.ack_alert(ctx, user, dctx.triggered_id["id"])
+        return console_alerts(live.panels(ctx)["alerts"], lang)
+
+    @app.callback(Output("con-order-list", "children", allow_duplicate=True),
+                  Input({"type": "order-act", "id": ALL, "act": ALL}, "n_clicks"), State("con-lang", "data"),
+                  prevent_initial_call=True)
+    def order_action(clicks, lang):
+        user = session_user(ctx)
+        trig = dctx.triggered_id
+        if user and user.can_order and trig and any(clicks):
+            live.order_action(ctx, user, trig["id"], trig["act"])
+        return console_orders(live.panels(ctx)["orders"], lang, user)
+
+    app.clientside_callback(
+        "function(delta, data) { return window.gridwatch.mergeDelta(delta, data); }",
+        Output("con-supervisors", "data"), Input("con-delta", "data"), State("con-supervisors", "data"),
+        prevent_initial_call=True,
+    )
+
+    @app.callback(Input("con-lang", "data"), persistent=True)
+    async def stream(lang):
+        from dash import set_props
+
+        user = session_user(ctx)
+        set_props("con-supervisors", {"data": await asyncio.to_thread(live.supervisors_snapshot, ctx)})
+        async for kind, payload in live.follow(ctx):
+            if kind == "delta":
+                set_props("con-delta", {"data": payload})
+            else:
+                set_props("con-kpis", {"children": kpi_strip(payload["kpis"], lang)})
+                set_props("con-order-list", {"children": console_orders(payload["orders"], lang, user)})
+                set_props("con-alerts", {"children": console_alerts(payload["alerts"], lang)})
+                set_props("con-orders", {"data": payload["orders_layer"]})
+
+
+def console_orders(orders: list[dict], lang: str, user):
+    if not orders:
+        return html.Div(t("no_orders", lang), className="gw-msg")
+    out = []
+    for o in orders:
+        acts = [] if not (user and user.can_order) else [
+            html.Button(t("close", lang), id={"type": "order-act", "id": o["id"], "act": "close"}, className="secondary"),
+            html.Button(t("cancel", lang), id={"type": "order-act", "id": o["id"], "act": "cancel"}, className="danger"),
+        ]
+        out.append(html.Div([html.Div(o["title"], className="t"), html.Div(o["subtitle"], className="s"),
+                             html.Div([html.Span(f"{r['name']} · {r['state']}", className=f"gw-rcpt {r['state']}")
+                                       for r in o["recipients"]]), html.Div(acts, className="gw-duty")],
+                            className="gw-item", id=f"con-order-{o['id']}"))
+    return out
+
+
+def console_alerts(alerts: list[dict], lang: str):
+    if not alerts:
+        return html.Div(t("no_alerts", lang), className="gw-msg")
+    return [html.Div([html.Div(a["title"], className="t"), html.Div(a["subtitle"], className="s"),
+                      html.Button(t("ack_alert", lang), id={"type": "alert-ack", "id": a["id"]}, className="secondary")],
+                     className=f"gw-item {a['kind']}") for a in alerts]

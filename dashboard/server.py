@@ -1,0 +1,138 @@
+"""The web process: one FastAPI server carrying the REST API, the login page, /metrics and the
+Dash pages (Dash 4 on its FastAPI backend, live updates over its WebSocket callbacks).
+
+`create_server(settings)` builds everything from the settings; `uvicorn` serves the result.
+"""
+from __future__ import annotations
+
+import html
+from urllib.parse import quote
+
+from fastapi import FastAPI, Form, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.base import BaseHTTPMiddleware
+
+from dashboard.auth import SESSION_COOKIE, SESSION_MAX_AGE_S, login_throttled, record_login_failure
+from dashboard.context import WebContext
+from gridwatch.settings import Settings
+
+# Paths anyone may fetch: the login page, health, device ingest (its own credentials), and
+# Dash's static bundles (code, not data).
+PUBLIC_PREFIXES = ("/login", "/api/health", "/api/ingest/", "/_dash-component-suites/",
+                   "/assets/", "/_favicon.ico", "/static/")
+PAGES = ("/", "/console", "/terminal")
+
+
+def _error(status: int, reason: str, **extra) -> JSONResponse:
+    return JSONResponse({"error": reason, **extra}, status_code=status)
+
+
+class AuthMiddleware(BaseHTTPMiddleware):
+    """Attaches `request.state.user` from a bearer token or session cookie; refuses anonymous
+    requests (401 JSON for the API and Dash's endpoints, a redirect to /login for pages)."""
+
+    def __init__(self, app, ctx: WebContext):
+        super().__init__(app)
+        self.ctx = ctx
+
+    async def dispatch(self, request: Request, call_next):
+        path = request.url.path
+        user = None
+        auth = request.headers.get("authorization", "")
+        if auth.lower().startswith("bearer "):
+            user = self.ctx.accounts.user_of_token(auth[7:].strip())
+        if user is None:
+            user = self.ctx.accounts.user_of_session(request.cookies.get(SESSION_COOKIE))
+        request.state.user = user
+        if user is None and not path.startswith(PUBLIC_PREFIXES):
+            if request.method == "GET" and (path in PAGES or not path.startswith(("/api", "/_dash", "/metrics"))):
+                return RedirectResponse(f"/login?next={quote(path)}", status_code=303)
+            return _error(401, "login or a bearer token is required")
+        return await call_next(request)
+
+
+LOGIN_PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>gridwatch 登录</title>
+<link rel="stylesheet" href="/assets/gridwatch.css"></head>
+<body class="gw-login"><form method="post" action="/login" class="gw-login-form">
+<h1>网格监管指挥平台 <small>gridwatch</small></h1>
+{error}
+<input type="hidden" name="next" value="{next}">
+<label>用户名 User<input name="username" autocomplete="username" required autofocus></label>
+<label>密码 Password<input name="password" type="password" autocomplete="current-password" required></label>
+<button type="submit">登录 Sign in</button></form></body></html>"""
+
+
+def _safe_next(target: str) -> str:
+    # Only same-site paths, so the login form cannot be used as an open redirect.
+    return target if target.startswith("/") and not target.startswith("//") else "/"
+
+
+def install_auth_routes(server: FastAPI, ctx: WebContext, secure_cookies: bool) -> None:
+    @server.get("/login", include_in_schema=False)
+    def login_page(next: str = "/", error: str = "") -> HTMLResponse:
+        msg = f'<p class="gw-error">{html.escape(error)}</p>' if error else ""
+        return HTMLResponse(LOGIN_PAGE.format(error=msg, next=html.escape(_safe_next(next))))
+
+    @server.post("/login", include_in_schema=False)
+    def login(request: Request, username: str = Form(...), password: str = Form(...),
+              next: str = Form("/")) -> Response:
+        client = request.client.host if request.client else "?"
+        target = _safe_next(next)
+        if login_throttled(ctx.r, client, username):
+            return RedirectResponse(f"/login?next={quote(target)}&error=" + quote("尝试过多，请稍后再试 Too many attempts"), 303)
+        user = ctx.accounts.verify(username, password)
+        if user is None:
+            record_login_failure(ctx.r, client, username)
+            return RedirectResponse(f"/login?next={quote(target)}&error=" + quote("用户名或密码错误 Wrong user or password"), 303)
+        if user.role == "supervisor" and target in ("/", "/console"):
+            target = "/terminal"
+        resp = RedirectResponse(target, status_code=303)
+        resp.set_cookie(SESSION_COOKIE, ctx.accounts.session_cookie(user), max_age=SESSION_MAX_AGE_S,
+                        httponly=True, samesite="lax", secure=secure_cookies)
+        return resp
+
+    @server.get("/logout", include_in_schema=False)
+    def logout() -> Response:
+        resp = RedirectResponse("/login", status_code=303)
+        resp.delete_cookie(SESSION_COOKIE)
+        return resp
+
+
+def install_error_handlers(server: FastAPI) -> None:
+    @server.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException):
+        return _error(exc.status_code, str(exc.detail))
+
+    @server.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError):
+        problems = [
+            {"field": ".".join(str(p) for p in e.get("loc", ()) if p not in ("body", "query")),
+             "problem": e.get("msg")}
+            for e in exc.errors()
+        ]
+        return _error(422, "invalid request", problems=problems)
+
+
+def create_server(settings: Settings, ctx: WebContext | None = None) -> FastAPI:
+    from dashboard.api import install_api
+    from dashboard.ui import install_dash
+
+    ctx = ctx or WebContext.build(settings)
+    server = FastAPI(title="gridwatch", version="0.1.0", openapi_url="/api/openapi.json",
+                     docs_url="/api/docs", redoc_url=None)
+    server.state.ctx = ctx
+    install_error_handlers(server)
+    install_auth_routes(server, ctx, secure_cookies=settings.secure_cookies)
+    install_api(server, ctx)
+    install_dash(server, ctx)
+    server.add_middleware(AuthMiddleware, ctx=ctx)
+    server.add_event_handler("shutdown", ctx.close)
+    return server
+
+
+def server_from_env() -> FastAPI:
+    """For `uvicorn --factory dashboard.server:server_from_env --workers N` (settings from env)."""
+    return create_server(Settings())

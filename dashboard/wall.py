@@ -1,0 +1,107 @@
+"""`/`: the command-centre wall. Read-only, dark, fills the screen: KPI strip, the map, the alert
+ticker and open orders with each recipient's state and the countdown to escalation. SOS and
+escalations raise a flashing banner. Everything after the first render arrives as pushes over
+the WebSocket: supervisor deltas as they happen, the small panels every second."""
+from __future__ import annotations
+
+import asyncio
+
+from dash import Input, Output, State, dcc, html, set_props
+
+from dashboard import live
+from dashboard.context import WebContext
+from dashboard.i18n import t
+from dashboard.mapparts import city_map
+
+
+def kpi_strip(k: dict, lang: str) -> list:
+    def cell(key, value, cls=""):
+        return html.Div([html.Div(value, className="v"), html.Div(t(key, lang), className="k")],
+                        className=f"gw-kpi {cls}", id=f"kpi-{key}")
+
+    ack = k.get("median_ack_s")
+    return [
+        html.Div([t("title", lang), html.Small(k.get("clock", ""))], className="gw-title"),
+        cell("live", k.get("live", 0), "live"),
+        cell("stale", k.get("stale", 0), "stale"),
+        cell("offline", k.get("offline", 0), "offline"),
+        cell("on_duty", k.get("on_duty", 0)),
+        cell("open_orders", k.get("open_orders", 0)),
+        cell("median_ack", "–" if ack is None else f"{ack:.0f}s"),
+        cell("open_alerts", k.get("open_alerts", 0), "alert" if k.get("open_alerts") else ""),
+        cell("uncovered", "–" if k.get("uncovered_pct") is None else f"{k['uncovered_pct']:.1f}%"),
+    ]
+
+
+def alert_items(alerts: list[dict], lang: str) -> list:
+    if not alerts:
+        return [html.Div(t("no_alerts", lang), className="gw-item gw-msg")]
+    return [html.Div([html.Div(a["title"], className="t"), html.Div(a["subtitle"], className="s")],
+                     className=f"gw-item {a['kind']}", id=f"alert-{a['id']}") for a in alerts]
+
+
+def order_items(orders: list[dict], lang: str) -> list:
+    if not orders:
+        return [html.Div(t("no_orders", lang), className="gw-item gw-msg")]
+    out = []
+    for o in orders:
+        countdown = (html.Span(f"{o['escalates_in_s']:.0f}s", className="gw-countdown")
+                     if o.get("escalates_in_s") is not None else None)
+        out.append(html.Div([
+            countdown,
+            html.Div(o["title"], className="t"),
+            html.Div(o["subtitle"], className="s"),
+            html.Div([html.Span(f"{r['name']} · {r['state']}", className=f"gw-rcpt {r['state']}",
+                                id=f"rcpt-{o['id']}-{r['device']}") for r in o["recipients"]]),
+        ], className=f"gw-item {o.get('kind', '')}", id=f"order-{o['id']}"))
+    return out
+
+
+def banner(panels: dict, lang: str) -> tuple[str, str]:
+    sos = [a for a in panels["alerts"] if a["kind"] == "sos"]
+    esc = [a for a in panels["alerts"] if a["kind"] == "escalation"]
+    if sos:
+        return f"⚠ {t('sos_banner', lang)}: " + "；".join(a["title"] for a in sos[:3]), "gw-banner gw-on"
+    if esc:
+        return f"⚠ {t('escalation_banner', lang)}: " + "；".join(a["title"] for a in esc[:3]), "gw-banner gw-on"
+    return "", "gw-banner"
+
+
+def layout(ctx: WebContext, user, lang: str):
+    panels = live.panels(ctx)
+    text, cls = banner(panels, lang)
+    return html.Div([
+        dcc.Store(id="wall-lang", data=lang),
+        dcc.Store(id="wall-delta"),
+        html.Div(text, id="wall-banner", className=cls),
+        html.Div(kpi_strip(panels["kpis"], lang), id="wall-kpis", className="gw-kpis"),
+        city_map(ctx, "wall"),
+        html.Div([
+            html.H2(t("alerts", lang)), html.Div(alert_items(panels["alerts"], lang), id="wall-alerts", className="gw-list"),
+            html.H2(t("orders", lang)), html.Div(order_items(panels["orders"], lang), id="wall-order-list", className="gw-list"),
+        ], className="gw-side"),
+    ], className="gw-wall")
+
+
+def register(app, ctx: WebContext) -> None:
+    # Deltas are merged in the browser: only what changed crosses the wire.
+    app.clientside_callback(
+        "function(delta, data) { return window.gridwatch.mergeDelta(delta, data); }",
+        Output("wall-supervisors", "data"), Input("wall-delta", "data"), State("wall-supervisors", "data"),
+        prevent_initial_call=True,
+    )
+
+    @app.callback(Input("wall-lang", "data"), persistent=True)
+    async def stream(lang):
+        set_props("wall-supervisors", {"data": await asyncio.to_thread(live.supervisors_snapshot, ctx)})
+        set_props("wall-orders", {"data": await asyncio.to_thread(live.orders_layer, ctx)})
+        async for kind, payload in live.follow(ctx):
+            if kind == "delta":
+                set_props("wall-delta", {"data": payload})
+            else:  # the panels, about once a second or at once on an order/alert change
+                text, cls = banner(payload, lang)
+                set_props("wall-banner", {"children": text, "className": cls})
+                set_props("wall-kpis", {"children": kpi_strip(payload["kpis"], lang)})
+                set_props("wall-alerts", {"children": alert_items(payload["alerts"], lang)})
+                set_props("wall-order-list", {"children": order_items(payload["orders"], lang)})
+                set_props("wall-orders", {"data": payload["orders_layer"]})

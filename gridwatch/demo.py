@@ -1,0 +1,102 @@
+"""`gridwatch demo`: the whole system on one machine. Starts redis-server and mosquitto under
+./var/ on free ports (unless their URLs are given), loads the dataset, creates demo accounts,
+runs ingest, dispatcher, simulator and web as child processes, and stops all on Ctrl-C."""
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+
+import redis
+
+from gridwatch.services import MosquittoServer, RedisServer, ensure_on_path
+from gridwatch.settings import Settings
+
+DEMO_ACCOUNTS = (("admin", "admin"), ("coordinator", "coordinator"), ("duty", "viewer"))
+
+
+def _env(settings: Settings) -> dict[str, str]:
+    env = dict(os.environ)
+    for name in ("redis_url", "mqtt_url", "http", "var_dir", "topic_root"):
+        env[f"GRIDWATCH_{name.upper()}"] = str(getattr(settings, name))
+    env["GRIDWATCH_DATA"] = str(settings.data_dir())
+    return env
+
+
+def create_demo_accounts(settings: Settings, r: redis.Redis) -> list[tuple[str, str, str]]:
+    """Creates the demo logins and returns (name, role, password); supervisors share one
+    generated password and log in with their person id."""
+    from dashboard.auth import Accounts
+    from geodata.store import fetch_dataset
+
+    accounts = Accounts(r)
+    out = [(name, role, accounts.add(name, role)) for name, role in DEMO_ACCOUNTS]
+    shared = secrets.token_urlsafe(9)
+    people = fetch_dataset(r).people
+    sups = people[people["role"].isin(["l1_supervisor", "l2_supervisor"]) & people["device"].notna()]
+    for pid in sups["id"]:
+        accounts.add(pid, "supervisor", password=shared, person=pid)
+    if len(sups):
+        out.append((f"{sups['id'].iloc[0]} (any supervisor's person id)", "supervisor", shared))
+    return out
+
+
+def run_demo(settings: Settings, extra_devices: int) -> int:
+    ensure_on_path()
+    started = []
+    var = settings.var_dir
+    if "redis_url" not in settings.model_fields_set:
+        rs = RedisServer(workdir=var / "redis").start()
+        started.append(rs)
+        settings = settings.model_copy(update={"redis_url": rs.url})
+    if "mqtt_url" not in settings.model_fields_set:
+        ms = MosquittoServer(workdir=var / "mosquitto").start()
+        started.append(ms)
+        settings = settings.model_copy(update={"mqtt_url": ms.url})
+    children: list[subprocess.Popen] = []
+    try:
+        from geodata.demo import ensure_demo_dataset
+        from geodata.dataset import load_dataset
+        from geodata.store import save_dataset
+
+        data_dir = settings.data_dir()
+        if settings.data is None:
+            ensure_demo_dataset(data_dir)
+        r = redis.Redis.from_url(settings.redis_url)
+        counts = save_dataset(r, load_dataset(data_dir))
+        print(f"loaded {data_dir}: {counts}")
+        logins = create_demo_accounts(settings, r)
+        env = _env(settings)
+        exe = [sys.executable, "-m", "gridwatch.cli"]
+        for args in (["ingest"], ["dispatcher"], ["simulate", "--devices", str(extra_devices)], ["web"]):
+            children.append(subprocess.Popen(exe + args, env=env))
+        print(f"\ngridwatch demo: http://{settings.http}/  (console /console, terminal /terminal)")
+        print(f"redis {settings.redis_url}   mqtt {settings.mqtt_url}")
+        for name, role, pw in logins:
+            print(f"  login {name:<40} role {role:<12} password {pw}")
+        print("Ctrl-C stops everything.\n", flush=True)
+        stop = {"now": False}
+        signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
+        while not stop["now"]:
+            for c in children:
+                if c.poll() is not None:
+                    print(f"{' '.join(c.args[3:])} exited with {c.returncode}; stopping the demo", file=sys.stderr)
+                    return 1
+            time.sleep(0.5)
+        return 0
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for c in children:
+            if c.poll() is None:
+                c.send_signal(signal.SIGTERM)
+        for c in children:
+            try:
+                c.wait(15)
+            except subprocess.TimeoutExpired:
+                c.kill()
+        for s in reversed(started):
+            s.stop()
