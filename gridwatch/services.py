@@ -38,7 +38,7 @@ def _wait_port(port: int, proc: subprocess.Popen, timeout: float, name: str, log
     raise ServiceError(f"{name} did not listen on port {port} within {timeout}s; see {log}")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class LocalServer:
     """One server process with a fixed port and working directory, restartable."""
 
@@ -91,7 +91,7 @@ class LocalServer:
         return self.proc is not None and self.proc.poll() is None
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RedisServer(LocalServer):
     name: str = "redis"
     package: str = "redis-server"
@@ -110,7 +110,7 @@ class RedisServer(LocalServer):
         return f"redis://127.0.0.1:{self.port}/0"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class MosquittoServer(LocalServer):
     name: str = "mosquitto"
     package: str = "mosquitto"
