@@ -5,6 +5,9 @@ timer, an alert and the audit log in one transaction, so they must live in one C
 """
 from __future__ import annotations
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 TAG = "gw:{orders}"
 
 SEQ = f"{TAG}:seq"                      # string counter: order and alert numbers
@@ -37,3 +40,13 @@ def order_audit(order_id: str) -> str:
 
 def alert(alert_id: str) -> str:
     return f"{TAG}:alert:{alert_id}"
+
+
+def next_order_id(r, now: float, tz: str = "Asia/Shanghai") -> str:
+    """`O250614-00042`: the bureau's date of issue and a counter; gaps are harmless."""
+    day = datetime.fromtimestamp(now, ZoneInfo(tz)).strftime("%y%m%d")
+    return f"O{day}-{r.incr(SEQ + ':order'):05d}"
+
+
+def next_alert_id(r) -> str:
+    return f"A{r.incr(SEQ + ':alert'):06d}"

@@ -8,43 +8,22 @@ against the new state, so an acknowledged order never escalates (grafana/oncall#
 from __future__ import annotations
 
 import time
-from typing import Callable, Iterable
+from typing import Iterable
 
 import orjson
 import redis
 
 from alerts import audit, keys, outbox, states
-from alerts.alerts import queue_clear, queue_raise, next_alert_id, read_alert_in
+from alerts.alerts import queue_clear, queue_raise, read_alert_in
 from alerts.choice import Pick, choose, next_nearest
 from alerts.errors import Conflict, Invalid, NotFound
 from alerts.models import OrderMessage, OrderRequest
+from alerts.tx import transact
 from alerts.world import World
 
 SYSTEM = "system:dispatcher"
 _ORDER_SCALARS = ("lat", "lon", "issued_at", "ack_by", "acked_at", "closed_at", "cancelled_at")
 _ORDER_INTS = ("priority", "k", "round", "depth")
-
-
-def transact(r: redis.Redis, watch: list[str], fn: Callable):
-    """Run `fn(pipe)` under WATCH until its MULTI commits; `fn` reads, then calls `pipe.multi()`
-    and queues writes, or returns without MULTI when there is nothing to write."""
-    with r.pipeline() as pipe:
-        while True:
-            try:
-                pipe.watch(*watch)
-                result = fn(pipe)
-                if pipe.explicit_transaction:
-                    pipe.execute()
-                else:
-                    pipe.reset()
-                return result
-            except redis.WatchError:
-                continue
-
-
-def new_order_id(r: redis.Redis, now: float) -> str:
-    n = r.incr(keys.SEQ + ":order")
-    return time.strftime("O%y%m%d-", time.localtime(now)) + f"{n:05d}"
 
 
 def _read_order(pipe, order_id: str) -> dict | None:
@@ -142,7 +121,7 @@ class Orders:
         picks, notes, l1_grid, grid = self._choose(req, exclude)
         if not picks:
             raise Invalid("no recipient for this order", reasons=notes)
-        order_id = new_order_id(self.r, now)
+        order_id = keys.next_order_id(self.r, now, self.settings.timezone)
         ack_by = now + self.settings.ack_timeout_s
         order = {
             "id": order_id, "kind": req.kind, "priority": req.priority, "title": req.title,
@@ -398,7 +377,7 @@ class Orders:
                     pipe.multi()
                     pipe.zrem(keys.TIMERS, order_id)
                     return None
-                alert_id = next_alert_id(self.r)
+                alert_id = keys.next_alert_id(self.r)
                 pipe.multi()
                 return self._queue_escalation(pipe, order, recs, candidates, l1_person, l1_device,
                                               alert_id, now)
@@ -436,7 +415,7 @@ class Orders:
                 "l1_supervisor": l1_person}
         audit.record(pipe, ts=now, actor=SYSTEM, kind="order", event="escalated", order=oid,
                      before=order["state"], after=order["state"], data=step)
-        queue_raise(pipe, root=self.root, alert_id=alert_id, type_="escalation", subject=f"{oid}#{rnd}",
+        queue_raise(pipe, root=self.root, alert_id=alert_id, kind="escalation", subject=f"{oid}#{rnd}",
                     ts=now, actor=SYSTEM, person=l1_person, device=l1_device, grid=order["l1_grid"],
                     order=oid, lat=order["lat"], lon=order["lon"],
                     title=f"order {oid} unacknowledged after {self.settings.ack_timeout_s:g} s (step {rnd})",

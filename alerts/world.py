@@ -45,5 +45,57 @@ class World(Protocol):
     def nearest(self, lat: float, lon: float, k: int, exclude: Iterable[str] = ()) -> list[Candidate]:
         """Up to k eligible (on duty, live) supervisors' devices by great-circle distance."""
 
+    def device(self, device: str) -> DeviceView | None: ...
+
     def devices(self) -> Iterable[DeviceView]:
         """Every registered supervisor's device with its latest state."""
+
+
+class StaticWorld:
+    """A World over fixed tables: people, devices and positions given up front, distances by
+    haversine. For replaying and for tests of the order desk's own logic; the running system
+    uses `RedisWorld` over the registry and the live store."""
+
+    def __init__(self, devices: dict[str, DeviceView], responsible: dict[str, str] | None = None,
+                 grids: dict[tuple[float, float], tuple[str | None, str | None]] | None = None):
+        self.views = dict(devices)
+        self.resp = dict(responsible or {})
+        self.grids = dict(grids or {})
+
+    def locate(self, lat, lon):
+        return self.grids.get((lat, lon), (None, None))
+
+    def responsible(self, grid):
+        return self.resp.get(grid)
+
+    def device_of(self, person):
+        return next((v.device for v in self.views.values() if v.person == person), None)
+
+    def person_of(self, device):
+        v = self.views.get(device)
+        return v.person if v else None
+
+    def device(self, device):
+        return self.views.get(device)
+
+    def candidate(self, device):
+        v = self.views.get(device)
+        return None if v is None else Candidate(v.device, v.person, None, v.status or "on_duty", v.fresh)
+
+    def nearest(self, lat, lon, k, exclude=()):
+        from math import asin, cos, radians, sin, sqrt
+
+        def dist(v):
+            p1, p2 = radians(lat), radians(v.lat)
+            a = sin((p2 - p1) / 2) ** 2 + cos(p1) * cos(p2) * sin(radians(v.lon - lon) / 2) ** 2
+            return 2 * 6371008.8 * asin(sqrt(a))
+
+        ex = set(exclude)
+        out = [Candidate(v.device, v.person, dist(v), v.status or "on_duty", v.fresh)
+               for v in self.views.values()
+               if v.device not in ex and v.lat is not None and (v.status or "on_duty") == "on_duty"
+               and v.fresh == "live"]
+        return sorted(out, key=lambda c: c.distance_m)[:k]
+
+    def devices(self):
+        return list(self.views.values())

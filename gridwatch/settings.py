@@ -50,6 +50,14 @@ class Settings(BaseSettings):
     trail_bucket_s: int = Field(600, description="trail fixes are grouped into one sorted set per device per bucket")
     synthetic_devices: bool = Field(False, description="accept simulator devices 'sim-*' that are not in the registry (demo, load tests)")
     # --- end telemetry --------------------------------------------------------------------
+    # --- alerts (issue 4): orders, escalation, alerts, dispatcher ---------------------------
+    geofence_clear_s: float = Field(60.0, description="time back inside own grids before the outside clock resets (hysteresis)")
+    battery_margin_pct: float = Field(5.0, description="a low-battery alert clears only this far above the threshold")
+    sos_k: int = Field(3, description="nearest colleagues sent an order on an SOS")
+    check_interval_s: float = Field(5.0, description="period of the dispatcher's presence, geofence and battery checks")
+    outbox_claim_idle_s: float = Field(10.0, description="a downlink read but unconfirmed this long is resent by any dispatcher")
+    timezone: str = Field("Asia/Shanghai", description="time zone of the per-day audit export and order ids")
+    # --- end alerts -----------------------------------------------------------------------
     secret_key: str | None = Field(default=None, description="session signing key; generated under var/ when empty")
 
     @property
