@@ -288,9 +288,10 @@ class Alerts:
         return {"alert": self.get(view["id"]), "order": view["order"] or None, "new": True}
 
     # -- events and periodic checks ------------------------------------------------------------
-    def on_status(self, device: str, status: str, *, actor: str | None = None, lat=None, lon=None,
-                  note: str = "", now: float | None = None) -> None:
-        """A validated status change from the events stream."""
+    def on_status(self, device: str, status: str, *, prev: str | None = None, actor: str | None = None,
+                  lat: float | None = None, lon: float | None = None, note: str = "",
+                  now: float | None = None) -> None:
+        """A validated status change from the events stream (`prev`: the status before it)."""
         now = time.time() if now is None else now
         actor = actor or f"device:{device}"
         if status == "sos":
@@ -298,15 +299,21 @@ class Alerts:
             return
         self.clear("sos", device, actor, f"status {status}", now=now)
         if status == "offline":
-            clock = self._clock(device)
-            if clock.get("on_duty", True):
-                v = self.world.device(device) if self.world else None
-                self.raise_("offline", device, "system:dispatcher", now=now, person=self.world.person_of(device),
-                            device=device, lat=v.lat if v else None, lon=v.lon if v else None,
-                            title=f"{device} offline while on duty", data={"cause": "will"})
-        else:
+            was_on = (prev in ON_DUTY_STATUSES) if prev else self._clock(device).get("on_duty", True)
+            self._set_clock(device, {**self._clock(device), "on_duty": was_on})
+            if was_on:
+                self.raise_("offline", device, "system:dispatcher", now=now,
+                            person=self.world.person_of(device) if self.world else None, device=device,
+                            lat=lat, lon=lon, title=f"{device} offline while on duty",
+                            data={"cause": "will", "prev": prev})
+            return
+        if prev == "offline":
             self.clear("offline", device, actor, "device back", now=now)
-            self._set_clock(device, {**self._clock(device), "on_duty": status in ON_DUTY_STATUSES})
+        self._set_clock(device, {**self._clock(device), "on_duty": status in ON_DUTY_STATUSES})
+        if status not in ON_DUTY_STATUSES:
+            # Off duty ends every presence episode: nobody is expected anywhere.
+            for kind in ("left_grid", "low_battery", "offline"):
+                self.clear(kind, device, actor, f"status {status}", now=now)
 
     def check(self, now: float | None = None) -> dict[str, int]:
         """One pass of the presence, geofence and battery checks over every device."""

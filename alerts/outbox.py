@@ -51,6 +51,11 @@ class Sender:
         entries = [e for _stream, batch in (res or []) for e in batch]
         return self._publish(entries)
 
+    def pending_own(self) -> int:
+        """Resend what this consumer had read but not confirmed before it was restarted."""
+        res = self.r.xreadgroup(keys.OUTBOX_GROUP, self.consumer, {keys.OUTBOX: "0"}, count=1000)
+        return self._publish([e for _s, batch in (res or []) for e in batch if e[1]])
+
     def reclaim(self, count: int = 200) -> int:
         """Take over entries another (dead) sender read but never confirmed, and send them."""
         res = self.r.xautoclaim(keys.OUTBOX, keys.OUTBOX_GROUP, self.consumer,
