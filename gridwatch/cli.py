@@ -79,6 +79,18 @@ def web(ctx: typer.Context) -> None:
                 log_level="warning")
 
 
+@app.command()
+def dispatcher(ctx: typer.Context,
+               name: Optional[str] = typer.Option(None, help="consumer name; default host-pid")) -> None:
+    """Order delivery, escalation timers, presence, geofence and battery alerts."""
+    import logging
+
+    from alerts.dispatcher import Dispatcher
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    raise typer.Exit(Dispatcher(settings_of(ctx), name=name).run())
+
+
 @users_app.command("add")
 def users_add(ctx: typer.Context, name: str,
               role: str = typer.Option(..., help="viewer|coordinator|admin|supervisor"),
