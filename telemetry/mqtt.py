@@ -1,0 +1,85 @@
+"""The one place that turns GRIDWATCH_MQTT_URL into a connected paho client (MQTT v5,
+paho callback API version 2): `mqtt://user:pass@host:port` or `mqtts://...` (TLS)."""
+from __future__ import annotations
+
+import ssl
+import threading
+from typing import Any, NamedTuple
+from urllib.parse import unquote, urlsplit
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+
+class BrokerURL(NamedTuple):
+    host: str
+    port: int
+    tls: bool
+    username: str | None
+    password: str | None
+
+
+def parse_url(url: str) -> BrokerURL:
+    u = urlsplit(url)
+    if u.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
+        raise ValueError(f"GRIDWATCH_MQTT_URL: scheme must be mqtt:// or mqtts://, not {u.scheme!r}")
+    tls = u.scheme in ("mqtts", "ssl")
+    return BrokerURL(
+        u.hostname or "127.0.0.1", u.port or (8883 if tls else 1883), tls,
+        unquote(u.username) if u.username is not None else None,
+        unquote(u.password) if u.password is not None else None,
+    )
+
+
+def session_properties(expiry_s: int) -> Properties:
+    p = Properties(PacketTypes.CONNECT)
+    p.SessionExpiryInterval = int(expiry_s)
+    return p
+
+
+def connect(settings, client_id: str, *, clean_start: bool = False, session_expiry_s: int | None = None,
+            will: tuple[str, bytes, int, bool] | None = None, manual_ack: bool = False,
+            on_message=None, on_connect=None, on_disconnect=None, keepalive: int = 30,
+            start_loop: bool = True, timeout: float = 10.0, username: str | None = None,
+            password: str | None = None, userdata: Any = None) -> mqtt.Client:
+    """A connected MQTT v5 client. Persistent session by default (clean_start False, session
+    expiry `settings.ingest_session_expiry_s`), so QoS 1 messages published while the client is
+    away are kept by the broker. `will` is (topic, payload, qos, retain). With `start_loop` the
+    network loop runs in paho's thread and this returns once the broker has accepted the
+    connection (raises ConnectionError otherwise). `on_connect` gets paho's v2 arguments."""
+    b = parse_url(settings.mqtt_url)
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5,
+                    manual_ack=manual_ack, userdata=userdata)
+    user, pw = username or b.username, password if password is not None else b.password
+    if user is not None:
+        c.username_pw_set(user, pw)
+    if b.tls:
+        c.tls_set(cert_reqs=ssl.CERT_REQUIRED)
+    if will is not None:
+        c.will_set(will[0], will[1], qos=will[2], retain=will[3])
+    c.reconnect_delay_set(0.2, 5)
+    connected = threading.Event()
+    failed: list[str] = []
+
+    def _on_connect(client, userdata, flags, reason_code, properties):
+        if reason_code.is_failure:
+            failed.append(str(reason_code))
+        connected.set()
+        if on_connect is not None:
+            on_connect(client, userdata, flags, reason_code, properties)
+
+    c.on_connect = _on_connect
+    if on_message is not None:
+        c.on_message = on_message
+    if on_disconnect is not None:
+        c.on_disconnect = on_disconnect
+    expiry = settings.ingest_session_expiry_s if session_expiry_s is None else session_expiry_s
+    c.connect(b.host, b.port, keepalive=keepalive, clean_start=clean_start,
+              properties=session_properties(expiry))
+    if start_loop:
+        c.loop_start()
+        if not connected.wait(timeout) or failed:
+            c.loop_stop()
+            raise ConnectionError(f"MQTT broker {b.host}:{b.port} refused or did not answer: {failed or 'timeout'}")
+    return c

@@ -1,0 +1,440 @@
+"""The live position store in Redis: latest state per device, H3 cell membership, presence,
+the events stream for alerts, trails, and the pub/sub channel of live deltas.
+
+Every key is listed in docs/redis.md. Each write of live state is ONE server-side script
+(state, cell membership, presence and event in one atomic step, all under the `{live}` hash
+tag so it stays in one Redis Cluster slot); a batch of them goes out in one pipeline.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Iterable, NamedTuple
+
+import h3
+import orjson
+import redis
+
+from telemetry.protocols import Ack, Fix, Status
+
+LIVE = "gw:{live}"
+DEV = LIVE + ":dev:"          # hash per device: latest state
+CELL = LIVE + ":cell:"        # hash per H3 cell (fine and coarse): device -> packed record
+OCC = LIVE + ":occ"           # hash: coarse cell -> number of live devices in it
+SEEN = LIVE + ":seen"         # zset: device -> last message time (0 after its will)
+FIXAGE = LIVE + ":fixage"     # hash: 10-s bucket of latest-fix time -> device count (presence counts)
+FIXAGE_S = 10
+EVENTS = LIVE + ":events"     # stream: status changes, SOS, wills, acks (alerts read it)
+DELTAS = LIVE + ":deltas"     # pub/sub channel: coalesced live deltas for the dashboard
+
+
+def trail_key(device: str, bucket: int) -> str:
+    return f"gw:{{trail:{device}}}:{bucket}"
+
+
+# The record kept in cell membership, so nearest filters without another round trip:
+#   lat|lon|tst|status|role|person
+REC_SEP = "|"
+
+# KEYS: 1 device hash, 2 seen, 3 fixage, 4 occ, 5 events, 6 new fine cell, 7 new coarse cell
+# ARGV: 1 op, 2 device, 3 now, 4 person, 5 role, 6 events maxlen, 7 cell key prefix, 8.. op args
+# Old cells are named from the device hash (same {live} tag, so the same slot): the one place
+# a key is not passed in KEYS, because it is only known inside the atomic step.
+_APPLY_LUA = r"""
+local dev, seenk, fixk, occk, evk = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local op, device, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local person, role, maxlen, prefix = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local h = redis.call('HMGET', dev, 'tst', 'cell', 'coarse', 'st', 'st_tst', 'gone', 'seen', 'lat', 'lon', 'l1', 'l2', 'batt')
+local cur_tst, cur_cell, cur_coarse, cur_st, cur_st_tst, gone = h[1], h[2], h[3], h[4], h[5], h[6]
+local eff = cur_st or 'on_duty'
+local flags = 0
+
+local function record(lat, lon, tst, st)
+  return lat .. '|' .. lon .. '|' .. tst .. '|' .. st .. '|' .. role .. '|' .. person
+end
+local function drop_membership()
+  if cur_cell and cur_cell ~= '' then redis.call('HDEL', prefix .. cur_cell, device) end
+  if cur_coarse and cur_coarse ~= '' then
+    redis.call('HDEL', prefix .. cur_coarse, device)
+    if redis.call('HINCRBY', occk, cur_coarse, -1) <= 0 then redis.call('HDEL', occk, cur_coarse) end
+  end
+end
+local function fix_bucket(t)
+  -- presence counts without a per-device sorted set: devices per 10-s bucket of their latest
+  -- fix time (capped by arrival time, 0 after the will or before any fix)
+  local b = tostring(math.floor(t / 10))
+  local old = redis.call('HGET', dev, 'fb')
+  if old == b then return end
+  if old then
+    if redis.call('HINCRBY', fixk, old, -1) <= 0 then redis.call('HDEL', fixk, old) end
+  end
+  redis.call('HINCRBY', fixk, b, 1)
+  redis.call('HSET', dev, 'fb', b)
+end
+local function event(fields)
+  local args = {evk, 'MAXLEN', '~', maxlen, '*', 'device', device, 'person', person, 'role', role, 'at', ARGV[3]}
+  for i = 1, #fields do args[#args + 1] = fields[i] end
+  redis.call('XADD', unpack(args))
+end
+local function touch()
+  -- any message from the device proves it is there: presence, and back from its will
+  if not h[7] or tonumber(h[7]) < now then redis.call('HSET', dev, 'seen', ARGV[3]) end
+  redis.call('ZADD', seenk, 'GT', now, device)
+  if not h[7] then fix_bucket(0) end  -- first message: every device is counted somewhere
+  if gone then
+    redis.call('HDEL', dev, 'gone')
+    if h[1] then fix_bucket(math.min(tonumber(h[1]), now)) end
+    -- re-enter the cells it was in when it went away (its last known position)
+    local c, cc = redis.call('HGET', dev, 'gcell'), redis.call('HGET', dev, 'gcoarse')
+    if c then
+      local rec = record(h[8], h[9], h[1], eff)
+      redis.call('HSET', prefix .. c, device, rec)
+      redis.call('HSET', prefix .. cc, device, rec)
+      redis.call('HINCRBY', occk, cc, 1)
+      redis.call('HSET', dev, 'cell', c, 'coarse', cc)
+      cur_cell, cur_coarse = c, cc
+    end
+    redis.call('HDEL', dev, 'gcell', 'gcoarse')
+    event({'kind', 'status', 'st', eff, 'prev', 'offline', 'tst', ARGV[3], 'l1', h[10] or '', 'l2', h[11] or ''})
+    flags = flags + 4
+  end
+end
+
+if op == 'fix' then
+  -- ARGV 8 tst, 9 lat, 10 lon, 11 acc, 12 alt, 13 vel, 14 cog, 15 batt, 16 st, 17 cell, 18 coarse, 19 l1, 20 l2
+  local tst = tonumber(ARGV[8])
+  touch()
+  if cur_tst and tonumber(cur_tst) >= tst then
+    return flags  -- a late fix: the trail has it, the live position never moves back
+  end
+  local st = eff
+  if ARGV[16] ~= '' then st = ARGV[16] end
+  local cell, coarse = ARGV[17], ARGV[18]
+  if cur_cell and cur_cell ~= '' and cur_cell ~= cell then redis.call('HDEL', prefix .. cur_cell, device) end
+  if cur_coarse ~= coarse then
+    if cur_coarse and cur_coarse ~= '' then
+      redis.call('HDEL', prefix .. cur_coarse, device)
+      if redis.call('HINCRBY', occk, cur_coarse, -1) <= 0 then redis.call('HDEL', occk, cur_coarse) end
+    end
+    redis.call('HINCRBY', occk, coarse, 1)
+  end
+  local rec = record(ARGV[9], ARGV[10], ARGV[8], st)
+  redis.call('HSET', KEYS[6], device, rec)
+  redis.call('HSET', KEYS[7], device, rec)
+  redis.call('HSET', dev, 'tst', ARGV[8], 'lat', ARGV[9], 'lon', ARGV[10], 'cell', cell, 'coarse', coarse,
+             'l1', ARGV[19], 'l2', ARGV[20], 'person', person, 'role', role)
+  local names = {'acc', 'alt', 'vel', 'cog'}
+  for i = 1, 4 do
+    if ARGV[10 + i] ~= '' then redis.call('HSET', dev, names[i], ARGV[10 + i]) else redis.call('HDEL', dev, names[i]) end
+  end
+  if ARGV[15] ~= '' then redis.call('HSET', dev, 'batt', ARGV[15]) end
+  fix_bucket(math.min(tst, now))
+  flags = flags + 1
+  if ARGV[16] ~= '' and ARGV[16] ~= eff then
+    redis.call('HSET', dev, 'st', ARGV[16], 'st_tst', ARGV[8])
+    event({'kind', 'status', 'st', ARGV[16], 'prev', eff, 'tst', ARGV[8], 'lat', ARGV[9], 'lon', ARGV[10],
+           'batt', ARGV[15], 'l1', ARGV[19], 'l2', ARGV[20]})
+    flags = flags + 2
+  end
+  return flags
+
+elseif op == 'status' then
+  -- ARGV 8 st, 9 tst, 10 lat, 11 lon, 12 batt, 13 note
+  local st, tst = ARGV[8], tonumber(ARGV[9])
+  touch()
+  local late = cur_st_tst and tonumber(cur_st_tst) > tst
+  if not late then
+    redis.call('HSET', dev, 'st', st, 'st_tst', ARGV[9], 'person', person, 'role', role)
+    if ARGV[12] ~= '' then redis.call('HSET', dev, 'batt', ARGV[12]) end
+  end
+  -- a change is an event; so is every SOS, even one arriving late from an offline queue
+  if (not late and st ~= eff) or st == 'sos' then
+    local lat, lon = ARGV[10], ARGV[11]
+    if lat == '' then lat, lon = h[8] or '', h[9] or '' end
+    event({'kind', 'status', 'st', st, 'prev', eff, 'tst', ARGV[9], 'lat', lat, 'lon', lon, 'batt', ARGV[12],
+           'note', ARGV[13], 'late', late and '1' or '', 'l1', h[10] or '', 'l2', h[11] or ''})
+    flags = flags + 2
+  end
+  if not late and st ~= eff and cur_cell and cur_cell ~= '' then
+    local f = redis.call('HMGET', dev, 'lat', 'lon', 'tst')
+    local rec = record(f[1], f[2], f[3], st)
+    redis.call('HSET', prefix .. cur_cell, device, rec)
+    redis.call('HSET', prefix .. cur_coarse, device, rec)
+  end
+  return flags
+
+elseif op == 'will' then
+  if gone or not h[7] then return 0 end  -- already offline, or never seen: nothing to say
+  drop_membership()
+  redis.call('HSET', dev, 'gone', ARGV[3], 'cell', '', 'coarse', '')
+  if cur_cell and cur_cell ~= '' then redis.call('HSET', dev, 'gcell', cur_cell, 'gcoarse', cur_coarse) end
+  redis.call('ZADD', seenk, 0, device)
+  fix_bucket(0)
+  event({'kind', 'status', 'st', 'offline', 'prev', eff, 'will', '1', 'tst', ARGV[3], 'lat', h[8] or '', 'lon', h[9] or '',
+         'l1', h[10] or '', 'l2', h[11] or ''})
+  return 2
+
+elseif op == 'ack' then
+  -- ARGV 8 order, 9 state, 10 tst, 11 note
+  touch()
+  event({'kind', 'ack', 'order', ARGV[8], 'state', ARGV[9], 'tst', ARGV[10], 'note', ARGV[11]})
+  return flags + 2
+end
+return redis.error_reply('unknown op ' .. op)
+"""
+
+# Members of the given cells as ONE string, "device|record" lines: a single bulk reply costs
+# the client far less to parse than thousands of small ones.
+_FETCH_LUA = r"""
+local out = {}
+for i = 1, #KEYS do
+  local kv = redis.call('HGETALL', KEYS[i])
+  for j = 1, #kv, 2 do out[#out + 1] = kv[j] .. '|' .. kv[j + 1] end
+end
+return table.concat(out, '\n')
+"""
+
+# The occupied coarse cells as one comma-separated string (see _FETCH_LUA on why one string).
+_OCCUPIED_LUA = r"""
+return table.concat(redis.call('HKEYS', KEYS[1]), ',')
+"""
+
+
+def _num(v: float | None) -> str:
+    """Compact decimal text for Redis (no float noise, '' for absent)."""
+    if v is None:
+        return ""
+    if v == int(v) and abs(v) < 1e15:
+        return str(int(v))
+    return f"{v:.6f}".rstrip("0").rstrip(".")
+
+
+def presence(tst: float | None, seen: float | None, gone: bool, now: float,
+             stale_s: float, offline_s: float) -> str:
+    """live / stale / offline: the will or `offline_s` without any message makes a device
+    offline; a position older than `stale_s` makes it stale."""
+    if gone or seen is None or now - seen > offline_s:
+        return "offline"
+    if tst is None or now - tst > stale_s:
+        return "stale"
+    return "live"
+
+
+class DeviceState(NamedTuple):
+    device: str
+    person: str | None
+    role: str | None
+    lat: float | None
+    lon: float | None
+    tst: float | None       # time of the latest fix (device clock)
+    seen: float | None      # time of the latest message (our clock)
+    status: str             # duty status: on_duty (default), off_duty, busy, sos
+    fresh: str              # presence: live, stale, offline
+    batt: float | None
+    acc: float | None
+    vel: float | None
+    cog: float | None
+    alt: float | None
+    l1: str | None
+    l2: str | None
+    cell: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return self._asdict()
+
+
+class TrailFix(NamedTuple):
+    tst: float
+    lat: float
+    lon: float
+    acc: float | None
+    vel: float | None
+    cog: float | None
+    batt: float | None
+    alt: float | None
+
+
+def _f(v: Any) -> float | None:
+    if v is None or v == b"" or v == "":
+        return None
+    return float(v)
+
+
+def _s(v: Any) -> str | None:
+    if v is None or v == b"" or v == "":
+        return None
+    return v.decode() if isinstance(v, bytes) else v
+
+
+class LiveStore:
+    """Reads and writes of the live store. Writers: the ingest pipeline. Readers: nearest,
+    alerts, dashboard. Nobody else touches the keys."""
+
+    def __init__(self, r: redis.Redis, settings) -> None:
+        self.r = r
+        self.settings = settings
+        self.res = settings.h3_res
+        self.coarse_res = settings.h3_coarse_res
+        self._apply = r.register_script(_APPLY_LUA)
+        self._expiring: set[str] = set()
+
+    # ---- writes (ingest) -------------------------------------------------------------------
+
+    def _common(self, op: str, device: str, now: float, person: str | None, role: str | None) -> list:
+        return [op, device, f"{now:.3f}", person or "", role or "", self.settings.events_maxlen, CELL]
+
+    def _keys(self, device: str, cell: str = "", coarse: str = "") -> list[str]:
+        return [DEV + device, SEEN, FIXAGE, OCC, EVENTS, CELL + cell, CELL + coarse]
+
+    def queue_fix(self, pipe, fix: Fix, now: float, person: str | None, role: str | None,
+                  l1: str | None, l2: str | None) -> None:
+        """Queue the live write (one script call) and the trail write of one accepted fix."""
+        cell = h3.latlng_to_cell(fix.lat, fix.lon, self.res)
+        coarse = h3.cell_to_parent(cell, self.coarse_res)
+        args = self._common("fix", fix.device, now, person, role) + [
+            _num(fix.tst), _num(fix.lat), _num(fix.lon), _num(fix.acc), _num(fix.alt), _num(fix.vel),
+            _num(fix.cog), _num(fix.batt), fix.st or "", cell, coarse, l1 or "", l2 or "",
+        ]
+        pipe.evalsha(self._apply.sha, 7, *self._keys(fix.device, cell, coarse), *args)
+        self.queue_trail(pipe, fix)
+
+    def queue_trail(self, pipe, fix: Fix) -> None:
+        b = self.settings.trail_bucket_s
+        bucket = int(fix.tst // b) * b
+        key = trail_key(fix.device, bucket)
+        member = REC_SEP.join((_num(fix.tst), _num(fix.lat), _num(fix.lon), _num(fix.acc), _num(fix.vel),
+                               _num(fix.cog), _num(fix.batt), _num(fix.alt)))
+        pipe.zadd(key, {member: fix.tst})
+        if key not in self._expiring:
+            # one EXPIREAT per bucket per worker: the bucket lives retention past its end
+            if len(self._expiring) > 500_000:
+                self._expiring.clear()
+            self._expiring.add(key)
+            pipe.expireat(key, int(bucket + b + self.settings.trail_retention_s))
+
+    def queue_status(self, pipe, msg: Status, now: float, person: str | None, role: str | None) -> None:
+        if msg.will:
+            args = self._common("will", msg.device, now, person, role)
+        else:
+            args = self._common("status", msg.device, now, person, role) + [
+                msg.st, _num(msg.tst), _num(msg.lat), _num(msg.lon), _num(msg.batt), msg.note or ""]
+        pipe.evalsha(self._apply.sha, 7, *self._keys(msg.device), *args)
+
+    def queue_ack(self, pipe, msg: Ack, now: float, person: str | None, role: str | None) -> None:
+        args = self._common("ack", msg.device, now, person, role) + [
+            msg.order, msg.state, _num(msg.tst), msg.note or ""]
+        pipe.evalsha(self._apply.sha, 7, *self._keys(msg.device), *args)
+
+    def execute(self, pipe) -> list:
+        """Run a queued pipeline; after a Redis restart (script cache empty) load the script
+        and run the batch again: every queued write is idempotent or guarded by `tst`."""
+        try:
+            return pipe.execute()
+        except redis.exceptions.NoScriptError:
+            self._apply.sha = self.r.script_load(_APPLY_LUA)
+            self._expiring.clear()
+            return pipe.execute()
+
+    def ensure_scripts(self) -> None:
+        self._apply.sha = self.r.script_load(_APPLY_LUA)
+
+    def publish_deltas(self, deltas: Iterable[dict]) -> int:
+        payload = orjson.dumps(list(deltas))
+        return self.r.publish(DELTAS, payload)
+
+    # ---- reads ---------------------------------------------------------------------------
+
+    def _state(self, device: str, h: dict, now: float) -> DeviceState:
+        g = {k.decode(): v for k, v in h.items()}
+        tst, seen = _f(g.get("tst")), _f(g.get("seen"))
+        gone = "gone" in g
+        return DeviceState(
+            device, _s(g.get("person")), _s(g.get("role")), _f(g.get("lat")), _f(g.get("lon")), tst, seen,
+            _s(g.get("st")) or "on_duty",
+            presence(tst, seen, gone, now, self.settings.stale_s, self.settings.offline_s),
+            _f(g.get("batt")), _f(g.get("acc")), _f(g.get("vel")), _f(g.get("cog")), _f(g.get("alt")),
+            _s(g.get("l1")), _s(g.get("l2")), _s(g.get("cell")),
+        )
+
+    def device(self, device: str, now: float | None = None) -> DeviceState | None:
+        h = self.r.hgetall(DEV + device)
+        return self._state(device, h, time.time() if now is None else now) if h else None
+
+    def device_ids(self) -> list[str]:
+        return [d.decode() for d in self.r.zrange(SEEN, 0, -1)]
+
+    def devices(self, ids: Iterable[str] | None = None, now: float | None = None) -> list[DeviceState]:
+        """Every device the store has heard from (or the given ones), one pipeline."""
+        now = time.time() if now is None else now
+        ids = self.device_ids() if ids is None else list(ids)
+        pipe = self.r.pipeline(transaction=False)
+        for d in ids:
+            pipe.hgetall(DEV + d)
+        return [self._state(d, h, now) for d, h in zip(ids, pipe.execute()) if h]
+
+    def presence_counts(self, now: float | None = None) -> dict[str, int]:
+        """Devices by presence, from the two presence sorted sets (no scan)."""
+        now = time.time() if now is None else now
+        s = self.settings
+        pipe = self.r.pipeline(transaction=False)
+        pipe.zcard(SEEN)
+        pipe.zcount(SEEN, "-inf", f"({now - s.offline_s!r}")
+        pipe.hgetall(FIXAGE)
+        total, offline, buckets = pipe.execute()
+        # A fix time is capped by its arrival, so every offline device is in an old bucket too;
+        # bucket granularity (FIXAGE_S) is the precision of the stale count.
+        cutoff = (now - s.stale_s) / FIXAGE_S
+        old_fix = sum(int(n) for b, n in buckets.items() if int(b) + 1 <= cutoff)
+        stale = max(0, old_fix - offline)
+        return {"live": max(0, total - offline - stale), "stale": stale, "offline": offline}
+
+    def trail(self, device: str, t0: float, t1: float) -> list[TrailFix]:
+        """A device's fixes with t0 <= tst <= t1, in time order (late fixes included)."""
+        b = self.settings.trail_bucket_s
+        start = int(t0 // b) * b
+        keys = [trail_key(device, k) for k in range(start, int(t1) + 1, b)]
+        pipe = self.r.pipeline(transaction=False)
+        for k in keys:
+            pipe.zrangebyscore(k, t0, t1)
+        out: list[TrailFix] = []
+        for members in pipe.execute():
+            for m in members:
+                p = m.decode().split(REC_SEP)
+                out.append(TrailFix(float(p[0]), float(p[1]), float(p[2]), *(_f(x) for x in p[3:8])))
+        return out
+
+    def latest_fixes(self, devices: Iterable[str]) -> list[Fix]:
+        """The stored latest fix of each device (seeds the jump filter after a restart)."""
+        devices = list(devices)
+        pipe = self.r.pipeline(transaction=False)
+        for d in devices:
+            pipe.hmget(DEV + d, "tst", "lat", "lon", "acc")
+        out = []
+        for d, (tst, lat, lon, acc) in zip(devices, pipe.execute()):
+            if tst is not None and lat is not None:
+                out.append(Fix(d, float(tst), float(lat), float(lon), _f(acc)))
+        return out
+
+    def events(self, count: int = 100, start: str = "-") -> list[tuple[str, dict[str, str]]]:
+        """Events in order, decoded (for tests and operators; the dispatcher uses XREADGROUP)."""
+        return [(i.decode(), parse_event(f)) for i, f in self.r.xrange(EVENTS, start, "+", count=count)]
+
+
+def parse_event(fields: dict) -> dict[str, str]:
+    """One events-stream entry as text, empty fields left out (format in docs/redis.md)."""
+    out = {}
+    for k, v in fields.items():
+        k = k.decode() if isinstance(k, bytes) else k
+        v = v.decode() if isinstance(v, bytes) else v
+        if v != "":
+            out[k] = v
+    return out
+
+
+def parse_record(rec: bytes | str) -> tuple[float, float, float, str, str, str]:
+    """A cell-membership record: (lat, lon, tst, status, role, person)."""
+    p = (rec.decode() if isinstance(rec, bytes) else rec).split(REC_SEP, 5)
+    return float(p[0]), float(p[1]), float(p[2]), p[3], p[4], p[5]
+
+
+FETCH_LUA = _FETCH_LUA
+OCCUPIED_LUA = _OCCUPIED_LUA
