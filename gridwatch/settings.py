@@ -58,18 +58,6 @@ class Settings(BaseSettings):
     outbox_claim_idle_s: float = Field(10.0, description="a downlink read but unconfirmed this long is resent by any dispatcher")
     timezone: str = Field("Asia/Shanghai", description="time zone of the per-day audit export and order ids")
     # --- end alerts -----------------------------------------------------------------------
-    # --- telemetry (issue 3): ingest, live store, nearest, simulator -----------------------
-    h3_res: int = Field(9, description="H3 resolution of the live cell index (res 9: ~0.1 km2 cells)")
-    h3_coarse_res: int = Field(7, description="coarser H3 index used by nearest in sparse areas")
-    ingest_group: str = Field("gridwatch", description="MQTT v5 shared-subscription group of the ingest workers")
-    ingest_batch: int = Field(500, description="messages per Redis pipeline in the ingest worker")
-    ingest_session_expiry_s: int = Field(7 * 24 * 3600, description="MQTT session expiry of ingest workers and devices")
-    min_jump_m: float = Field(50.0, description="jumps shorter than this (plus both fixes' accuracy) are never 'impossible'")
-    delta_interval_s: float = Field(0.25, description="live deltas to the dashboard are coalesced per device over this interval")
-    events_maxlen: int = Field(100_000, description="approximate length cap of the events stream")
-    trail_bucket_s: int = Field(600, description="trail fixes are grouped into one sorted set per device per bucket")
-    synthetic_devices: bool = Field(False, description="accept simulator devices 'sim-*' that are not in the registry (demo, load tests)")
-    # --- end telemetry --------------------------------------------------------------------
     secret_key: str | None = Field(default=None, description="session signing key; generated under var/ when empty")
 
     @property
