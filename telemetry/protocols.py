@@ -139,8 +139,12 @@ def parse_topic(topic: str, root: str = "gw") -> tuple[str, str, str | None] | N
     parts = topic.split("/")
     if len(parts) == 3 and parts[0] == root and parts[1] and parts[2] in ("loc", "status", "ack"):
         return parts[2], parts[1], None
-    if len(parts) == 3 and parts[0] == "owntracks" and parts[1] and parts[2]:
-        return "owntracks", parts[2], parts[1]
+    if parts[0] == "owntracks" and len(parts) >= 3 and parts[1] and parts[2]:
+        # .../event carries transitions (booklet); other subtopics (cmd, info, waypoint) are
+        # not ours to ingest and are counted as ignored
+        if len(parts) == 3 or (len(parts) == 4 and parts[3] == "event"):
+            return "owntracks", parts[2], parts[1]
+        return "owntracks-other", parts[2], parts[1]
     return None
 
 
@@ -260,6 +264,8 @@ def decode(topic: str, payload: bytes, *, root: str = "gw", max_bytes: int = 655
         return decode_status(device, payload, max_bytes)
     if kind == "ack":
         return decode_ack(device, payload, max_bytes)
+    if kind == "owntracks-other":
+        return [Drop(IGNORED_TYPE, device, topic)]
     obj = _loads(payload, max_bytes)
     if isinstance(obj, Drop):
         return [obj._replace(device=device)]

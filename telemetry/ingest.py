@@ -1,0 +1,386 @@
+"""The ingest pipeline (decode -> filter -> index -> store -> live delta) and the
+`gridwatch ingest` worker that feeds it from an MQTT v5 shared subscription.
+
+The same `Pipeline` serves the HTTP ingest routes of the web app (OwnTracks HTTP mode, OsmAnd).
+A message is acknowledged to the broker only after Redis has it.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import signal
+import threading
+import time
+from typing import Any, Callable, Iterable, NamedTuple
+
+import numpy as np
+import redis
+from paho.mqtt.subscribeoptions import SubscribeOptions
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+
+from telemetry import filters, protocols
+from telemetry.filters import FixFilter, Limits
+from telemetry.protocols import Ack, Drop, Fix, Status
+from telemetry.store import LiveStore
+
+log = logging.getLogger("gridwatch.ingest")
+
+SYNTHETIC_PREFIX = "sim-"
+SYNTHETIC_ROLE = "assistant"
+
+
+# ---- metrics ---------------------------------------------------------------------------------
+
+class Metrics(NamedTuple):
+    messages: Counter
+    dropped: Counter
+    accepted: Counter
+    lag: Histogram
+    live: Gauge
+
+
+_metrics: dict[int, Metrics] = {}
+
+
+def metrics(registry: CollectorRegistry | None = None) -> Metrics:
+    """The ingest collectors, created once per registry (default: prometheus' global one)."""
+    registry = REGISTRY if registry is None else registry
+    m = _metrics.get(id(registry))
+    if m is None:
+        m = Metrics(
+            Counter("gridwatch_ingest_messages", "Messages received (MQTT publishes and HTTP requests)",
+                    registry=registry),
+            Counter("gridwatch_ingest_dropped", "Messages or fixes dropped, by reason", ["reason"],
+                    registry=registry),
+            Counter("gridwatch_ingest_accepted", "Fixes, statuses and acks stored", ["kind"], registry=registry),
+            Histogram("gridwatch_ingest_lag_seconds", "Store time minus the fix's own time (tst)",
+                      buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600, 86400),
+                      registry=registry),
+            Gauge("gridwatch_live_devices", "Devices in the live store by presence", ["presence"],
+                  registry=registry),
+        )
+        for reason in filters.ALL_REASONS:
+            m.dropped.labels(reason)  # every label present from the start, at 0
+        _metrics[id(registry)] = m
+    return m
+
+
+def update_presence_gauge(store: LiveStore, m: Metrics | None = None, now: float | None = None) -> dict:
+    """Refresh gridwatch_live_devices{presence}; the web's /metrics calls this per scrape."""
+    m = m or metrics()
+    counts = store.presence_counts(now)
+    for k, v in counts.items():
+        m.live.labels(k).set(v)
+    return counts
+
+
+# ---- the pipeline ------------------------------------------------------------------------------
+
+HTTP_STATUS = {"oversize": 413, "not_json": 400, "schema": 400, "foreign_topic": 403,
+               "person_mismatch": 403, "unknown_device": 403}
+
+
+class Outcome(NamedTuple):
+    accepted: int
+    dropped: dict[str, int]
+
+    @property
+    def http_status(self) -> int:
+        """What an HTTP ingest route should answer: 200 unless the request itself was bad
+        (a fix dropped by a filter is still a 200, so the app does not resend it forever)."""
+        if self.accepted:
+            return 200
+        for reason in self.dropped:
+            if reason in HTTP_STATUS:
+                return HTTP_STATUS[reason]
+        return 200
+
+
+class Identity(NamedTuple):
+    person: str | None
+    role: str | None
+
+
+class Pipeline:
+    """decode -> filter -> index -> store -> delta, for batches of raw messages."""
+
+    def __init__(self, settings, r: redis.Redis, registry, index, *, m: Metrics | None = None) -> None:
+        self.settings = settings
+        self.r = r
+        self.registry = registry
+        self.index = index
+        self.store = LiveStore(r, settings)
+        self.store.ensure_scripts()
+        self.filter = FixFilter(Limits.of(settings))
+        self.limits = self.filter.lim
+        self.m = m or metrics()
+        self._ids: dict[str, Identity | None] = {}
+        self._pending: dict[str, dict] = {}
+        self._last_flush = 0.0
+
+    @classmethod
+    def from_redis(cls, r: redis.Redis, settings, **kw) -> "Pipeline":
+        """Build from the dataset in Redis (geodata.store), as every process does."""
+        from geodata.index import GridIndex
+        from geodata.registry import Registry
+        from geodata.store import fetch_dataset
+
+        ds = fetch_dataset(r)
+        return cls(settings, r, Registry(ds), GridIndex.from_grids(ds.grids), **kw)
+
+    # -- identity ----------------------------------------------------------------------------
+    def identity(self, device: str) -> Identity | None:
+        if device in self._ids:
+            return self._ids[device]
+        ident = None
+        person = self.registry.person_of_device(device)
+        if person is not None:
+            pid = getattr(person, "id", person)
+            p = self.registry.person(pid) if not hasattr(person, "role") else person
+            ident = Identity(str(pid), getattr(p, "role", None))
+        elif self.settings.synthetic_devices and device.startswith(SYNTHETIC_PREFIX):
+            ident = Identity(device, SYNTHETIC_ROLE)
+        self._ids[device] = ident
+        return ident
+
+    def _person_of(self, device: str) -> str | None:
+        ident = self.identity(device)
+        return ident.person if ident else None
+
+    # -- entry points --------------------------------------------------------------------------
+    def handle(self, topic: str, payload: bytes, now: float | None = None) -> Outcome:
+        return self.process([(topic, payload)], now)[0]
+
+    def handle_http_owntracks(self, body: bytes, device: str, now: float | None = None) -> Outcome:
+        """OwnTracks HTTP mode; `device` is the one the route authenticated."""
+        now = time.time() if now is None else now
+        self.m.messages.inc()
+        return self._run([protocols.decode_http_owntracks(body, device, max_bytes=self.settings.max_payload_bytes)],
+                         now)[0]
+
+    def handle_osmand(self, params: dict[str, Any], device: str | None = None, now: float | None = None) -> Outcome:
+        """The OsmAnd protocol (Traccar Client): query or form parameters as a dict."""
+        now = time.time() if now is None else now
+        self.m.messages.inc()
+        return self._run([protocols.decode_osmand(params, device, now)], now)[0]
+
+    def process(self, items: Iterable[tuple[str, bytes]], now: float | None = None) -> list[Outcome]:
+        """A batch of (topic, payload): one Redis pipeline; returns one Outcome per item."""
+        now = time.time() if now is None else now
+        s = self.settings
+        decoded = []
+        for topic, payload in items:
+            self.m.messages.inc()
+            decoded.append(protocols.decode(topic, payload, root=s.topic_root, max_bytes=s.max_payload_bytes,
+                                            person_of_device=self._person_of))
+        return self._run(decoded, now)
+
+    # -- the chain -------------------------------------------------------------------------------
+    def _run(self, decoded: list[list], now: float) -> list[Outcome]:
+        lim = self.limits
+        # 1. identity and filters, in arrival order (the jump filter is stateful)
+        self._seed([m for msgs in decoded for m in msgs if isinstance(m, Fix)])
+        results: list[list] = []  # per item: list of accepted message or drop reason
+        fixes: list[tuple[int, Fix, Identity]] = []
+        for msgs in decoded:
+            out = []
+            for m in msgs:
+                if isinstance(m, Drop):
+                    out.append(m.reason)
+                    continue
+                ident = self.identity(m.device)
+                if ident is None:
+                    out.append(filters.UNKNOWN_DEVICE)
+                    continue
+                if isinstance(m, Fix):
+                    reason = self.filter.check(m, now)
+                    if reason:
+                        out.append(reason)
+                    else:
+                        out.append(m)
+                        fixes.append((len(results), m, ident))
+                elif isinstance(m, Status):
+                    reason = filters.check_status(m, now, lim)
+                    if reason:
+                        out.append(reason)
+                        continue
+                    if m.lat is not None and m.lon is not None and m.tst is not None:
+                        # a status with a position moves the device too (an SOS says where)
+                        fix = Fix(m.device, m.tst, m.lat, m.lon, batt=m.batt)
+                        if self.filter.check(fix, now) is None:
+                            fixes.append((len(results), fix, ident))
+                            out.append(fix)
+                    out.append(m)
+                else:
+                    reason = filters.check_ack(m, now, lim)
+                    out.append(reason or m)
+            results.append(out)
+        # 2. index: every accepted fix's grids in one vectorised call
+        grids: dict[int, tuple[str | None, str | None]] = {}
+        if fixes:
+            l1, l2 = self.index.locate(np.fromiter((f.lat for _, f, _ in fixes), float, len(fixes)),
+                                       np.fromiter((f.lon for _, f, _ in fixes), float, len(fixes)))
+            for j, (_, f, _) in enumerate(fixes):
+                grids[id(f)] = (l1[j], l2[j])
+        # 3. store: one pipeline, one script per message
+        pipe = self.r.pipeline(transaction=False)
+        writes: list[tuple[Any, Identity, int]] = []
+        for out in results:
+            for m in out:
+                if isinstance(m, str):
+                    continue
+                ident = self._ids[m.device]
+                at = len(pipe.command_stack)  # where this write's script reply will be
+                if isinstance(m, Fix):
+                    l1_, l2_ = grids[id(m)]
+                    self.store.queue_fix(pipe, m, now, ident.person, ident.role, l1_, l2_)
+                elif isinstance(m, Status):
+                    self.store.queue_status(pipe, m, now, ident.person, ident.role)
+                else:
+                    self.store.queue_ack(pipe, m, now, ident.person, ident.role)
+                writes.append((m, ident, at))
+        replies = self.store.execute(pipe) if writes else []
+        # 4. live deltas and metrics, once Redis has it all
+        for m, ident, at in writes:
+            self._delta(m, ident, replies[at], grids.get(id(m)))
+        outcomes = []
+        for out in results:
+            dropped: dict[str, int] = {}
+            accepted = 0
+            for m in out:
+                if isinstance(m, str):
+                    dropped[m] = dropped.get(m, 0) + 1
+                    self.m.dropped.labels(m).inc()
+                else:
+                    accepted += 1
+                    kind = type(m).__name__.lower()
+                    self.m.accepted.labels(kind).inc()
+                    if kind == "fix":
+                        self.m.lag.observe(max(0.0, now - m.tst))
+            outcomes.append(Outcome(accepted, dropped))
+        self.flush_deltas(now)
+        return outcomes
+
+    def _seed(self, fixes: list[Fix]) -> None:
+        """After a restart the jump filter knows no device: seed it from the store."""
+        unknown = {f.device for f in fixes if f.device not in self.filter.last}
+        if unknown:
+            for f in self.store.latest_fixes(unknown):
+                self.filter.seed(f)
+
+    # -- live deltas, coalesced per device -------------------------------------------------------
+    def _delta(self, m, ident: Identity, flags: int, grid) -> None:
+        if isinstance(m, Fix):
+            if not flags & 1:
+                return  # a late fix: nothing changed on the map
+            d = {"device": m.device, "person": ident.person, "role": ident.role, "lat": m.lat, "lon": m.lon,
+                 "tst": m.tst, "acc": m.acc, "batt": m.batt, "l1": grid[0], "l2": grid[1], "fresh": "live"}
+            if m.st:
+                d["st"] = m.st
+        elif isinstance(m, Status):
+            if not flags & 2 and not m.batt:
+                return
+            d = {"device": m.device, "person": ident.person, "role": ident.role}
+            if m.will:
+                d["fresh"] = "offline"
+            else:
+                d["st"] = m.st
+                if m.batt is not None:
+                    d["batt"] = m.batt
+        else:
+            return
+        if flags & 4:
+            d["fresh"] = "live"
+        self._pending.setdefault(m.device, {}).update(d)
+
+    def flush_deltas(self, now: float | None = None, force: bool = False) -> int:
+        """Publish what changed since the last flush, at most once per delta_interval_s."""
+        now = time.time() if now is None else now
+        if not self._pending or (not force and now - self._last_flush < self.settings.delta_interval_s):
+            return 0
+        pending, self._pending = list(self._pending.values()), {}
+        self._last_flush = now
+        self.store.publish_deltas(pending)
+        return len(pending)
+
+
+# ---- the MQTT worker ------------------------------------------------------------------------------
+
+def subscriptions(settings) -> list[str]:
+    g, root = settings.ingest_group, settings.topic_root
+    return [f"$share/{g}/{root}/+/loc", f"$share/{g}/{root}/+/status", f"$share/{g}/{root}/+/ack",
+            f"$share/{g}/owntracks/#"]
+
+
+class IngestWorker:
+    """One `gridwatch ingest` process: a persistent MQTT v5 session (so the broker keeps its
+    share of QoS 1 messages while it is away), messages batched into pipelines, each message
+    acknowledged (PUBACK) only after its batch is in Redis. On stop it finishes the batch in
+    hand and disconnects; messages received but not stored are not acknowledged, and the
+    broker sends them again when this client id reconnects."""
+
+    def __init__(self, settings, client_id: str, *, pipeline_factory: Callable[[redis.Redis], Pipeline] | None = None):
+        self.settings = settings
+        self.client_id = client_id
+        self.stop = threading.Event()
+        self.pipeline_factory = pipeline_factory or (lambda r: Pipeline.from_redis(r, settings))
+        self.stored = 0
+        self.ready = threading.Event()
+
+    def run(self, install_signals: bool = True) -> int:
+        if install_signals:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda *_: self.stop.set())
+        from telemetry.mqtt import connect
+
+        r = redis.Redis.from_url(self.settings.redis_url)
+        pipeline = self.pipeline_factory(r)
+        inbox: queue.SimpleQueue = queue.SimpleQueue()
+
+        def on_connect(client, userdata, flags, reason_code, properties):
+            if not reason_code.is_failure:
+                client.subscribe([(t, SubscribeOptions(qos=1)) for t in subscriptions(self.settings)])
+
+        client = connect(self.settings, self.client_id, manual_ack=True,
+                         on_message=lambda c, u, msg: inbox.put(msg), on_connect=on_connect)
+        self.ready.set()
+        log.info("ingest %s subscribed: %s", self.client_id, ", ".join(subscriptions(self.settings)))
+        try:
+            self._loop(pipeline, inbox, client)
+        finally:
+            client.disconnect()
+            client.loop_stop()
+            r.close()
+        return 0
+
+    def _loop(self, pipeline: Pipeline, inbox: queue.SimpleQueue, client) -> None:
+        limit = self.settings.ingest_batch
+        while not self.stop.is_set():
+            try:
+                batch = [inbox.get(timeout=0.1)]
+            except queue.Empty:
+                pipeline.flush_deltas()
+                continue
+            while len(batch) < limit:
+                try:
+                    batch.append(inbox.get_nowait())
+                except queue.Empty:
+                    break
+            if not self._store(pipeline, batch):
+                return  # stopped while Redis was away: nothing of this batch was acknowledged
+            for msg in batch:
+                if msg.qos:
+                    client.ack(msg.mid, msg.qos)
+            self.stored += len(batch)
+
+    def _store(self, pipeline: Pipeline, batch: list) -> bool:
+        delay = 0.2
+        while True:
+            try:
+                pipeline.process([(m.topic, m.payload) for m in batch])
+                return True
+            except (redis.ConnectionError, redis.TimeoutError) as e:
+                log.warning("Redis unavailable (%s); batch of %d held, not acknowledged", e, len(batch))
+                if self.stop.wait(delay):
+                    return False
+                delay = min(delay * 2, 5.0)
