@@ -62,9 +62,10 @@ class Terminal:
     """One device: a paho client (MQTT v5, persistent session, QoS 1) that reports, acks and
     collects what the platform sends it."""
 
-    def __init__(self, settings, device: str):
+    def __init__(self, settings, device: str, uplink=None):
         self.settings = settings
         self.device = device
+        self.uplink = uplink  # None: over MQTT through the ingest
         self.inbox: queue.Queue = queue.Queue()
         self.received: list[dict] = []
         self.client = None
@@ -97,6 +98,8 @@ class Terminal:
         self.client.loop_stop()
 
     def publish(self, suffix: str, body: dict):
+        if self.uplink is not None:
+            return self.uplink.write(self.device, suffix, body)
         info = self.client.publish(f"{self.settings.topic_root}/{self.device}/{suffix}", orjson.dumps(body), qos=1)
         info.wait_for_publish(5)
 
@@ -123,24 +126,79 @@ class Terminal:
                         f"{what} on {self.device}")
 
 
-class Ingest:
-    """telemetry's ingest worker, run in a thread for the test."""
+def ingest_available() -> bool:
+    import importlib.util
 
-    def __init__(self, settings, dataset):
-        self.settings = settings
-        self.dataset = dataset
-        self.stop = threading.Event()
-        self.thread = None
+    return importlib.util.find_spec("telemetry.ingest") is not None
+
+
+class StoreUplink:
+    """Until telemetry's ingest is in the tree: a terminal's report, status and ack written
+    through telemetry's LiveStore exactly as the ingest writes them (one Lua script each,
+    appending the same events), so everything downstream is the real path."""
+
+    def __init__(self, settings, dataset, world):
+        import redis
+        from telemetry.store import LiveStore
+
+        self.r = redis.Redis.from_url(settings.redis_url)
+        self.store = LiveStore(self.r, settings)
+        self.store.ensure_scripts()
+        self.world = world
+        self.roles = dict(zip(dataset.people["device"], zip(dataset.people["id"], dataset.people["role"])))
+
+    def write(self, device: str, suffix: str, body: dict) -> None:
+        from telemetry.protocols import Ack, Fix, Status
+
+        person, role = self.roles[device]
+        now = time.time()
+        p = self.r.pipeline(transaction=False)
+        if suffix == "loc":
+            l1, l2 = self.world.locate(body["lat"], body["lon"])
+            self.store.queue_fix(p, Fix(device, body["tst"], body["lat"], body["lon"], body.get("acc"),
+                                        batt=body.get("batt"), st=body.get("st")), now, person, role, l1, l2)
+        elif suffix == "status":
+            self.store.queue_status(p, Status(device, body["st"], body["tst"], body.get("lat"), body.get("lon"),
+                                              body.get("batt"), body.get("note")), now, person, role)
+        elif suffix == "ack":
+            self.store.queue_ack(p, Ack(device, body["order"], body["state"], body["tst"], body.get("note")),
+                                 now, person, role)
+        self.store.execute(p)
+
+    def close(self):
+        self.r.close()
+
+
+class FieldRegistry:
+    """The two registry questions the ingest asks, answered from the field's people table
+    (geodata.registry.Registry answers the same from a whole dataset)."""
+
+    def __init__(self, dataset):
+        self.people = {p.id: p for p in dataset.people.itertuples(index=False)}
+        self.by_device = {p.device: p for p in self.people.values() if p.device}
+
+    def person_of_device(self, device):
+        return self.by_device.get(device)
+
+    def person(self, pid):
+        return self.people.get(pid)
+
+
+class Ingest:
+    """telemetry's ingest worker (`gridwatch ingest`), in a thread, over the field's people."""
+
+    def __init__(self, settings, dataset, index):
+        from telemetry.ingest import IngestWorker, Pipeline
+
+        self.worker = IngestWorker(settings, "ingest-test", pipeline_factory=lambda r: Pipeline(
+            settings, r, FieldRegistry(dataset), index))
+        self.thread = threading.Thread(target=self.worker.run, kwargs={"install_signals": False}, daemon=True)
 
     def start(self):
-        from telemetry.ingest import run_ingest  # noqa: F401  (lands with issue 3)
-
-        self.thread = threading.Thread(target=run_ingest, args=(self.settings,),
-                                       kwargs={"stop": self.stop}, daemon=True)
         self.thread.start()
+        wait_for(self.worker.ready.is_set, what="the ingest to subscribe")
         return self
 
     def close(self):
-        self.stop.set()
-        if self.thread:
-            self.thread.join(10)
+        self.worker.stop.set()
+        self.thread.join(10)
