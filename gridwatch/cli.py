@@ -59,6 +59,55 @@ def build_demo(outdir: Path = typer.Argument(Path("var/yingtan"))) -> None:
     typer.echo(summary)
 
 
+# --- geodata (issue 2): check, load --------------------------------------------------------
+
+@geodata_app.command("check")
+def geodata_check(
+    files: list[Path] = typer.Argument(..., help="boundary files read as one set, or one dataset directory"),
+    repair: bool = typer.Option(False, "--repair", help="repair invalid polygons with make_valid instead of refusing them"),
+    outline: Optional[Path] = typer.Option(None, help="the jurisdiction's outline (default: the union of level-1 grids)"),
+    tolerance_m2: float = typer.Option(10.0, help="overlaps, gaps and spill-over smaller than this are ignored"),
+) -> None:
+    """Validation and coverage report of boundary files; exit 1 on errors."""
+    from geodata.check import check_files
+
+    report = check_files(files, repair=repair, outline=outline, tolerance_m2=tolerance_m2)
+    typer.echo(report.text())
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@app.command()
+def load(
+    ctx: typer.Context,
+    directory: Optional[Path] = typer.Argument(None, help="dataset directory (default: GRIDWATCH_DATA or the demo)"),
+    repair: bool = typer.Option(False, "--repair", help="repair invalid polygons with make_valid instead of refusing them"),
+) -> None:
+    """Load a dataset into the store; idempotent; exit 1 when the dataset is refused."""
+    import redis
+
+    from geodata.dataset import DatasetError, load_dataset
+    from geodata.demo import ensure_demo_dataset
+    from geodata.store import save_dataset
+
+    settings = settings_of(ctx)
+    if directory is None:
+        directory = settings.data_dir()
+        if settings.data is None:
+            ensure_demo_dataset(directory)
+    try:
+        ds = load_dataset(directory, repair=repair)
+    except DatasetError as e:
+        typer.echo(str(e), err=True)
+        raise typer.Exit(1)
+    r = redis.Redis.from_url(settings.redis_url)
+    try:
+        counts = save_dataset(r, ds)
+    finally:
+        r.close()
+    typer.echo(f"loaded {directory} into {settings.redis_url}: "
+               + ", ".join(f"{v} {k}" for k, v in counts.items()) + "; 0 problems")
+
+
 @app.command()
 def demo(ctx: typer.Context, devices: int = typer.Option(0, help="extra synthetic terminals, for load")) -> None:
     """The whole system on one machine: store, broker, dataset, ingest, dispatcher, simulator, web."""

@@ -1,0 +1,103 @@
+"""The dataset in Redis, so every process reads the same grids, people and entities that
+`gridwatch load` validated (docs/redis.md, section geodata).
+
+A load writes a new immutable version under its content hash, then swaps one pointer key:
+readers see the old dataset or the new one, never a mix, and loading the same data twice
+writes nothing new.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+
+import geopandas as gpd
+import pandas as pd
+
+from geodata.dataset import Dataset, normalise_grids
+
+CURRENT = "gw:dataset:current"
+# A replaced version stays readable this long, for readers that fetched the old pointer.
+OLD_VERSION_TTL_S = 600
+PARTS = ("meta", "grids", "people", "entities", "devices")
+
+
+def version_key(version: str, part: str) -> str:
+    return f"gw:dataset:{version}:{part}"
+
+
+def _serialise(ds: Dataset) -> dict[str, bytes]:
+    grids = ds.grids[["id", "name", "level", "parent", "branch", "synthetic", "geometry"]]
+    people = ds.people.assign(grid=ds.people["grids"].map(";".join))[["id", "name", "role", "grid", "device", "phone"]]
+    return {
+        "grids": grids.to_json(drop_id=True, ensure_ascii=False).encode(),
+        "people": people.to_csv(index=False, lineterminator="\n").encode(),
+        "entities": ds.entities.to_csv(index=False, lineterminator="\n").encode(),
+    }
+
+
+def save_dataset(r, ds: Dataset) -> dict[str, int]:
+    """Stores the dataset and makes it current; returns its counts. Idempotent."""
+    blobs = _serialise(ds)
+    digest = hashlib.sha256()
+    for name in ("grids", "people", "entities"):
+        digest.update(name.encode() + b"\0" + blobs[name] + b"\0")
+    version = digest.hexdigest()[:16]
+    counts = ds.counts()
+    old = r.get(CURRENT)
+    old = old.decode() if isinstance(old, bytes) else old
+    if old == version and r.exists(version_key(version, "meta")):
+        return counts
+    pipe = r.pipeline(transaction=False)
+    for name, blob in blobs.items():
+        pipe.set(version_key(version, name), blob)
+    devices = {d: p for d, p in zip(ds.people["device"], ds.people["id"]) if isinstance(d, str) and d}
+    pipe.delete(version_key(version, "devices"))
+    if devices:
+        pipe.hset(version_key(version, "devices"), mapping=devices)
+    meta = {**{k: str(v) for k, v in counts.items()}, "version": version, "source": ds.source}
+    pipe.delete(version_key(version, "meta"))
+    pipe.hset(version_key(version, "meta"), mapping=meta)
+    # A version is complete before the pointer moves; its keys never expire while current.
+    for part in PARTS:
+        pipe.persist(version_key(version, part))
+    pipe.execute()
+    pipe = r.pipeline(transaction=True)
+    pipe.set(CURRENT, version)
+    if old and old != version:
+        for part in PARTS:
+            pipe.expire(version_key(old, part), OLD_VERSION_TTL_S)
+    pipe.execute()
+    return counts
+
+
+def current_version(r) -> str | None:
+    v = r.get(CURRENT)
+    return v.decode() if isinstance(v, bytes) else v
+
+
+def fetch_dataset(r) -> Dataset:
+    """The current dataset; LookupError when none was loaded (run `gridwatch load`)."""
+    version = current_version(r)
+    if version is None:
+        raise LookupError("no dataset in the store: run `gridwatch load` first")
+    grids_b, people_b, entities_b, meta = r.pipeline(transaction=False).get(
+        version_key(version, "grids")).get(version_key(version, "people")).get(
+        version_key(version, "entities")).hgetall(version_key(version, "meta")).execute()
+    if grids_b is None or people_b is None or entities_b is None:
+        raise LookupError(f"dataset version {version} is incomplete in the store: load it again")
+    as_bytes = (lambda b: b if isinstance(b, bytes) else b.encode())
+    features = json.loads(as_bytes(grids_b))["features"]
+    grids = gpd.GeoDataFrame.from_features(features, crs="EPSG:4326")
+    grids = normalise_grids(grids)
+    people = pd.read_csv(io.BytesIO(as_bytes(people_b)), dtype=str, keep_default_na=False)
+    people["grids"] = people["grid"].map(lambda s: tuple(x for x in s.split(";") if x))
+    for col in ("device", "phone"):
+        people[col] = people[col].where(people[col] != "", None)
+    people = people[["id", "name", "role", "grids", "device", "phone"]]
+    entities = pd.read_csv(io.BytesIO(as_bytes(entities_b)), dtype={"uscc": str, "grid": str},
+                           keep_default_na=False, na_values={"lat": [""], "lon": [""]})
+    entities["grid"] = entities["grid"].where(entities["grid"] != "", None)
+    source = {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
+              for k, v in meta.items()}.get("source", "")
+    return Dataset(grids=grids, people=people, entities=entities, source=source)
