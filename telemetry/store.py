@@ -303,7 +303,7 @@ class LiveStore:
         key = trail_key(fix.device, bucket)
         member = REC_SEP.join((_num(fix.tst), _num(fix.lat), _num(fix.lon), _num(fix.acc), _num(fix.vel),
                                _num(fix.cog), _num(fix.batt), _num(fix.alt)))
-        pipe.zadd(key, {member: fix.tst})
+        pipe.zadd(key, {member: float(fix.tst)})
         if key not in self._expiring:
             # one EXPIREAT per bucket per worker: the bucket lives retention past its end
             if len(self._expiring) > 500_000:

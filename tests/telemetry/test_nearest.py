@@ -1,0 +1,155 @@
+"""Exact nearest: the lattice bound is conservative, and the search equals brute force on 100k
+random live positions for thousands of query points: dense, at grid borders, at and beyond the
+edge of the populated area, with filters that exclude most, and with fewer than k eligible."""
+from __future__ import annotations
+
+import random
+import time
+
+import h3
+import numpy as np
+import pytest
+
+from telemetry.nearest import Candidate, cell_geometry, nearest, ring_lower_bound
+from telemetry.protocols import Fix
+from telemetry.store import LiveStore
+
+NOW = float(int(time.time()))
+BOX = (28.10, 28.40, 116.90, 117.30)  # the populated area
+ROLES = ("l2_supervisor", "assistant", "l1_supervisor")
+STATUSES = ("on_duty", "on_duty", "on_duty", "busy", "off_duty")
+
+
+def test_lattice_bound_is_conservative():
+    """Every cell at grid distance exactly n, every vertex of it, is at least the bound away."""
+    rng = random.Random(3)
+    for _ in range(40):
+        lat, lon = rng.uniform(*BOX[:2]), rng.uniform(*BOX[2:])
+        c0 = h3.latlng_to_cell(lat, lon, 9)
+        geo = cell_geometry(c0)
+        off = h3.great_circle_distance((lat, lon), geo.centre, "m")
+        for n in (1, 2, 3, 6):
+            bound = ring_lower_bound(geo, off, n)
+            closest = min(h3.great_circle_distance((lat, lon), v, "m")
+                          for c in h3.grid_ring(c0, n) for v in h3.cell_to_boundary(c))
+            assert closest >= bound, (lat, lon, n)
+    # and it is useful: ring 3 is provably farther than a few hundred metres
+    assert ring_lower_bound(geo, 0.0, 3) > 250
+
+
+@pytest.fixture(scope="module")
+def world(redis_server, tmp_path_factory):
+    """100k random live devices in Redis, written through the store's own script."""
+    import redis as redis_lib
+
+    from gridwatch.settings import Settings
+
+    r = redis_lib.Redis.from_url(redis_server.url)
+    r.flushall()
+    settings = Settings(redis_url=redis_server.url)
+    store = LiveStore(r, settings)
+    store.ensure_scripts()
+    rng = np.random.default_rng(7)
+    n = 100_000
+    lats = np.round(rng.uniform(BOX[0], BOX[1], n), 6)
+    lons = np.round(rng.uniform(BOX[2], BOX[3], n), 6)
+    # a dense cluster too: 10k in 1 km around a market
+    lats[:10_000] = np.round(28.25 + rng.normal(0, 0.004, 10_000), 6)
+    lons[:10_000] = np.round(117.05 + rng.normal(0, 0.004, 10_000), 6)
+    ages = rng.uniform(0, 900, n)
+    statuses = [STATUSES[i] for i in rng.integers(0, len(STATUSES), n)]
+    roles = [ROLES[i] for i in rng.integers(0, len(ROLES), n)]
+    pipe = r.pipeline(transaction=False)
+    for i in range(n):
+        d = f"d{i:06d}"
+        store.queue_fix(pipe, Fix(d, NOW - ages[i], lats[i], lons[i], st=statuses[i]), NOW, f"p{i:06d}", roles[i],
+                        None, None)
+        if i % 2000 == 1999:
+            store.execute(pipe)
+            pipe = r.pipeline(transaction=False)
+    store.execute(pipe)
+    tst = np.array([float(f"{NOW - a:.6f}".rstrip("0").rstrip(".")) for a in ages])
+    yield r, dict(lat=lats, lon=lons, tst=tst, st=np.array(statuses), role=np.array(roles),
+                  device=np.array([f"d{i:06d}" for i in range(n)]))
+    r.flushall()
+    r.close()
+
+
+def brute(w, lat, lon, k, statuses=("on_duty",), max_age_s=None, roles=None, exclude=()):
+    la, lo = np.radians(w["lat"]), np.radians(w["lon"])
+    a = (np.sin((la - np.radians(lat)) / 2) ** 2
+         + np.cos(np.radians(lat)) * np.cos(la) * np.sin((lo - np.radians(lon)) / 2) ** 2)
+    d = 2 * 6371007.180918475 * np.arcsin(np.sqrt(a))
+    ok = np.ones(len(d), bool)
+    if statuses is not None:
+        ok &= np.isin(w["st"], statuses)
+    if roles is not None:
+        ok &= np.isin(w["role"], roles)
+    if max_age_s is not None:
+        ok &= w["tst"] >= NOW - max_age_s
+    if exclude:
+        ok &= ~np.isin(w["device"], list(exclude))
+    idx = np.flatnonzero(ok)
+    order = idx[np.argsort(d[idx], kind="stable")][:k]
+    return list(w["device"][order]), d[order]
+
+
+def check(r, w, lat, lon, k=5, **kw):
+    got = nearest(r, lat, lon, k, now=NOW, **kw)
+    want, dist = brute(w, lat, lon, k, **kw)
+    assert len(got) == len(want)
+    assert np.allclose([c.distance_m for c in got], dist, atol=1e-3), (lat, lon, kw)
+    # ties at the same distance may come in either order; distances equal is exactness
+    assert sorted(c.device for c in got) == sorted(want) or np.allclose(dist[-1], got[-1].distance_m)
+    return got
+
+
+def test_equals_brute_force_random_points(world):
+    r, w = world
+    rng = random.Random(11)
+    for _ in range(1500):
+        check(r, w, rng.uniform(*BOX[:2]), rng.uniform(*BOX[2:]))
+
+
+def test_equals_brute_force_in_the_dense_cluster_and_at_cell_borders(world):
+    r, w = world
+    rng = random.Random(12)
+    for _ in range(300):
+        check(r, w, 28.25 + rng.gauss(0, 0.004), 117.05 + rng.gauss(0, 0.004), k=10)
+    for _ in range(200):  # on a vertex of a res-9 cell: the query's offset is the largest
+        v = h3.cell_to_boundary(h3.latlng_to_cell(rng.uniform(*BOX[:2]), rng.uniform(*BOX[2:]), 9))[0]
+        check(r, w, *v)
+
+
+def test_equals_brute_force_at_and_beyond_the_edge(world):
+    r, w = world
+    rng = random.Random(13)
+    for _ in range(300):
+        side = rng.randrange(4)
+        t = rng.random()
+        lat = [BOX[0] - rng.uniform(0, 0.3), BOX[1] + rng.uniform(0, 0.3), BOX[0] + t * 0.3, BOX[0] + t * 0.3][side]
+        lon = [BOX[2] + t * 0.4, BOX[2] + t * 0.4, BOX[2] - rng.uniform(0, 0.3), BOX[3] + rng.uniform(0, 0.3)][side]
+        check(r, w, lat, lon)
+
+
+def test_equals_brute_force_with_filters_that_exclude_most(world):
+    r, w = world
+    rng = random.Random(14)
+    for _ in range(150):
+        lat, lon = rng.uniform(*BOX[:2]), rng.uniform(*BOX[2:])
+        check(r, w, lat, lon, statuses=("busy",), roles=("l1_supervisor",), max_age_s=30)  # ~0.2 % eligible
+        check(r, w, lat, lon, k=3, statuses=None, max_age_s=5)
+        near = nearest(r, lat, lon, 3, now=NOW)
+        check(r, w, lat, lon, exclude=[c.device for c in near])
+
+
+def test_fewer_eligible_than_k_terminates_with_all(world):
+    r, w = world
+    got = check(r, w, 28.2, 117.1, k=50, statuses=("busy",), roles=("l1_supervisor",), max_age_s=0.5)
+    assert len(got) < 50
+    assert nearest(r, 28.2, 117.1, 5, statuses=("nobody",), now=NOW) == []
+
+
+def test_empty_store_and_result_shape(rdb):
+    assert nearest(rdb, 28.2, 117.0, 5) == []
+    assert Candidate._fields[:4] == ("device", "person", "distance_m", "state")
