@@ -3,10 +3,10 @@ state visible through `Orders.get` (what `GET /api/orders/{id}` returns), while 
 report at 1 Hz. Goals: p95 <= 100 ms and <= 250 ms.
 
 Everything is real: private redis-server and mosquitto, a dispatcher process, paho clients as
-the measured terminals. The 1,000 reporting terminals come from telemetry's simulator and
-ingest when they are installed (`gridwatch simulate`, `gridwatch ingest`); without them the
-bench writes the same load through telemetry's LiveStore (the ingest's own write path) and
-says so in its output.
+the measured terminals. With telemetry's ingest installed, the 1,000 terminals
+publish their reports over MQTT (QoS 1) and an ingest process stores them, and the measured
+terminals' acks travel the same way; without it the bench writes the same load through
+telemetry's LiveStore (the ingest's own write path) and says so in its output.
 
 `python -m bench orders` or `python -m bench.bench_orders [--orders N] [--terminals N]`.
 """
@@ -98,6 +98,69 @@ class DirectLoad:
         self.store.execute(p)
 
 
+class MqttLoad:
+    """1 Hz reports of every load terminal over MQTT, QoS 1, as the terminals send them."""
+
+    def __init__(self, settings, ds):
+        from telemetry.mqtt import connect
+
+        self.settings = settings
+        self.client = connect(settings, "bench-load", clean_start=True, session_expiry_s=0)
+        self.rows = [(d, lat, lon) for d, (lat, lon) in ds.positions.items() if not d.startswith("dev-m")]
+        self.stop = threading.Event()
+        self.reports = 0
+
+    def one_second(self):
+        import orjson
+
+        root, tst = self.settings.topic_root, int(time.time())
+        for d, lat, lon in self.rows:
+            body = {"_type": "location", "lat": lat + random.uniform(-1e-4, 1e-4),
+                    "lon": lon + random.uniform(-1e-4, 1e-4), "tst": tst, "acc": 10, "batt": 80, "st": "on_duty"}
+            self.client.publish(f"{root}/{d}/loc", orjson.dumps(body), qos=1)
+        self.reports += len(self.rows)
+
+    run = DirectLoad.run
+
+    def ack(self, device, person, order, state):
+        import orjson
+
+        self.client.publish(f"{self.settings.topic_root}/{device}/ack",
+                            orjson.dumps({"order": order, "state": state, "tst": int(time.time())}), qos=1)
+
+    def fix(self, device, person, lat, lon):
+        import orjson
+
+        self.client.publish(f"{self.settings.topic_root}/{device}/loc", orjson.dumps(
+            {"_type": "location", "lat": lat, "lon": lon, "tst": int(time.time()), "acc": 5, "st": "on_duty"}), qos=1)
+
+
+class _Registry:
+    """The ingest's two registry questions, over the bench's people."""
+
+    def __init__(self, ds):
+        self.people = {p.id: p for p in ds.people.itertuples(index=False)}
+        self.by_device = {p.device: p for p in self.people.values() if p.device}
+
+    def person_of_device(self, device):
+        return self.by_device.get(device)
+
+    def person(self, pid):
+        return self.people.get(pid)
+
+
+def _ingest_main(n_load: int) -> int:
+    from geodata.index import GridIndex
+    from gridwatch.settings import Settings
+    from telemetry.ingest import IngestWorker, Pipeline
+
+    settings = Settings()
+    ds = bench_dataset(n_load)
+    index = GridIndex.from_grids(ds.grids)
+    return IngestWorker(settings, "bench-ingest", pipeline_factory=lambda r: Pipeline(
+        settings, r, _Registry(ds), index)).run()
+
+
 def percentile(xs: list[float], q: float) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(round(q / 100 * (len(xs) - 1))))]
@@ -118,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="bench_orders", description=__doc__.split("\n\n")[0])
     ap.add_argument("--orders", type=int, default=200)
     ap.add_argument("--terminals", type=int, default=1000)
+    ap.add_argument("--nodelay", action="store_true", help="broker with set_tcp_nodelay true")
     args = ap.parse_args(argv)
 
     import redis
@@ -131,7 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     ensure_on_path()
     work = Path(tempfile.mkdtemp(prefix="bench-orders-"))
     rs = RedisServer(workdir=work / "redis").start()
-    ms = MosquittoServer(workdir=work / "mosquitto").start()
+    # Mosquitto's default leaves Nagle on for its sockets; --nodelay measures the difference.
+    ms = MosquittoServer(workdir=work / "mosquitto",
+                         extra_config="set_tcp_nodelay true\n" if args.nodelay else "").start()
     procs: list[subprocess.Popen] = []
     try:
         settings = Settings(redis_url=rs.url, mqtt_url=ms.url, ack_timeout_s=600, var_dir=work / "var")
@@ -140,8 +206,15 @@ def main(argv: list[str] | None = None) -> int:
         ds = bench_dataset(args.terminals)
         r = redis.Redis.from_url(rs.url)
         world = RedisWorld(r, settings, dataset=ds)
-        load = DirectLoad(settings, ds, world)
-        mode = "load written through telemetry.store.LiveStore (no ingest/simulator installed)"
+        if importlib.util.find_spec("telemetry.ingest") is not None:
+            procs.append(subprocess.Popen([sys.executable, "-m", "bench.bench_orders", "ingest",
+                                           str(args.terminals)], cwd=ROOT, env=env))
+            time.sleep(3.0)  # the ingest's shared subscription is in place before anyone reports
+            load = MqttLoad(settings, ds)
+            mode = "reports and acks over MQTT QoS 1 through telemetry's ingest"
+        else:
+            load = DirectLoad(settings, ds, world)
+            mode = "load written through telemetry.store.LiveStore (no ingest installed)"
         load.one_second()
         threading.Thread(target=load.run, daemon=True).start()
         procs.append(subprocess.Popen([sys.executable, "-m", "bench.bench_orders", "dispatcher", "bench",
@@ -168,16 +241,6 @@ def main(argv: list[str] | None = None) -> int:
 
             terms[dev] = connect(settings, dev, clean_start=False, session_expiry_s=600,
                                  on_message=on_message, on_connect=on_connect)
-        # their positions, so the order desk finds them live and nearest
-        from telemetry.protocols import Fix
-        p = r.pipeline(transaction=False)
-        now = time.time()
-        for i in range(MEASURED):
-            dev = f"dev-m{i}"
-            lat, lon = ds.positions[dev]
-            load.store.queue_fix(p, Fix(dev, now, lat, lon, 5.0, st="on_duty"), now, f"m{i}", "l2_supervisor",
-                                 *world.locate(lat, lon))
-        load.store.execute(p)
         orders = Orders(r, settings, world)
         time.sleep(2.0)  # dispatcher up, consumer groups created
 
@@ -205,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
 
         ms_ = lambda xs, q: percentile(xs, q) * 1000  # noqa: E731
         print(f"bench orders: {args.orders} orders x {MEASURED} recipients, {args.terminals} terminals at 1 Hz "
-              f"({load.reports} reports written); {mode}")
+              f"({load.reports} reports sent); {mode}; broker set_tcp_nodelay {'true' if args.nodelay else 'false (default)'}")
         print(f"  issued -> device received: n={len(deliver)} p50 {ms_(deliver, 50):.1f} ms  "
               f"p95 {ms_(deliver, 95):.1f} ms  max {max(deliver) * 1000:.1f} ms  (goal p95 <= 100 ms)")
         print(f"  ack -> state visible:      n={len(visible)} p50 {ms_(visible, 50):.1f} ms  "
@@ -230,4 +293,6 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "dispatcher":
         sys.exit(_dispatcher_main(sys.argv[2], int(sys.argv[3])))
+    if len(sys.argv) > 1 and sys.argv[1] == "ingest":
+        sys.exit(_ingest_main(int(sys.argv[2])))
     sys.exit(main())
