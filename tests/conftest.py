@@ -54,18 +54,26 @@ def rdb(redis_server) -> redis.Redis:
     client.close()
 
 
+@pytest.fixture(scope="session")
+def demo_data(tmp_path_factory) -> Path:
+    """The generated Yingtan demo, shared by all tests: `var/yingtan` (or GRIDWATCH_TEST_DATA)
+    when `make` has built it, else built once into a temporary directory."""
+    from geodata.demo import build_demo_dataset
+
+    d = Path(os.environ.get("GRIDWATCH_TEST_DATA", "var/yingtan"))
+    if (d / "grids.geojson").exists():
+        return d.resolve()
+    d = tmp_path_factory.mktemp("yingtan")
+    build_demo_dataset(d)
+    return d
+
+
 @pytest.fixture
-def settings(redis_server, mosquitto_server, tmp_path) -> Settings:
+def settings(redis_server, mosquitto_server, tmp_path, demo_data) -> Settings:
     """Settings pointing at the session servers; the data is the demo built once per session."""
     return Settings(
         redis_url=redis_server.url,
         mqtt_url=mosquitto_server.url,
         var_dir=tmp_path / "var",
-        data=demo_data_dir(),
+        data=demo_data,
     )
-
-
-def demo_data_dir() -> Path | None:
-    """The generated Yingtan demo, shared by all tests (built by `make` before pytest)."""
-    d = Path(os.environ.get("GRIDWATCH_TEST_DATA", "var/yingtan"))
-    return d if d.exists() else None
