@@ -44,8 +44,8 @@ class RedisWorld:
         for p in _rows(dataset.people):
             pid = str(p.id)
             self.people[pid] = p
-            if getattr(p, "device", None):
-                self.device_person[str(p.device)] = pid
+            if isinstance(getattr(p, "device", None), str) and p.device:
+                self.device_person[p.device] = pid
             for g in _grids_of(p):
                 self.responsible_of.setdefault((g, p.role), pid)
         levels = dict(zip(dataset.grids["id"], dataset.grids["level"]))
@@ -60,9 +60,8 @@ class RedisWorld:
         return self.responsible_of.get((grid, role))
 
     def device_of(self, person):
-        p = self.people.get(person)
-        d = getattr(p, "device", None) if p is not None else None
-        return str(d) if d else None
+        d = getattr(self.people.get(person), "device", None)
+        return d if isinstance(d, str) and d else None
 
     def person_of(self, device):
         return self.device_person.get(device)
