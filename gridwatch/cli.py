@@ -172,5 +172,47 @@ def users_token(ctx: typer.Context, name: str) -> None:
         raise typer.Exit(2)
 
 
+# --- telemetry (issue 3): ingest, simulate ---------------------------------------------------
+
+@app.command()
+def ingest(
+    ctx: typer.Context,
+    client_id: Optional[str] = typer.Option(
+        None, help="MQTT client id of this worker; keep it stable across restarts (its session holds "
+                   "the messages that arrive while it is down); default gridwatch-ingest-<hostname>"),
+) -> None:
+    """The MQTT-to-store worker; run several with distinct --client-id (MQTT v5 shared subscription)."""
+    import logging
+    import socket
+
+    from telemetry.ingest import IngestWorker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    settings = settings_of(ctx)
+    worker = IngestWorker(settings, client_id or f"gridwatch-ingest-{socket.gethostname()}")
+    raise typer.Exit(worker.run())
+
+
+@app.command()
+def simulate(
+    ctx: typer.Context,
+    devices: int = typer.Option(0, "--devices", help="synthetic terminals beyond the registered ones"),
+    interval: float = typer.Option(10.0, "--interval", help="seconds between reports of one terminal"),
+    seed: int = typer.Option(1, help="random seed (the same seed walks the same way)"),
+    fast_orders: bool = typer.Option(False, "--fast-orders", help="answer orders within a second"),
+) -> None:
+    """Realistic terminals: registered ones plus N synthetic; they walk their grids, report, go stale, raise SOS, answer orders."""
+    import logging
+
+    from telemetry.simulator import Simulator
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    sim = Simulator.from_redis(settings_of(ctx), extra=devices, interval_s=interval, seed=seed,
+                               fast_orders=fast_orders)
+    raise typer.Exit(sim.run())
+
+# --- end telemetry -----------------------------------------------------------------------------
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

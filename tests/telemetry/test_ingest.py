@@ -1,0 +1,173 @@
+"""Ingest workers on real Mosquitto and Redis: two workers on one shared subscription split
+the messages and lose none; a worker killed mid-stream (kill -9 of `gridwatch ingest`) or
+stopped with SIGTERM and started again loses no QoS 1 message; HTTP ingest uses the pipeline."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+import orjson
+import paho.mqtt.client as mqtt
+import pytest
+import redis
+
+from gridwatch.settings import Settings
+from telemetry.ingest import IngestWorker, Pipeline, metrics
+from telemetry.mqtt import connect, parse_url
+from telemetry.store import LiveStore
+
+from .conftest import TinyRegistry
+
+NOW = float(int(time.time()))
+
+
+def fixes(devices, n, base_lat=28.22, base_lon=117.02):
+    """n distinct fixes, round-robin over devices, one second apart per device, walking."""
+    out = []
+    for i in range(n):
+        d = devices[i % len(devices)]
+        j = i // len(devices)
+        out.append((f"gw/{d}/loc", orjson.dumps({"_type": "location", "lat": round(base_lat + j * 2e-5, 6),
+                                                  "lon": base_lon, "tst": NOW - 3000 + j, "acc": 5})))
+    return out
+
+
+def publish_all(settings, items, client_id=None):
+    pub = connect(settings, client_id or f"pub-{uuid.uuid4().hex[:8]}", clean_start=True, session_expiry_s=0)
+    infos = [pub.publish(t, p, qos=1) for t, p in items]
+    for info in infos:
+        info.wait_for_publish(30)
+    pub.disconnect()
+    pub.loop_stop()
+
+
+def stored(r, settings, devices) -> int:
+    store = LiveStore(r, settings)
+    return sum(len(store.trail(d, NOW - 4000, NOW)) for d in devices)
+
+
+def wait_for(pred, timeout=60.0, step=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(step)
+    return pred()
+
+
+def test_url_parsing():
+    assert parse_url("mqtt://u%40x:p%3Aw@broker.example:1884") == ("broker.example", 1884, False, "u@x", "p:w")
+    assert parse_url("mqtts://broker.example") == ("broker.example", 8883, True, None, None)
+    with pytest.raises(ValueError):
+        parse_url("http://x")
+
+
+def test_connect_refused_is_an_error(settings):
+    bad = settings.model_copy(update={"mqtt_url": "mqtt://127.0.0.1:1"})
+    with pytest.raises((ConnectionError, OSError)):
+        connect(bad, "nobody", timeout=2)
+
+
+def test_two_workers_share_the_subscription_and_lose_nothing(settings, rdb, tiny_index):
+    s = settings.model_copy(update={"ingest_group": f"g{uuid.uuid4().hex[:6]}", "ingest_batch": 50})
+    workers = [IngestWorker(s, f"w{i}-{uuid.uuid4().hex[:6]}",
+                            pipeline_factory=lambda r: Pipeline(s, r, TinyRegistry(), tiny_index,
+                                                                m=metrics(__import__("prometheus_client").CollectorRegistry())))
+               for i in range(2)]
+    threads = [threading.Thread(target=w.run, kwargs={"install_signals": False}) for w in workers]
+    for t in threads:
+        t.start()
+    for w in workers:
+        assert w.ready.wait(10)
+    time.sleep(0.3)  # subscriptions acknowledged
+    devices = ["dev1", "dev2", "dev3", "dev4"]
+    n = 2000
+    publish_all(s, fixes(devices, n))
+    assert wait_for(lambda: stored(rdb, s, devices) >= n)
+    for w in workers:
+        w.stop.set()
+    for t in threads:
+        t.join(10)
+    assert stored(rdb, s, devices) == n
+    assert all(w.stored > 0 for w in workers), [w.stored for w in workers]
+    assert sum(w.stored for w in workers) == n
+
+
+@pytest.fixture
+def demo_in_redis(rdb, settings):
+    from geodata.dataset import load_dataset
+    from geodata.registry import Registry
+    from geodata.store import save_dataset
+
+    if settings.data is None:
+        pytest.skip("demo dataset not built (make data)")
+    ds = load_dataset(settings.data)
+    save_dataset(rdb, ds)
+    return Registry(ds)
+
+
+def _worker(settings, client_id):
+    env = dict(os.environ, GRIDWATCH_REDIS_URL=settings.redis_url, GRIDWATCH_MQTT_URL=settings.mqtt_url,
+               GRIDWATCH_INGEST_GROUP=settings.ingest_group, GRIDWATCH_INGEST_BATCH="20")
+    return subprocess.Popen([sys.executable, "-m", "gridwatch.cli", "ingest", "--client-id", client_id],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _wait_subscribed(proc):
+    for line in proc.stdout:
+        if "subscribed" in line:
+            threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
+            return
+    raise AssertionError("worker exited before subscribing")
+
+
+@pytest.mark.parametrize("how", ["kill9", "sigterm"])
+def test_worker_stopped_mid_stream_loses_no_qos1_message(settings, rdb, demo_in_redis, how):
+    s = settings.model_copy(update={"ingest_group": f"g{uuid.uuid4().hex[:6]}"})
+    devices = list(demo_in_redis.devices()[:5])
+    client_id = f"ingest-{how}-{uuid.uuid4().hex[:6]}"
+    proc = _worker(s, client_id)
+    _wait_subscribed(proc)
+    time.sleep(0.3)
+    n = 3000
+    items = fixes(devices, n, 28.25, 117.03)
+    publisher = threading.Thread(target=publish_all, args=(s, items))
+    publisher.start()
+    assert wait_for(lambda: stored(rdb, s, devices) >= 300, timeout=60, step=0.01)
+    if how == "kill9":
+        proc.kill()
+    else:
+        proc.send_signal(signal.SIGTERM)
+    assert proc.wait(20) in (0, -signal.SIGKILL)
+    at_stop = stored(rdb, s, devices)
+    publisher.join(60)
+    assert at_stop < n, "the worker was stopped too late to test anything"
+    proc = _worker(s, client_id)  # the same session: the broker resends what was not acknowledged
+    _wait_subscribed(proc)
+    try:
+        assert wait_for(lambda: stored(rdb, s, devices) >= n, timeout=90)
+        assert stored(rdb, s, devices) == n
+        latest = LiveStore(rdb, s).device(devices[0])
+        assert latest.tst == NOW - 3000 + (n // len(devices)) - 1
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+
+
+def test_http_owntracks_and_osmand_through_the_pipeline(pipeline):
+    body = orjson.dumps({"_type": "location", "lat": 28.21, "lon": 117.01, "tst": NOW - 5, "topic": "owntracks/p1/dev1"})
+    out = pipeline.handle_http_owntracks(body, "dev1", now=NOW)
+    assert (out.accepted, out.http_status) == (1, 200)
+    assert pipeline.handle_http_owntracks(body, "dev2", now=NOW).http_status == 403
+    assert pipeline.handle_http_owntracks(b"{", "dev1", now=NOW).http_status == 400
+    out = pipeline.handle_osmand({"id": "dev3", "lat": "28.21", "lon": "117.07", "timestamp": str(int(NOW - 2)),
+                                  "speed": "2", "batt": "55"}, "dev3", now=NOW)
+    assert out.accepted == 1
+    st = pipeline.store.device("dev3", now=NOW)
+    assert (st.l2, st.batt, round(st.vel, 3)) == ("E-S", 55, 3.704)
+    assert pipeline.handle_osmand({"id": "ghost", "lat": 28.2, "lon": 117.0}, None, now=NOW).http_status == 403
