@@ -368,7 +368,7 @@ def read_people(path: Path, grids: gpd.GeoDataFrame) -> tuple[pd.DataFrame, list
             else:
                 seen_dev[r.device] = row
         out.append((r.id, r.name, r.role, grids_of, r.device or None, r.phone or None))
-    return pd.DataFrame(out, columns=list(empty.columns)), problems
+    return pd.DataFrame(out, columns=list(empty.columns), dtype=object), problems
 
 
 def read_entities(path: Path, index) -> tuple[pd.DataFrame, list[Problem]]:
@@ -405,7 +405,8 @@ def read_entities(path: Path, index) -> tuple[pd.DataFrame, list[Problem]]:
             problems.append(Problem(path.name, where, "outside the jurisdiction",
                                     f"{lat[i]:.6f}, {lon[i]:.6f} is in no level-1 grid"))
     out = df[list(cols)].copy()
-    out["lat"], out["lon"], out["grid"] = lat, lon, l2
+    out["lat"], out["lon"] = lat, lon
+    out["grid"] = pd.Series(l2, index=out.index, dtype=object)  # None where no level-2 grid
     return out, problems
 
 

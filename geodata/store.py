@@ -92,12 +92,12 @@ def fetch_dataset(r) -> Dataset:
     grids = normalise_grids(grids)
     people = pd.read_csv(io.BytesIO(as_bytes(people_b)), dtype=str, keep_default_na=False)
     people["grids"] = people["grid"].map(lambda s: tuple(x for x in s.split(";") if x))
+    people = people[["id", "name", "role", "grids", "device", "phone"]].astype(object)
     for col in ("device", "phone"):
         people[col] = people[col].where(people[col] != "", None)
-    people = people[["id", "name", "role", "grids", "device", "phone"]]
     entities = pd.read_csv(io.BytesIO(as_bytes(entities_b)), dtype={"uscc": str, "grid": str},
                            keep_default_na=False, na_values={"lat": [""], "lon": [""]})
-    entities["grid"] = entities["grid"].where(entities["grid"] != "", None)
+    entities["grid"] = entities["grid"].astype(object).where(entities["grid"] != "", None)
     source = {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
               for k, v in meta.items()}.get("source", "")
     return Dataset(grids=grids, people=people, entities=entities, source=source)
