@@ -126,6 +126,19 @@ class _Raster:
         tiles = owner_of_tlabel[tl].astype(np.int32)
         tiles[split] = -(np.arange(len(split), dtype=np.int32) + 2)
         self.tiles = tiles
+
+        # Per split tile, every polygon that meets it, ascending: a point in that tile lies in
+        # one of these or in none, so testing them in order finds the same first polygon that
+        # a query of the whole tree would, at one point-in-polygon test per candidate.
+        tile = SUB * self.fine
+        sy, sx = np.divmod(split, self.ntx)
+        boxes = shapely.box(self.x0 + sx * tile, self.y0 + sy * tile,
+                            self.x0 + (sx + 1) * tile, self.y0 + (sy + 1) * tile)
+        blk, poly = self.tree.query(boxes, predicate="intersects")
+        order = np.lexsort((poly, blk))
+        self.cand = poly[order].astype(np.int32)
+        self.cand_ptr = np.searchsorted(blk[order], np.arange(len(split) + 1)).astype(np.int64)
+        shapely.prepare(self.geoms)
         self.border_fraction = float(np.count_nonzero(self.blocks == _BORDER)) / (self.nx * self.ny)
 
     def lookup(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
@@ -140,11 +153,36 @@ class _Raster:
         v[~inside] = _OUTSIDE
         split = np.flatnonzero(v <= -2)
         if len(split):
-            v[split] = self.blocks[-v[split] - 2, fy[split] & (SUB - 1), fx[split] & (SUB - 1)]
-            exact = split[v[split] == _BORDER]
+            block = -v[split] - 2
+            v[split] = self.blocks[block, fy[split] & (SUB - 1), fx[split] & (SUB - 1)]
+            border = v[split] == _BORDER
+            exact = split[border]
             if len(exact):
-                v[exact] = self._owners(lon[exact], lat[exact])
+                v[exact] = self._exact(lon[exact], lat[exact], block[border])
         return v
+
+    def _exact(self, lon: np.ndarray, lat: np.ndarray, block: np.ndarray) -> np.ndarray:
+        """First candidate polygon of the point's tile that covers it (boundary included)."""
+        out = np.full(len(lon), _OUTSIDE, dtype=np.int32)
+        start = self.cand_ptr[block]
+        count = self.cand_ptr[block + 1] - start
+        todo = np.arange(len(lon))
+        k = 0
+        while len(todo):
+            todo = todo[count[todo] > k]
+            if not len(todo):
+                break
+            poly = self.cand[start[todo] + k]
+            order = np.argsort(poly, kind="stable")
+            todo, poly = todo[order], poly[order]
+            cuts = np.flatnonzero(np.diff(poly)) + 1
+            hit = np.empty(len(todo), dtype=bool)
+            for a, b in zip(np.r_[0, cuts], np.r_[cuts, len(todo)]):
+                hit[a:b] = shapely.intersects_xy(self.geoms[poly[a]], lon[todo[a:b]], lat[todo[a:b]])
+            out[todo[hit]] = poly[hit]
+            todo = todo[~hit]
+            k += 1
+        return out
 
     @property
     def nbytes(self) -> int:
