@@ -16,14 +16,14 @@ import pandas as pd
 
 from geodata.dataset import Dataset, normalise_grids
 
-CURRENT = "gw:dataset:current"
+CURRENT = "gw:{dataset}:current"
 # A replaced version stays readable this long, for readers that fetched the old pointer.
 OLD_VERSION_TTL_S = 600
 PARTS = ("meta", "grids", "people", "entities", "devices")
 
 
 def version_key(version: str, part: str) -> str:
-    return f"gw:dataset:{version}:{part}"
+    return f"gw:{{dataset}}:{version}:{part}"
 
 
 def _serialise(ds: Dataset) -> dict[str, bytes]:

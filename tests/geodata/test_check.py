@@ -70,11 +70,11 @@ def test_check_reads_several_files_as_one_set(tmp_path):
 def test_load_puts_the_dataset_in_redis_and_refuses_a_broken_one(redis_server, rdb, small, tmp_path):
     res = runner.invoke(app, ["--redis-url", redis_server.url, "load", str(small)])
     assert res.exit_code == 0, res.output
-    assert "2 level1, 4 level2" in res.output and rdb.get("gw:dataset:current")
-    version = rdb.get("gw:dataset:current")
+    assert "2 level1, 4 level2" in res.output and rdb.get("gw:{dataset}:current")
+    version = rdb.get("gw:{dataset}:current")
     entities = [("91350100M000100Y44", "坏", "enterprise", "catering", "地址", 28.21, 117.005)]
     bad = write_small(tmp_path / "bad", entities=entities)
     res = runner.invoke(app, ["--redis-url", redis_server.url, "load", str(bad)])
     assert res.exit_code == 1
     assert "entities.csv: row 2 (uscc 91350100M000100Y44): bad USCC" in res.output
-    assert rdb.get("gw:dataset:current") == version  # nothing half-loaded
+    assert rdb.get("gw:{dataset}:current") == version  # nothing half-loaded
