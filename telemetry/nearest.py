@@ -17,9 +17,9 @@ import redis
 
 import numpy as np
 
-from telemetry.store import CELL, FETCH_LUA, OCC, OCCUPIED_LUA, REC_SEP
+from telemetry.store import NEAREST_LUA, OCC, OCCUPIED_LUA, REC_SEP
 
-_FETCH_SHA = hashlib.sha1(FETCH_LUA.encode()).hexdigest()
+_NEAREST_SHA = hashlib.sha1(NEAREST_LUA.encode()).hexdigest()
 _OCCUPIED_SHA = hashlib.sha1(OCCUPIED_LUA.encode()).hexdigest()
 EARTH_RADIUS_M = 6371007.180918475  # h3's authalic radius, so bounds and distances agree
 
@@ -28,7 +28,7 @@ EARTH_RADIUS_M = 6371007.180918475  # h3's authalic radius, so bounds and distan
 SPACING_MARGIN = 0.97
 RADIUS_MARGIN = 1.03
 SLACK_M = 1.0
-FINE_MAX_RING = 5   # beyond this the sparse-area search over coarse cells takes over
+FINE_MAX_RING = 4   # beyond this the sparse-area search over coarse cells takes over
 COARSE_BATCH = 8    # coarse cells fetched per round trip in the sparse-area search
 
 
@@ -94,6 +94,22 @@ def cell_geometry(cell: str) -> CellGeometry | None:
     return CellGeometry(spacing * SPACING_MARGIN, radius * RADIUS_MARGIN + SLACK_M, centre)
 
 
+GEOMETRY_PARENT_STEPS = 3  # res 9 cells share the geometry measured for their res-6 parent
+
+
+def local_geometry(cell: str) -> CellGeometry | None:
+    """cell_geometry measured once per parent GEOMETRY_PARENT_STEPS levels up (~3 km across for
+    res 9), at the parent's centre child: H3's distortion drifts by well under 1 % over that
+    distance, inside the safety margins, and a query then costs no geometry work. Near a
+    pentagon, or where the parent's own measure is unavailable, the cell's own is used."""
+    res = h3.get_resolution(cell)
+    if res <= GEOMETRY_PARENT_STEPS:
+        return cell_geometry(cell)
+    parent = h3.cell_to_parent(cell, res - GEOMETRY_PARENT_STEPS)
+    geo = cell_geometry(h3.cell_to_center_child(parent, res))
+    return geo if geo is not None else cell_geometry(cell)
+
+
 def ring_lower_bound(geo: CellGeometry, offset_m: float, n: int) -> float:
     """Lower bound of the distance from the query to any point in a cell at grid distance
     >= n from the query's cell, `offset_m` being the query's distance from that cell's centre."""
@@ -101,42 +117,31 @@ def ring_lower_bound(geo: CellGeometry, offset_m: float, n: int) -> float:
 
 
 class _Search:
-    """Accumulates eligible candidates; one device counted once (it may move mid-search)."""
+    """Accumulates eligible candidates; one device counted once (it may move mid-search).
+    Eligibility is decided in Redis (NEAREST_LUA); here only exact distances are taken."""
 
     def __init__(self, lat, lon, k, statuses, max_age_s, roles, exclude, now):
         self.q = (lat, lon)
         self.k = k
-        self.statuses = None if statuses is None else frozenset(statuses)
-        self.roles = None if roles is None else frozenset(roles)
-        self.exclude = frozenset(exclude)
-        self.min_tst = -math.inf if max_age_s is None else now - max_age_s
+        self.filter_args = [
+            "" if statuses is None else "," + ",".join(statuses) + ",",
+            "" if roles is None else "," + ",".join(roles) + ",",
+            "-1e18" if max_age_s is None else repr(now - max_age_s),
+            "," + ",".join(exclude) + "," if exclude else "",
+        ]
         self.best: dict[str, Candidate] = {}
         self.kth = math.inf
-        self.seen = 0
 
     def take(self, blob: bytes) -> None:
-        statuses, roles, exclude, min_tst, q = self.statuses, self.roles, self.exclude, self.min_tst, self.q
-        dist = h3.great_circle_distance
-        best = self.best
-        self.seen += 1
         if not blob:
             return
+        q, best, dist = self.q, self.best, h3.great_circle_distance
         for line in blob.decode().split("\n"):
             device, lat, lon, tst, st, role, person = line.split(REC_SEP, 6)
-            if device in exclude:
-                continue
-            if statuses is not None and st not in statuses:
-                continue
-            if roles is not None and role not in roles:
-                continue
-            tst = float(tst)
-            if tst < min_tst:
-                continue
-            lat, lon = float(lat), float(lon)
-            d = dist(q, (lat, lon), "m")
+            lat, lon, tst = float(lat), float(lon), float(tst)
             old = best.get(device)
             if old is None or old.tst < tst:
-                best[device] = Candidate(device, person, d, st, lat, lon, tst, role)
+                best[device] = Candidate(device, person, dist(q, (lat, lon), "m"), st, lat, lon, tst, role)
         if len(best) >= self.k:
             self.kth = sorted(c.distance_m for c in best.values())[self.k - 1]
 
@@ -144,17 +149,28 @@ class _Search:
         return sorted(self.best.values(), key=lambda c: (c.distance_m, c.device))[: self.k]
 
 
-def _script(r: redis.Redis, sha: str, source: str, keys: list[str]):
+def _script(r: redis.Redis, sha: str, source: str, keys: list[str], args: list = ()):
     try:
-        return r.evalsha(sha, len(keys), *keys)
+        return r.evalsha(sha, len(keys), *keys, *args)
     except redis.exceptions.NoScriptError:
         r.script_load(source)
-        return r.evalsha(sha, len(keys), *keys)
+        return r.evalsha(sha, len(keys), *keys, *args)
 
 
-def _fetch(r: redis.Redis, cells: Iterable[str]) -> bytes:
-    keys = [CELL + c for c in cells]
-    return _script(r, _FETCH_SHA, FETCH_LUA, keys) if keys else b""
+def _fetch(r: redis.Redis, s: _Search, rings: Iterable[str], bounds: Iterable[float]) -> tuple[bool, bytes]:
+    """Eligible members of the cells, ring by ring (each ring a comma-separated string of
+    cells), stopping as soon as the bounds allow."""
+    args = [repr(s.q[0]), repr(s.q[1]), s.k, *s.filter_args, 0]
+    for ring, bound in zip(rings, bounds):
+        args += [ring, repr(max(bound, -1e300))]
+    args[7] = (len(args) - 8) // 2
+    done, blob = _script(r, _NEAREST_SHA, NEAREST_LUA, [], args)
+    return bool(done), blob
+
+
+@lru_cache(maxsize=100_000)
+def _rings(cell: str, n: int) -> tuple[str, ...]:
+    return tuple(",".join(h3.grid_ring(cell, i)) for i in range(n + 1))
 
 
 def nearest(r: redis.Redis, lat: float, lon: float, k: int = 5, *, statuses: Iterable[str] | None = ("on_duty",),
@@ -166,29 +182,26 @@ def nearest(r: redis.Redis, lat: float, lon: float, k: int = 5, *, statuses: Ite
     Devices that sent their will (offline) are not in the live index. Fewer than k come back
     when fewer are eligible. `res`/`coarse_res` must be the store's (Settings.h3_res/_coarse_res).
 
-    Dense areas: rings of fine cells around the query's cell until the lattice bound
-    (cell_geometry, ring_lower_bound) proves no unseen cell can beat the k-th candidate.
-    Sparse areas, or filters that exclude most: after FINE_MAX_RING rings, the occupied coarse
-    cells are visited best-first by an exact per-cell bound (distance to the centre minus the
-    measured circumradius), so the search ends at the populated extent even with < k found."""
+    Dense areas, usually one round trip: the rings of fine cells around the query's cell go to
+    Redis with, for each ring n, the bound ring_lower_bound(n + 1) (cell_geometry explains it);
+    the script reads ring after ring and stops at the first where k eligible devices are known
+    and the k-th is no farther than the bound, i.e. no unseen cell can hold anything closer.
+    Sparse areas, or filters that exclude most: when FINE_MAX_RING rings do not settle it, the
+    occupied coarse cells are visited best-first by an exact per-cell bound (distance to the
+    centre minus the measured circumradius), so the search ends at the populated extent even
+    when fewer than k are eligible. Filtering happens in Redis, in the same call."""
     if k <= 0:
         return []
     now = time.time() if now is None else now
-    s = _Search(lat, lon, k, statuses, max_age_s, roles, exclude, now)
+    s = _Search(lat, lon, k, statuses, max_age_s, roles, tuple(exclude), now)
     c0 = h3.latlng_to_cell(lat, lon, res)
-    geo = cell_geometry(c0)
+    geo = local_geometry(c0)
     if geo is not None:
-        offset = h3.great_circle_distance((lat, lon), geo.centre, "m")
-        s.take(_fetch(r, h3.grid_disk(c0, 1)))
-        n = 1
-        while n < FINE_MAX_RING:
-            if s.kth <= ring_lower_bound(geo, offset, n + 1):
-                return s.result()
-            if n >= 2 and len(s.best) < s.k:
-                break  # sparse here (or filters exclude most): ring by ring would be slow
-            n += 1
-            s.take(_fetch(r, h3.grid_ring(c0, n)))
-        if s.kth <= ring_lower_bound(geo, offset, n + 1):
+        offset = h3.great_circle_distance((lat, lon), h3.cell_to_latlng(c0), "m")
+        rings = _rings(c0, FINE_MAX_RING)
+        done, blob = _fetch(r, s, rings, [ring_lower_bound(geo, offset, n + 1) for n in range(len(rings))])
+        s.take(blob)
+        if done:
             return s.result()
     return _coarse_search(r, s, lat, lon, coarse_res)
 
@@ -234,7 +247,7 @@ def _coarse_search(r: redis.Redis, s: _Search, lat: float, lon: float, coarse_re
         while i < len(order) and order[i][0] < s.kth and len(batch) < size:
             batch.append(order[i][1])
             i += 1
-        s.take(_fetch(r, batch))
+        s.take(_fetch(r, s, [",".join(batch)], [-math.inf])[1])
         size = min(size * 2, COARSE_BATCH)  # start small: the first cell often settles it
     return s.result()
 

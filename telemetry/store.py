@@ -193,6 +193,56 @@ end
 return table.concat(out, '\n')
 """
 
+# Nearest, server side: read the given cells ring by ring, keep only eligible members (status,
+# role, fix age, not excluded), and stop after the first ring at which k are eligible and the
+# k-th distance is within that ring's bound (computed by the client, telemetry/nearest.py).
+# KEYS: none. ARGV: lat lon k statuses roles min_tst exclude nrings, then per ring its cells
+# (comma-separated H3 indexes) and its bound (the least distance of anything beyond it).
+# Like the apply script it names `{live}` cell keys itself (one slot): sixty-odd keys per query
+# cost the client more to send than the search costs Redis. Returns {done (1/0), "device|record"
+# lines}. The haversine is h3's (same radius, same formula).
+_NEAREST_LUA = r"""
+local lat1, lon1 = math.rad(tonumber(ARGV[1])), math.rad(tonumber(ARGV[2]))
+local k, sts, roles, min_tst, excl = tonumber(ARGV[3]), ARGV[4], ARGV[5], tonumber(ARGV[6]), ARGV[7]
+local nr, cos1 = tonumber(ARGV[8]), math.cos(lat1)
+local out, dists = {}, {}
+for ring = 1, nr do
+  local cells, bound = ARGV[7 + 2 * ring], tonumber(ARGV[8 + 2 * ring])
+  for cell in string.gmatch(cells, '[^,]+') do
+    local kv = redis.call('HGETALL', 'gw:{live}:cell:' .. cell)
+    for x = 1, #kv, 2 do
+      local dev, rec = kv[x], kv[x + 1]
+      local la, lo, ts, st, ro = string.match(rec, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|')
+      if (sts == '' or string.find(sts, ',' .. st .. ',', 1, true))
+         and (roles == '' or string.find(roles, ',' .. ro .. ',', 1, true))
+         and tonumber(ts) >= min_tst
+         and (excl == '' or not string.find(excl, ',' .. dev .. ',', 1, true)) then
+        local la2, lo2 = math.rad(tonumber(la)), math.rad(tonumber(lo))
+        local sa, so = math.sin((la2 - lat1) / 2), math.sin((lo2 - lon1) / 2)
+        local A = sa * sa + cos1 * math.cos(la2) * so * so
+        dists[#dists + 1] = 2 * 6371007.180918475 * math.atan2(math.sqrt(A), math.sqrt(1 - A))
+        out[#out + 1] = dev .. '|' .. rec
+      end
+    end
+  end
+  if #dists >= k then
+    local sorted = {}
+    for i = 1, #dists do sorted[i] = dists[i] end
+    table.sort(sorted)
+    if sorted[k] + 0.01 <= bound then
+      -- settled: send only the k best (and anything within 1 cm of the k-th: the client
+      -- recomputes distances with h3 and must see every near-tie)
+      local best = {}
+      for i = 1, #out do
+        if dists[i] <= sorted[k] + 0.01 then best[#best + 1] = out[i] end
+      end
+      return {1, table.concat(best, '\n')}
+    end
+  end
+end
+return {0, table.concat(out, '\n')}
+"""
+
 # The occupied coarse cells as one comma-separated string (see _FETCH_LUA on why one string).
 _OCCUPIED_LUA = r"""
 return table.concat(redis.call('HKEYS', KEYS[1]), ',')
@@ -437,4 +487,5 @@ def parse_record(rec: bytes | str) -> tuple[float, float, float, str, str, str]:
 
 
 FETCH_LUA = _FETCH_LUA
+NEAREST_LUA = _NEAREST_LUA
 OCCUPIED_LUA = _OCCUPIED_LUA
