@@ -96,6 +96,38 @@ class Outcome(NamedTuple):
         return 200
 
 
+class DeviceTable:
+    """The registry as the pipeline needs it (device -> person and role), without holding
+    the whole dataset in every worker."""
+
+    def __init__(self, people: dict[str, tuple[str, str | None]]) -> None:
+        self._of = people
+
+    @classmethod
+    def of(cls, registry) -> "DeviceTable":
+        out = {}
+        for d in registry.devices():
+            p = registry.person_of_device(d)
+            if p is not None:
+                out[d] = (str(p.id), getattr(p, "role", None))
+        return cls(out)
+
+    def person_of_device(self, device: str):
+        v = self._of.get(device)
+        return None if v is None else Identity(*v)
+
+
+def release_memory() -> None:
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 class Identity(NamedTuple):
     person: str | None
     role: str | None
@@ -126,7 +158,11 @@ class Pipeline:
         from geodata.store import fetch_dataset
 
         ds = fetch_dataset(r)
-        return cls(settings, r, Registry(ds), GridIndex.from_grids(ds.grids), **kw)
+        devices = DeviceTable.of(Registry(ds))
+        index = GridIndex.from_grids(ds.grids)
+        del ds
+        release_memory()  # the dataset's GeoJSON and frames are gone; give the pages back
+        return cls(settings, r, devices, index, **kw)
 
     # -- identity ----------------------------------------------------------------------------
     def identity(self, device: str) -> Identity | None:
@@ -134,7 +170,9 @@ class Pipeline:
             return self._ids[device]
         ident = None
         person = self.registry.person_of_device(device)
-        if person is not None:
+        if isinstance(person, Identity):
+            ident = person
+        elif person is not None:
             pid = getattr(person, "id", person)
             p = self.registry.person(pid) if not hasattr(person, "role") else person
             ident = Identity(str(pid), getattr(p, "role", None))
@@ -223,14 +261,14 @@ class Pipeline:
             for j, (_, f, _) in enumerate(fixes):
                 grids[id(f)] = (l1[j], l2[j])
         # 3. store: one pipeline, one script per message
-        pipe = self.r.pipeline(transaction=False)
+        pipe = self.store.batch()
         writes: list[tuple[Any, Identity, int]] = []
         for out in results:
             for m in out:
                 if isinstance(m, str):
                     continue
                 ident = self._ids[m.device]
-                at = len(pipe.command_stack)  # where this write's script reply will be
+                at = len(pipe)  # where this write's script reply will be
                 if isinstance(m, Fix):
                     l1_, l2_ = grids[id(m)]
                     self.store.queue_fix(pipe, m, now, ident.person, ident.role, l1_, l2_)
@@ -341,7 +379,8 @@ class IngestWorker:
             if not reason_code.is_failure:
                 client.subscribe([(t, SubscribeOptions(qos=1)) for t in subscriptions(self.settings)])
 
-        client = connect(self.settings, self.client_id, manual_ack=True,
+        # Two batches in flight: the broker sends the next while this one is being stored.
+        client = connect(self.settings, self.client_id, manual_ack=True, receive_maximum=2 * self.settings.ingest_batch,
                          on_message=lambda c, u, msg: inbox.put(msg), on_connect=on_connect)
         self.ready.set()
         log.info("ingest %s subscribed: %s", self.client_id, ", ".join(subscriptions(self.settings)))
@@ -361,9 +400,12 @@ class IngestWorker:
             except queue.Empty:
                 pipeline.flush_deltas()
                 continue
+            # Gather for a moment: the broker sends at most its in-flight window before our
+            # PUBACKs, so one batch per window (not per trickle) is what keeps the rate up.
+            deadline = time.monotonic() + 0.003
             while len(batch) < limit:
                 try:
-                    batch.append(inbox.get_nowait())
+                    batch.append(inbox.get(timeout=max(0.0, deadline - time.monotonic())))
                 except queue.Empty:
                     break
             if not self._store(pipeline, batch):

@@ -32,9 +32,11 @@ def parse_url(url: str) -> BrokerURL:
     )
 
 
-def session_properties(expiry_s: int) -> Properties:
+def session_properties(expiry_s: int, receive_maximum: int | None = None) -> Properties:
     p = Properties(PacketTypes.CONNECT)
     p.SessionExpiryInterval = int(expiry_s)
+    if receive_maximum:
+        p.ReceiveMaximum = int(receive_maximum)
     return p
 
 
@@ -42,12 +44,15 @@ def connect(settings, client_id: str, *, clean_start: bool = False, session_expi
             will: tuple[str, bytes, int, bool] | None = None, manual_ack: bool = False,
             on_message=None, on_connect=None, on_disconnect=None, keepalive: int = 30,
             start_loop: bool = True, timeout: float = 10.0, username: str | None = None,
-            password: str | None = None, userdata: Any = None) -> mqtt.Client:
+            password: str | None = None, userdata: Any = None,
+            receive_maximum: int | None = None) -> mqtt.Client:
     """A connected MQTT v5 client. Persistent session by default (clean_start False, session
     expiry `settings.ingest_session_expiry_s`), so QoS 1 messages published while the client is
     away are kept by the broker. `will` is (topic, payload, qos, retain). With `start_loop` the
     network loop runs in paho's thread and this returns once the broker has accepted the
-    connection (raises ConnectionError otherwise). `on_connect` gets paho's v2 arguments."""
+    connection (raises ConnectionError otherwise). `on_connect` gets paho's v2 arguments.
+    `receive_maximum` caps the QoS 1 messages the broker may have in flight to this client
+    (MQTT v5 Receive Maximum): with manual acks it is the window the ingest works in."""
     b = parse_url(settings.mqtt_url)
     c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5,
                     manual_ack=manual_ack, userdata=userdata)
@@ -76,7 +81,7 @@ def connect(settings, client_id: str, *, clean_start: bool = False, session_expi
         c.on_disconnect = on_disconnect
     expiry = settings.ingest_session_expiry_s if session_expiry_s is None else session_expiry_s
     c.connect(b.host, b.port, keepalive=keepalive, clean_start=clean_start,
-              properties=session_properties(expiry))
+              properties=session_properties(expiry, receive_maximum))
     if start_loop:
         c.loop_start()
         if not connected.wait(timeout) or failed:

@@ -315,6 +315,69 @@ def _s(v: Any) -> str | None:
     return v.decode() if isinstance(v, bytes) else v
 
 
+def _b(v) -> bytes:
+    if isinstance(v, bytes):
+        return v
+    if isinstance(v, str):
+        return v.encode()
+    if isinstance(v, float):
+        return repr(v).encode()
+    return str(v).encode()
+
+
+class Batch:
+    """A pipeline that packs RESP itself: the ingest hot path sends ~20 arguments per message,
+    and redis-py's generic packing cost more than everything else in the worker together
+    (measured: ~100 us of 130 us per message). Same three methods as a redis-py pipeline."""
+
+    def __init__(self, r: redis.Redis) -> None:
+        self.r = r
+        self.parts: list[bytes] = []
+        self.n = 0
+
+    def __len__(self) -> int:
+        return self.n
+
+    def _cmd(self, *args) -> None:
+        enc = [a if type(a) is bytes else a.encode() if type(a) is str else _b(a) for a in args]
+        self.parts.append(b"*%d\r\n" % len(enc) + b"".join([b"$%d\r\n%b\r\n" % (len(a), a) for a in enc]))
+        self.n += 1
+
+    def evalsha(self, sha, numkeys, *args) -> None:
+        self._cmd(b"EVALSHA", sha, numkeys, *args)
+
+    def zadd(self, key, mapping: dict) -> None:
+        self._cmd(b"ZADD", key, *(x for m, sc in mapping.items() for x in (sc, m)))
+
+    def expireat(self, key, when) -> None:
+        self._cmd(b"EXPIREAT", key, int(when))
+
+    def execute(self) -> list:
+        """Send everything, read every reply; a reply that is an error is returned, not raised,
+        except that the first error is raised after all replies are read (like redis-py)."""
+        if not self.n:
+            return []
+        pool = self.r.connection_pool
+        conn = pool.get_connection()
+        replies, first_error = [], None
+        try:
+            conn.send_packed_command([b"".join(self.parts)], check_health=False)
+            for _ in range(self.n):
+                try:
+                    replies.append(conn.read_response())
+                except redis.exceptions.ResponseError as e:
+                    replies.append(e)
+                    first_error = first_error or e
+        except BaseException:
+            conn.disconnect()
+            raise
+        finally:
+            pool.release(conn)
+        if first_error is not None:
+            raise first_error
+        return replies
+
+
 class LiveStore:
     """Reads and writes of the live store. Writers: the ingest pipeline. Readers: nearest,
     alerts, dashboard. Nobody else touches the keys."""
@@ -374,9 +437,13 @@ class LiveStore:
             msg.order, msg.state, _num(msg.tst), msg.note or ""]
         pipe.evalsha(self._apply.sha, 7, *self._keys(msg.device), *args)
 
+    def batch(self) -> Batch:
+        return Batch(self.r)
+
     def execute(self, pipe) -> list:
-        """Run a queued pipeline; after a Redis restart (script cache empty) load the script
-        and run the batch again: every queued write is idempotent or guarded by `tst`."""
+        """Run a queued batch (or redis-py pipeline); after a Redis restart (script cache
+        empty) load the script and run it again: every queued write is idempotent or guarded
+        by `tst` (a trail EXPIREAT may be missing then: it is re-sent, see _expiring)."""
         try:
             return pipe.execute()
         except redis.exceptions.NoScriptError:
