@@ -2,31 +2,16 @@
 and call into the packages; the logic lives in geodata/, telemetry/ and alerts/."""
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query
 from fastapi.responses import JSONResponse, Response
 
+from dashboard.api_routes import install_ingest_routes, install_live_routes, install_order_routes
 from dashboard.auth import User
+from dashboard.deps import Lat, Lon, current_user
 from dashboard.context import WebContext
 from layers.grids import grids_geojson
-
-Lat = Annotated[float, Query(ge=-90, le=90, description="WGS-84 latitude")]
-Lon = Annotated[float, Query(ge=-180, le=180, description="WGS-84 longitude")]
-
-
-def current_user(request: Request) -> User:
-    user = getattr(request.state, "user", None)
-    if user is None:
-        raise HTTPException(401, "login or a bearer token is required")
-    return user
-
-
-def coordinator(user: Annotated[User, Depends(current_user)]) -> User:
-    if not user.can_order:
-        raise HTTPException(403, f"role {user.role!r} may not issue, cancel or close orders")
-    return user
-
 
 def _person_view(p) -> dict | None:
     if p is None:
@@ -74,16 +59,22 @@ def install_api(server: FastAPI, ctx: WebContext) -> None:
     def me(user: Annotated[User, Depends(current_user)]) -> dict:
         return {"name": user.name, "role": user.role, "person": user.person}
 
+    install_live_routes(api, ctx)
+    install_order_routes(api, ctx)
+    install_ingest_routes(api, ctx)
+
     @api.api_route("/{path:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH"],
                    include_in_schema=False)
     def not_found(path: str) -> JSONResponse:
         return JSONResponse({"error": f"no route /api/{path}"}, status_code=404)
 
-    ctx.api_router = api  # later sections add routes before the catch-all is included
     server.include_router(api)
 
     @server.get("/metrics", include_in_schema=False)
     def metrics(_: Annotated[User, Depends(current_user)]) -> Response:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+        from telemetry.ingest import update_presence_gauge
+
+        update_presence_gauge(ctx.store)
         return Response(generate_latest(ctx.metrics_registry), media_type=CONTENT_TYPE_LATEST)

@@ -107,6 +107,20 @@ class Accounts:
     def session_cookie(self, user: User) -> str:
         return self._serializer().dumps({"u": user.name})
 
+    def stream_token(self, user: User) -> str:
+        """A signed token a page hands to its WebSocket stream, which carries no cookies."""
+        return URLSafeTimedSerializer(self._serializer().secret_key, salt="gw-stream").dumps({"u": user.name})
+
+    def user_of_stream_token(self, token: str | None) -> User | None:
+        if not token:
+            return None
+        try:
+            data = URLSafeTimedSerializer(self._serializer().secret_key, salt="gw-stream").loads(
+                token, max_age=SESSION_MAX_AGE_S)
+        except (BadSignature, SignatureExpired):
+            return None
+        return self.get(data.get("u", ""))
+
     def user_of_session(self, cookie: str | None) -> User | None:
         if not cookie:
             return None
@@ -133,3 +147,20 @@ def record_login_failure(r: redis.Redis, client: str, name: str) -> None:
         pipe.incr(key)
         pipe.expire(key, LOGIN_WINDOW_S, nx=True)
     pipe.execute()
+
+
+DEVICES_KEY = "gw:auth:devices"  # hash: device id -> sha256(secret) (HTTP ingest credentials)
+
+
+def set_device_secret(r: redis.Redis, device: str, secret: str | None = None) -> str:
+    """Sets (or rotates) a device's ingest secret. Secrets are random, not chosen by people,
+    so a plain SHA-256 is enough and keeps 1 Hz position posts cheap."""
+    secret = secret or secrets.token_urlsafe(18)
+    r.hset(DEVICES_KEY, device, hashlib.sha256(secret.encode()).hexdigest())
+    return secret
+
+
+def device_secret_ok(r: redis.Redis, device: str, secret: str) -> bool:
+    stored = r.hget(DEVICES_KEY, device)
+    return stored is not None and secrets.compare_digest(
+        stored.decode(), hashlib.sha256(secret.encode()).hexdigest())

@@ -8,7 +8,7 @@ import asyncio
 import time
 
 import dash_leaflet as dl
-from dash import ALL, Input, Output, State, ctx as dctx, dcc, html, no_update
+from dash import ALL, Input, Output, State, ctx as dctx, dcc, html, no_update, set_props
 
 from dashboard import live
 from dashboard.context import WebContext
@@ -149,20 +149,17 @@ def register(app, ctx: WebContext, session_user) -> None:
         prevent_initial_call=True,
     )
 
-    @app.callback(Input("con-lang", "data"), persistent=True)
-    async def stream(lang):
-        from dash import set_props
 
-        user = session_user(ctx)
-        set_props("con-supervisors", {"data": await asyncio.to_thread(live.supervisors_snapshot, ctx)})
-        async for kind, payload in live.follow(ctx):
-            if kind == "delta":
-                set_props("con-delta", {"data": payload})
-            else:
-                set_props("con-kpis", {"children": kpi_strip(payload["kpis"], lang)})
-                set_props("con-order-list", {"children": console_orders(payload["orders"], lang, user)})
-                set_props("con-alerts", {"children": console_alerts(payload["alerts"], lang)})
-                set_props("con-orders", {"data": payload["orders_layer"]})
+async def stream(ctx: WebContext, user, lang: str) -> None:
+    set_props("con-supervisors", {"data": await asyncio.to_thread(live.supervisors_snapshot, ctx)})
+    async for kind, payload in live.follow(ctx):
+        if kind == "delta":
+            set_props("con-delta", {"data": payload})
+        else:
+            set_props("con-kpis", {"children": kpi_strip(payload["kpis"], lang)})
+            set_props("con-order-list", {"children": console_orders(payload["orders"], lang, user)})
+            set_props("con-alerts", {"children": console_alerts(payload["alerts"], lang)})
+            set_props("con-orders", {"data": payload["orders_layer"]})
 
 
 def console_orders(orders: list[dict], lang: str, user):

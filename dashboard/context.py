@@ -2,6 +2,7 @@
 dataset read from the store (grids, index, registry), built once at start-up."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -41,6 +42,70 @@ class WebContext:
         from geodata.registry import Registry
 
         return Registry(self.dataset)
+
+    @cached_property
+    def store(self):
+        from telemetry.store import LiveStore
+
+        return LiveStore(self.r, self.settings)
+
+    @cached_property
+    def world(self):
+        from alerts.live import RedisWorld
+
+        return RedisWorld(self.r, self.settings, dataset=self.dataset, index=self.index)
+
+    @cached_property
+    def orders(self):
+        from alerts.orders import Orders
+
+        return Orders(self.r, self.settings, self.world)
+
+    @cached_property
+    def alerts(self):
+        from alerts.alerts import Alerts
+
+        return Alerts(self.r, self.settings, self.world, self.orders)
+
+    @cached_property
+    def pipeline(self):
+        from telemetry.ingest import Pipeline
+
+        return Pipeline.from_redis(self.r, self.settings)
+
+    @cached_property
+    def person_names(self) -> dict[str, str]:
+        p = self.dataset.people
+        return dict(zip(p["id"], p["name"]))
+
+    @cached_property
+    def metrics_registry(self):
+        from prometheus_client import REGISTRY
+
+        return REGISTRY
+
+    @cached_property
+    def hub(self):
+        from dashboard.live import LiveHub
+
+        return LiveHub(self)
+
+    def start_mqtt(self) -> None:
+        """One MQTT connection per web process, for /api/health (the dispatcher sends orders)."""
+        from telemetry.mqtt import connect
+
+        try:
+            self._mqtt = connect(self.settings, f"gw-web-{os.getpid()}-{id(self)}", clean_start=True, timeout=2.0)
+        except Exception:  # noqa: BLE001 - health reports it; paho keeps retrying once connected
+            self._mqtt = None
+        if self._mqtt is not None:
+            self.on_close(self._mqtt.loop_stop)
+            self.on_close(self._mqtt.disconnect)
+
+    def mqtt_connected(self) -> bool:
+        if getattr(self, "_mqtt", None) is None:
+            self.start_mqtt()
+        return self._mqtt is not None and self._mqtt.is_connected()
 
     def cached(self, key: str, build):
         """Values built once per process (grid GeoJSON, bounds): the grids change only on reload."""

@@ -5,6 +5,7 @@ Dash pages (Dash 4 on its FastAPI backend, live updates over its WebSocket callb
 """
 from __future__ import annotations
 
+import contextlib
 import html
 from urllib.parse import quote
 
@@ -118,18 +119,24 @@ def install_error_handlers(server: FastAPI) -> None:
 
 def create_server(settings: Settings, ctx: WebContext | None = None) -> FastAPI:
     from dashboard.api import install_api
+    from dashboard.api_routes import install_error_mapping
     from dashboard.ui import install_dash
 
     ctx = ctx or WebContext.build(settings)
+    @contextlib.asynccontextmanager
+    async def lifespan(_app):
+        yield
+        ctx.close()
+
     server = FastAPI(title="gridwatch", version="0.1.0", openapi_url="/api/openapi.json",
-                     docs_url="/api/docs", redoc_url=None)
+                     docs_url="/api/docs", redoc_url=None, lifespan=lifespan)
     server.state.ctx = ctx
     install_error_handlers(server)
     install_auth_routes(server, ctx, secure_cookies=settings.secure_cookies)
     install_api(server, ctx)
+    install_error_mapping(server)
     install_dash(server, ctx)
     server.add_middleware(AuthMiddleware, ctx=ctx)
-    server.add_event_handler("shutdown", ctx.close)
     return server
 
 

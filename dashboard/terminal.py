@@ -3,7 +3,9 @@ acknowledge, en route, on scene, completed and decline; an SOS button; on/off du
 on duty, the browser's location shared through the same ingest pipeline as the terminals."""
 from __future__ import annotations
 
-from dash import ALL, Input, Output, State, ctx as dctx, dcc, html
+import asyncio
+
+from dash import ALL, Input, Output, State, ctx as dctx, dcc, html, set_props
 
 from dashboard import live
 from dashboard.context import WebContext
@@ -89,10 +91,11 @@ def register(app, ctx: WebContext, session_user) -> None:
         live.terminal_status(ctx, user, st)
         return ("on_duty" if st == "sos" else st), st
 
-    @app.callback(Input("term-lang", "data"), persistent=True)
-    async def stream(lang):
-        from dash import set_props
 
-        user = session_user(ctx)
-        async for _ in live.follow_orders(ctx):
-            set_props("term-orders", {"children": order_cards(live.terminal_state(ctx, user)["orders"], lang)})
+async def stream(ctx: WebContext, user, lang: str) -> None:
+    """Re-renders the supervisor's orders whenever orders change."""
+    if user.person is None:
+        return
+    async for _ in live.follow_orders(ctx):
+        state = await asyncio.to_thread(live.terminal_state, ctx, user)
+        set_props("term-orders", {"children": order_cards(state["orders"], lang)})

@@ -45,22 +45,37 @@ def install_dash(server: FastAPI, ctx: WebContext) -> Dash:
     app = Dash(
         __name__, server=server, backend="fastapi", title="gridwatch",
         assets_folder=str(ASSETS), suppress_callback_exceptions=True,
-        websocket_callbacks=True, websocket_batch_delay=0, update_title=None,
+        # Callbacks go over HTTP (they carry the session cookie); only the persistent streams
+        # that push live updates use the WebSocket (websocket=True on each).
+        websocket_callbacks=False, websocket_batch_delay=0, update_title=None,
         compress=True,
     )
-    app.layout = html.Div([dcc.Location(id="url"), html.Div(id="page")])
+    # The stream trigger must be in the first layout: Dash starts persistent WebSocket
+    # callbacks only for components present from the start.
+    app.layout = html.Div([dcc.Location(id="url"), dcc.Store(id="stream"), html.Div(id="page")])
 
-    @app.callback(Output("page", "children"), Input("url", "pathname"), State("url", "search"))
+    pages = {"/console": console, "/terminal": terminal}
+
+    @app.callback(Output("page", "children"), Output("stream", "data"),
+                  Input("url", "pathname"), State("url", "search"))
     def route(path, search):
         user = session_user(ctx)
         lang = lang_of(search)
         if user is None:
-            return dcc.Location(id="to-login", href=f"/login?next={path or '/'}")
-        if path == "/console":
-            return console.layout(ctx, user, lang)
-        if path == "/terminal":
-            return terminal.layout(ctx, user, lang)
-        return wall.layout(ctx, user, lang)
+            return dcc.Location(id="to-login", href=f"/login?next={path or '/'}"), None
+        page = pages.get(path, wall)
+        # The WebSocket carries no cookies: the stream learns who it serves from a signed token.
+        opts = {"page": page.__name__.rsplit(".", 1)[-1], "lang": lang, "token": ctx.accounts.stream_token(user)}
+        return page.layout(ctx, user, lang), opts
+
+    streams = {"wall": wall.stream, "console": console.stream, "terminal": terminal.stream}
+
+    @app.callback(Input("stream", "data"), persistent=True, websocket=True)
+    async def stream(opts):
+        user = ctx.accounts.user_of_stream_token((opts or {}).get("token"))
+        if user is None or opts.get("page") not in streams:
+            return
+        await streams[opts["page"]](ctx, user, opts.get("lang", "zh"))
 
     wall.register(app, ctx)
     console.register(app, ctx, session_user)

@@ -91,17 +91,18 @@ def register(app, ctx: WebContext) -> None:
         prevent_initial_call=True,
     )
 
-    @app.callback(Input("wall-lang", "data"), persistent=True)
-    async def stream(lang):
-        set_props("wall-supervisors", {"data": await asyncio.to_thread(live.supervisors_snapshot, ctx)})
-        set_props("wall-orders", {"data": await asyncio.to_thread(live.orders_layer, ctx)})
-        async for kind, payload in live.follow(ctx):
-            if kind == "delta":
-                set_props("wall-delta", {"data": payload})
-            else:  # the panels, about once a second or at once on an order/alert change
-                text, cls = banner(payload, lang)
-                set_props("wall-banner", {"children": text, "className": cls})
-                set_props("wall-kpis", {"children": kpi_strip(payload["kpis"], lang)})
-                set_props("wall-alerts", {"children": alert_items(payload["alerts"], lang)})
-                set_props("wall-order-list", {"children": order_items(payload["orders"], lang)})
-                set_props("wall-orders", {"data": payload["orders_layer"]})
+
+async def stream(ctx: WebContext, user, lang: str) -> None:
+    """Pushes to one open wall until its WebSocket closes."""
+    set_props("wall-supervisors", {"data": await asyncio.to_thread(live.supervisors_snapshot, ctx)})
+    set_props("wall-orders", {"data": await asyncio.to_thread(live.orders_layer, ctx)})
+    async for kind, payload in live.follow(ctx):
+        if kind == "delta":
+            set_props("wall-delta", {"data": payload})
+        else:  # the panels, about once a second, or at once on an order/alert change
+            text, cls = banner(payload, lang)
+            set_props("wall-banner", {"children": text, "className": cls})
+            set_props("wall-kpis", {"children": kpi_strip(payload["kpis"], lang)})
+            set_props("wall-alerts", {"children": alert_items(payload["alerts"], lang)})
+            set_props("wall-order-list", {"children": order_items(payload["orders"], lang)})
+            set_props("wall-orders", {"data": payload["orders_layer"]})

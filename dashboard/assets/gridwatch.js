@@ -4,8 +4,13 @@ window.gridwatch = (function () {
   const COLORS = {live: "#22c55e", stale: "#f59e0b", offline: "#64748b"};
   const STATUS_RING = {sos: "#ef4444", busy: "#a855f7", off_duty: "#94a3b8", on_duty: "#e6edf7"};
 
+  // Where each device's marker was last drawn, and when: the browser tests and the
+  // publish-to-marker benchmark read it, and it helps when debugging a wall.
+  const drawn = {};
+
   function supervisorMarker(feature, latlng) {
     const p = feature.properties;
+    drawn[p.device] = {lat: latlng.lat, lon: latlng.lng, status: p.status, fresh: p.fresh, t: performance.now()};
     const sos = p.status === "sos";
     const m = L.circleMarker(latlng, {
       radius: sos ? 11 : 6,
@@ -57,5 +62,5 @@ window.gridwatch = (function () {
     return {type: "FeatureCollection", features: Array.from(byId.values())};
   }
 
-  return {supervisorMarker, gridStyle, orderMarker, lineStyle, mergeDelta};
+  return {drawn, supervisorMarker, gridStyle, orderMarker, lineStyle, mergeDelta};
 })();

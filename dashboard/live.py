@@ -1,0 +1,296 @@
+"""What the pages show and how it reaches them. One `LiveHub` per web process follows the
+store's live deltas and the order/alert notices on Redis pub/sub, turns them into full
+features and panel rows once, and fans them out to every open page's WebSocket callback.
+Also the page actions (issue an order, acknowledge, terminal buttons), which call alerts/."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+import orjson
+import redis.asyncio as aioredis
+
+from alerts.errors import AlertsError
+from alerts.keys import CHANNEL_ALERTS, CHANNEL_ORDERS
+from layers.alerts import alert_row
+from layers.orders import median_time_to_ack, order_row, orders_geojson
+from layers.supervisors import presence_counts, supervisor_feature, supervisors_geojson
+from telemetry.store import DELTAS
+
+log = logging.getLogger(__name__)
+
+DELTA_FLUSH_S = 0.05     # coalescing window for device deltas
+PANEL_EVERY_S = 1.0      # panels refresh at least this often (countdowns, ages)
+SWEEP_EVERY_S = 5.0      # presence changes by the clock alone (live -> stale -> offline)
+QUEUE_MAX = 64           # per page; a page that falls this far behind loses its oldest pushes
+
+
+# -- snapshots (sync; called in threads) ------------------------------------------------------
+
+def _names(ctx) -> dict[str, str]:
+    return ctx.person_names
+
+
+def supervisors_snapshot(ctx) -> dict:
+    return supervisors_geojson((s.as_dict() for s in ctx.store.devices()), _names(ctx))
+
+
+def features_of(ctx, devices) -> dict:
+    names = _names(ctx)
+    feats = []
+    for s in ctx.store.devices(list(devices)):
+        f = supervisor_feature(s.as_dict(), names.get(s.person or ""))
+        if f is not None:
+            feats.append(f)
+    return {"type": "FeatureCollection", "features": feats}
+
+
+def panels(ctx, now: float | None = None) -> dict:
+    now = time.time() if now is None else now
+    names, grids = _names(ctx), ctx.grid_names
+    states = [s.as_dict() for s in ctx.store.devices()]
+    open_orders = ctx.orders.list("open")
+    open_alerts = ctx.alerts.list("open")
+    today = [o for o in ctx.orders.list(limit=500) if float(o["issued_at"]) >= now - 86400]
+    kpis = {**presence_counts(states), "open_orders": len(open_orders), "open_alerts": len(open_alerts),
+            "median_ack_s": median_time_to_ack(today), "uncovered_pct": None,
+            "clock": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now))}
+    positions = {s["device"]: (s["lat"], s["lon"]) for s in states if s.get("lat") is not None}
+    return {
+        "kpis": kpis,
+        "alerts": [alert_row(a, names, grids, now) for a in open_alerts],
+        "orders": [order_row(o, names, grids, now) for o in open_orders],
+        "orders_layer": orders_geojson(open_orders, positions),
+    }
+
+
+def orders_layer(ctx) -> dict:
+    states = ctx.store.devices()
+    positions = {s.device: (s.lat, s.lon) for s in states if s.lat is not None}
+    return orders_geojson(ctx.orders.list("open"), positions)
+
+
+# -- the hub ------------------------------------------------------------------------------------
+
+class LiveHub:
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self.queues: set[asyncio.Queue] = set()
+        self.task: asyncio.Task | None = None
+        self.fresh: dict[str, str] = {}
+
+    def _broadcast(self, item) -> None:
+        for q in list(self.queues):
+            if q.full():
+                with contextlib.suppress(asyncio.QueueEmpty):
+                    q.get_nowait()
+            q.put_nowait(item)
+
+    async def subscribe(self):
+        q: asyncio.Queue = asyncio.Queue(QUEUE_MAX)
+        self.queues.add(q)
+        if self.task is None or self.task.done():
+            self.task = asyncio.get_running_loop().create_task(self._run())
+        try:
+            while True:
+                yield await q.get()
+        finally:
+            self.queues.discard(q)
+
+    async def _run(self) -> None:
+        while self.queues:
+            try:
+                await self._follow()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - Redis restarts: log, wait, follow again
+                log.exception("live hub lost Redis; retrying")
+                await asyncio.sleep(1.0)
+
+    async def _follow(self) -> None:
+        client = aioredis.Redis.from_url(self.ctx.settings.redis_url)
+        pubsub = client.pubsub()
+        await pubsub.subscribe(DELTAS, CHANNEL_ALERTS, CHANNEL_ORDERS)
+        changed: set[str] = set()
+        dirty, last_panel, last_sweep = True, 0.0, time.monotonic()
+        try:
+            while self.queues:
+                msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=DELTA_FLUSH_S)
+                while msg is not None:
+                    channel = msg["channel"].decode()
+                    if channel == DELTAS:
+                        changed.update(d["device"] for d in orjson.loads(msg["data"]))
+                    else:
+                        dirty = True
+                    msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0)
+                if changed:
+                    devices, changed = list(changed), set()
+                    fc = await asyncio.to_thread(features_of, self.ctx, devices)
+                    for f in fc["features"]:
+                        self.fresh[f["properties"]["device"]] = f["properties"]["fresh"]
+                    self._broadcast(("delta", fc))
+                now = time.monotonic()
+                if now - last_sweep >= SWEEP_EVERY_S:
+                    last_sweep = now
+                    await self._sweep()
+                if dirty or now - last_panel >= PANEL_EVERY_S:
+                    dirty, last_panel = False, now
+                    self._broadcast(("panels", await asyncio.to_thread(panels, self.ctx)))
+        finally:
+            await pubsub.aclose()
+            await client.aclose()
+
+    async def _sweep(self) -> None:
+        """Sends the devices whose presence changed with the clock, not with a message."""
+        snap = await asyncio.to_thread(supervisors_snapshot, self.ctx)
+        moved = [f for f in snap["features"]
+                 if self.fresh.get(f["properties"]["device"]) != f["properties"]["fresh"]]
+        self.fresh = {f["properties"]["device"]: f["properties"]["fresh"] for f in snap["features"]}
+        if moved:
+            self._broadcast(("delta", {"type": "FeatureCollection", "features": moved}))
+
+
+async def follow(ctx):
+    async for item in ctx.hub.subscribe():
+        yield item
+
+
+async def follow_orders(ctx):
+    async for kind, _ in ctx.hub.subscribe():
+        if kind == "panels":
+            yield kind
+
+
+# -- console --------------------------------------------------------------------------------------
+
+def _person_row(p) -> dict:
+    return {"id": p.id, "name": p.name, "role": p.role, "phone": p.phone, "device": p.device}
+
+
+def point_info(ctx, lat: float, lon: float, k: int = 5) -> dict:
+    """The grids at a point with their responsible people, the k nearest eligible supervisors,
+    and the recipients an order here would get by default (with the reason for each)."""
+    from telemetry.nearest import nearest
+
+    l1, l2 = ctx.index.locate_one(lat, lon)
+    out: dict = {"level1": None, "level2": None}
+    for key, gid in (("level1", l1), ("level2", l2)):
+        if gid:
+            resp = ctx.registry.responsible(gid)
+            people = [v for v in (resp.get("l1_supervisor"), resp.get("l2_supervisor")) if v]
+            people += list(resp.get("assistants", ())) + list(resp.get("informants", ()))
+            out[key] = {"id": gid, "name": ctx.grid_names.get(gid, gid), "people": [_person_row(p) for p in people]}
+    s = ctx.settings
+    found = nearest(ctx.r, lat, lon, k, statuses=("on_duty",), max_age_s=s.stale_s, now=time.time(),
+                    res=s.h3_res, coarse_res=s.h3_coarse_res, roles=("l1_supervisor", "l2_supervisor"))
+    names = _names(ctx)
+    out["nearest"] = [{"device": c.device, "name": names.get(c.person or "", c.device), "distance_m": c.distance_m,
+                       "status": c.state, "fresh": "live"} for c in found]
+    suggested = []
+    resp2 = ctx.registry.responsible(l2) if l2 else {}
+    l2sup = resp2.get("l2_supervisor") if resp2 else None
+    if l2sup is not None and l2sup.device:
+        suggested.append({"device": l2sup.device, "name": l2sup.name, "reason": "网格责任人 responsible"})
+    for c in out["nearest"]:
+        if len(suggested) >= 3:
+            break
+        if all(c["device"] != x["device"] for x in suggested):
+            suggested.append({"device": c["device"], "name": c["name"], "reason": f"{c['distance_m']:.0f} m"})
+    out["suggested"] = suggested
+    return out
+
+
+def search(ctx, query: str) -> dict | None:
+    """A grid (by id or name) or an entity (by credit code) -> a point to centre on."""
+    g = ctx.dataset.grids
+    hit = g[(g["id"] == query) | (g["name"].str.contains(query, regex=False))]
+    if len(hit):
+        pt = hit.iloc[0].geometry.representative_point()
+        return {"lat": pt.y, "lon": pt.x}
+    e = ctx.dataset.entities
+    hit = e[e["uscc"] == query.upper()]
+    if len(hit):
+        return {"lat": float(hit.iloc[0]["lat"]), "lon": float(hit.iloc[0]["lon"])}
+    return None
+
+
+def issue_order(ctx, user, lat, lon, title, body, kind, priority, recipients) -> dict:
+    req = {"lat": lat, "lon": lon, "title": title, "body": body, "kind": kind, "priority": priority}
+    if recipients:
+        req["recipients"] = recipients
+    try:
+        return ctx.orders.issue(req, f"user:{user.name}", source="console")
+    except AlertsError as exc:
+        raise ValueError(exc.to_dict().get("error") or str(exc)) from exc
+
+
+def order_action(ctx, user, order_id: str, act: str) -> None:
+    with contextlib.suppress(AlertsError):
+        if act == "cancel":
+            ctx.orders.cancel(order_id, f"user:{user.name}")
+        elif act == "close":
+            ctx.orders.close(order_id, f"user:{user.name}")
+
+
+def ack_alert(ctx, user, alert_id: str) -> None:
+    with contextlib.suppress(AlertsError):
+        ctx.alerts.ack(alert_id, f"user:{user.name}")
+
+
+def trail_geojson(ctx, device: str, t0: float, t1: float) -> dict:
+    fixes = ctx.store.trail(device, t0, t1)
+    if len(fixes) < 2:
+        return {"type": "FeatureCollection", "features": []}
+    return {"type": "FeatureCollection", "features": [{
+        "type": "Feature", "properties": {"device": device, "from": fixes[0].tst, "to": fixes[-1].tst},
+        "geometry": {"type": "LineString", "coordinates": [[f.lon, f.lat] for f in fixes]}}]}
+
+
+# -- terminal ------------------------------------------------------------------------------------
+
+def _my_device(ctx, user) -> str | None:
+    p = ctx.registry.person(user.person) if user and user.person else None
+    return p.device if p is not None else None
+
+
+def terminal_state(ctx, user) -> dict:
+    from alerts.states import REPORTABLE, decide_recipient
+
+    p = ctx.registry.person(user.person)
+    device = p.device if p else None
+    state = ctx.store.device(device) if device else None
+    now = time.time()
+    orders = []
+    for o in (ctx.orders.for_device(device) if device else []):
+        mine = next((r for r in o["recipients"] if r["device"] == device), None)
+        if mine is None:
+            continue
+        row = order_row(o, ctx.person_names, ctx.grid_names, now)
+        row.update(body=o.get("body", ""), my_state=mine["state"], next_states=[t for t in REPORTABLE
+                                                                     if decide_recipient(mine["state"], t).applies])
+        orders.append(row)
+    return {"name": p.name if p else user.name, "device": device,
+            "status": state.status if state else "off_duty", "orders": orders}
+
+
+def terminal_transition(ctx, user, order_id: str, target: str) -> str:
+    device = _my_device(ctx, user)
+    try:
+        res = ctx.orders.report(order_id, device, target, f"user:{user.name}")
+    except AlertsError as exc:
+        return f"✗ {exc}"
+    return "✓" if res.get("changed") else (res.get("reason") or "")
+
+
+def terminal_status(ctx, user, st: str) -> None:
+    """The page's duty buttons and SOS, as a status message of the user's own device."""
+    device = _my_device(ctx, user)
+    if device is None:
+        return
+    if st == "sos":
+        s = ctx.store.device(device)
+        ctx.alerts.sos(device, f"user:{user.name}", lat=s.lat if s else None, lon=s.lon if s else None)
+    ctx.pipeline.handle(f"{ctx.settings.topic_root}/{device}/status",
+                        orjson.dumps({"st": st, "tst": int(time.time())}))

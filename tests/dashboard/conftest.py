@@ -1,0 +1,69 @@
+"""Browser-test fixtures: the web process under a real uvicorn on a free port, and Debian's
+headless Chromium driven by selenium (the flags this sandbox needs, a fresh profile)."""
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+
+import pytest
+import uvicorn
+
+from gridwatch.services import free_port
+
+CHROME_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage")
+
+
+class WebServer:
+    def __init__(self, app, port: int):
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                                    lifespan="on"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc):
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+def serve(app) -> WebServer:
+    return WebServer(app, free_port())
+
+
+@pytest.fixture
+def chrome(tmp_path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    if not shutil.which("chromedriver"):
+        pytest.fail("chromedriver is missing: make test installs chromium and chromium-driver")
+    opts = webdriver.ChromeOptions()
+    for flag in CHROME_FLAGS:
+        opts.add_argument(flag)
+    opts.add_argument(f"--user-data-dir={tmp_path / 'chrome-profile'}")
+    opts.add_argument("--window-size=1920,1080")
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    if shutil.which("chromium"):
+        opts.binary_location = "/usr/lib/chromium/chromium" if shutil.os.path.exists("/usr/lib/chromium/chromium") else shutil.which("chromium")
+    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=opts)
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()
+
+
+def console_errors(driver) -> list[str]:
+    """Severe browser-console entries, tile loads apart (no internet here)."""
+    return [e["message"] for e in driver.get_log("browser")
+            if e["level"] == "SEVERE" and "tile" not in e["message"].lower()]
