@@ -162,7 +162,8 @@ def _basic_auth(request: Request) -> tuple[str, str] | None:
     return user, pw
 
 
-def _outcome(out) -> JSONResponse:
+def _outcome(ctx, out) -> JSONResponse:
+    ctx.pipeline.flush_deltas(force=True)  # the wall should see an HTTP fix as fast as an MQTT one
     if out.accepted:
         return JSONResponse([], status_code=200)  # OwnTracks HTTP expects a JSON array back
     return JSONResponse({"error": "message dropped", "dropped": out.dropped}, status_code=out.http_status)
@@ -188,7 +189,7 @@ def install_ingest_routes(api: APIRouter, ctx) -> None:
         if not device_secret_ok(ctx.r, device, creds[1]):
             return JSONResponse({"error": "unknown device or wrong secret"}, status_code=401)
         body = await request.body()
-        return _outcome(ctx.pipeline.handle_http_owntracks(body, device))
+        return _outcome(ctx, ctx.pipeline.handle_http_owntracks(body, device))
 
     @api.api_route("/ingest/osmand", methods=["GET", "POST"], tags=["ingest"])
     async def osmand(request: Request):
@@ -205,6 +206,7 @@ def install_ingest_routes(api: APIRouter, ctx) -> None:
         if not device or not secret or not device_secret_ok(ctx.r, device, secret):
             return JSONResponse({"error": "unknown device or wrong secret"}, status_code=401)
         out = ctx.pipeline.handle_osmand(params, device)
+        ctx.pipeline.flush_deltas(force=True)
         if out.accepted:
             return Response(status_code=200)
         return JSONResponse({"error": "message dropped", "dropped": out.dropped}, status_code=out.http_status)
@@ -220,4 +222,4 @@ def install_ingest_routes(api: APIRouter, ctx) -> None:
         body = {"_type": "location", "lat": fix.lat, "lon": fix.lon, "tst": fix.tst, "t": "u"}
         if fix.acc is not None:
             body["acc"] = round(fix.acc)
-        return _outcome(ctx.pipeline.handle(f"{ctx.settings.topic_root}/{p.device}/loc", orjson.dumps(body)))
+        return _outcome(ctx, ctx.pipeline.handle(f"{ctx.settings.topic_root}/{p.device}/loc", orjson.dumps(body)))

@@ -294,3 +294,4 @@ def terminal_status(ctx, user, st: str) -> None:
         ctx.alerts.sos(device, f"user:{user.name}", lat=s.lat if s else None, lon=s.lon if s else None)
     ctx.pipeline.handle(f"{ctx.settings.topic_root}/{device}/status",
                         orjson.dumps({"st": st, "tst": int(time.time())}))
+    ctx.pipeline.flush_deltas(force=True)

@@ -67,3 +67,45 @@ def console_errors(driver) -> list[str]:
     """Severe browser-console entries, tile loads apart (no internet here)."""
     return [e["message"] for e in driver.get_log("browser")
             if e["level"] == "SEVERE" and "tile" not in e["message"].lower()]
+
+
+@pytest.fixture(scope="module")
+def web_stack(tmp_path_factory, mosquitto_server, demo_data):
+    """A web process's world for one test module: its own Redis with the demo dataset loaded,
+    accounts for each role, and the FastAPI server (not yet listening)."""
+    import redis as redis_lib
+
+    from dashboard.auth import Accounts
+    from dashboard.server import create_server
+    from geodata.dataset import load_dataset
+    from geodata.store import save_dataset
+    from gridwatch.services import RedisServer
+    from gridwatch.settings import Settings
+
+    rs = RedisServer(workdir=tmp_path_factory.mktemp("web-redis"), appendonly=False).start()
+    settings = Settings(redis_url=rs.url, mqtt_url=mosquitto_server.url, data=demo_data,
+                        var_dir=tmp_path_factory.mktemp("var"), ack_timeout_s=30)
+    r = redis_lib.Redis.from_url(rs.url)
+    save_dataset(r, load_dataset(demo_data))
+    acc = Accounts(r)
+    for name, role in (("viewer1", "viewer"), ("coord1", "coordinator"), ("admin1", "admin")):
+        acc.add(name, role, "pw-" + name)
+    server = create_server(settings)
+    stack = type("Stack", (), {})()
+    stack.settings, stack.r, stack.accounts, stack.server = settings, r, acc, server
+    stack.ctx = server.state.ctx
+    stack.tokens = {n: acc.new_token(n) for n in ("viewer1", "coord1", "admin1")}
+    yield stack
+    stack.ctx.close()
+    r.close()
+    rs.stop()
+
+
+def report(ctx, device: str, lat: float, lon: float, st: str = "on_duty", tst: float | None = None):
+    """A terminal's position through the real ingest pipeline (as an MQTT message would go)."""
+    import orjson
+
+    out = ctx.pipeline.handle(f"{ctx.settings.topic_root}/{device}/loc", orjson.dumps(
+        {"_type": "location", "lat": lat, "lon": lon, "tst": int(tst or time.time()), "acc": 10, "st": st}))
+    ctx.pipeline.flush_deltas(force=True)
+    return out

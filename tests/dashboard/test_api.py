@@ -1,0 +1,198 @@
+"""The REST API against real Redis (demo dataset loaded) and Mosquitto: auth, roles, JSON
+errors, nearest order, orders lifecycle, alerts, trails and device ingest."""
+import base64
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from dashboard.auth import set_device_secret
+from tests.dashboard.conftest import report
+
+
+@pytest.fixture(scope="module")
+def api(web_stack):
+    with TestClient(web_stack.server) as client:
+        yield client
+
+
+def h(stack, name):
+    return {"Authorization": f"Bearer {stack.tokens[name]}"}
+
+
+def supervisors(stack, n=6):
+    """The first n level-2 supervisors' (person, device) of the demo, in one township."""
+    p = stack.ctx.dataset.people
+    sups = p[(p["role"] == "l2_supervisor") & p["device"].notna()].head(n)
+    return list(zip(sups["id"], sups["device"]))
+
+
+def test_health_is_public_and_reports_both(api):
+    res = api.get("/api/health")
+    assert res.status_code == 200 and res.json() == {"redis": "ok", "mqtt": "ok"}
+
+
+@pytest.mark.parametrize("path", ["/api/supervisors", "/api/grids", "/api/orders", "/api/alerts", "/metrics",
+                                  "/api/nearest?lat=28.2&lon=117.0"])
+def test_everything_else_needs_login(api, path):
+    res = api.get(path)
+    assert res.status_code == 401 and "error" in res.json()
+
+
+def test_pages_redirect_anonymous_users_to_login(api):
+    res = api.get("/console", follow_redirects=False)
+    assert res.status_code == 303 and res.headers["location"].startswith("/login?next=/console")
+
+
+def test_login_sets_a_session_that_opens_the_api(web_stack):
+    with TestClient(web_stack.server) as c:
+        bad = c.post("/login", data={"username": "coord1", "password": "nope"}, follow_redirects=False)
+        assert bad.status_code == 303 and "error=" in bad.headers["location"]
+        ok = c.post("/login", data={"username": "coord1", "password": "pw-coord1", "next": "/console"},
+                    follow_redirects=False)
+        assert ok.status_code == 303 and ok.headers["location"] == "/console"
+        assert c.get("/api/me").json()["role"] == "coordinator"
+        # An open redirect through ?next= is refused.
+        ok = c.post("/login", data={"username": "coord1", "password": "pw-coord1", "next": "//evil.example"},
+                    follow_redirects=False)
+        assert ok.headers["location"] == "/"
+
+
+def test_unknown_api_route_is_json_404(api, web_stack):
+    res = api.get("/api/nothing/here", headers=h(web_stack, "viewer1"))
+    assert res.status_code == 404 and res.json()["error"].startswith("no route")
+
+
+@pytest.mark.parametrize("query", ["lat=999&lon=117", "lat=abc&lon=117", "lat=28.2", "lat=28.2&lon=117&k=0",
+                                   "lat=28.2&lon=117&status=dancing"])
+def test_bad_nearest_queries_are_422_json(api, web_stack, query):
+    res = api.get(f"/api/nearest?{query}", headers=h(web_stack, "viewer1"))
+    assert res.status_code == 422 and "error" in res.json()
+
+
+def test_openapi_lists_the_contract_routes(api, web_stack):
+    assert api.get("/api/openapi.json").status_code == 401
+    paths = api.get("/api/openapi.json", headers=h(web_stack, "viewer1")).json()["paths"]
+    for route in ("/api/health", "/api/supervisors", "/api/nearest", "/api/grids", "/api/grids/locate",
+                  "/api/orders", "/api/orders/{order_id}", "/api/orders/{order_id}/cancel",
+                  "/api/orders/{order_id}/close", "/api/alerts", "/api/alerts/{alert_id}/ack",
+                  "/api/devices/{device}/trail", "/api/ingest/owntracks", "/api/ingest/osmand"):
+        assert route in paths, route
+
+
+def test_locate_names_both_grids_and_the_responsible_people(api, web_stack):
+    g = web_stack.ctx.dataset.grids
+    l2 = g[g["level"] == 2].iloc[0]
+    pt = l2.geometry.representative_point()
+    res = api.get(f"/api/grids/locate?lat={pt.y}&lon={pt.x}", headers=h(web_stack, "viewer1")).json()
+    assert res["level2"]["id"] == l2["id"] and res["level1"]["id"] == l2["parent"]
+    assert res["level2"]["responsible"]["l2_supervisor"]["role"] == "l2_supervisor"
+    out = api.get("/api/grids/locate?lat=40&lon=116", headers=h(web_stack, "viewer1"))
+    assert out.status_code == 404
+
+
+def test_nearest_and_supervisors_reflect_live_positions(api, web_stack):
+    (p1, d1), (p2, d2), (p3, d3) = supervisors(web_stack, 3)
+    report(web_stack.ctx, d1, 28.2600, 117.0700)
+    report(web_stack.ctx, d2, 28.2650, 117.0700)
+    report(web_stack.ctx, d3, 28.2610, 117.0700, st="off_duty")
+    near = api.get("/api/nearest?lat=28.2601&lon=117.0700&k=5", headers=h(web_stack, "viewer1")).json()
+    devices = [n["device"] for n in near]
+    assert devices.index(d1) < devices.index(d2) and d3 not in devices
+    assert all(a["distance_m"] <= b["distance_m"] for a, b in zip(near, near[1:]))
+    busy = api.get("/api/nearest?lat=28.2601&lon=117.07&k=5&status=off_duty", headers=h(web_stack, "viewer1")).json()
+    assert [n["device"] for n in busy][:1] == [d3]
+    rows = api.get("/api/supervisors?status=off_duty", headers=h(web_stack, "viewer1")).json()
+    assert {r["device"] for r in rows} >= {d3} and all(r["status"] == "off_duty" for r in rows)
+    row = next(r for r in api.get("/api/supervisors", headers=h(web_stack, "viewer1")).json() if r["device"] == d1)
+    assert row["fresh"] == "live" and row["person"] == p1 and abs(row["lat"] - 28.26) < 1e-6
+
+
+def test_viewer_cannot_issue_an_order_but_a_coordinator_can(api, web_stack):
+    (_, d1), (_, d2) = supervisors(web_stack, 2)
+    report(web_stack.ctx, d1, 28.2600, 117.0700)
+    report(web_stack.ctx, d2, 28.2650, 117.0700)
+    body = {"lat": 28.2601, "lon": 117.07, "title": "食品安全投诉", "body": "现场核查", "priority": 1,
+            "kind": "emergency", "k": 2}
+    assert api.post("/api/orders", json=body, headers=h(web_stack, "viewer1")).status_code == 403
+    res = api.post("/api/orders", json=body, headers=h(web_stack, "coord1"))
+    assert res.status_code == 201, res.text
+    order = res.json()
+    assert order["state"] == "open" and {d1, d2} <= {r["device"] for r in order["recipients"]}
+    got = api.get(f"/api/orders/{order['id']}", headers=h(web_stack, "viewer1")).json()
+    assert got["audit"] and got["audit"][0]["event"] == "issued"
+    assert order["id"] in {o["id"] for o in api.get("/api/orders?state=open", headers=h(web_stack, "viewer1")).json()}
+    # Cancel: a repeat is a harmless no-op; closing a cancelled order is 409 with a reason.
+    assert api.post(f"/api/orders/{order['id']}/cancel", headers=h(web_stack, "viewer1")).status_code == 403
+    assert api.post(f"/api/orders/{order['id']}/cancel", headers=h(web_stack, "coord1")).json()["state"] == "cancelled"
+    assert api.post(f"/api/orders/{order['id']}/cancel", headers=h(web_stack, "coord1")).json()["state"] == "cancelled"
+    closed = api.post(f"/api/orders/{order['id']}/close", headers=h(web_stack, "coord1"))
+    assert closed.status_code == 409 and "error" in closed.json()
+    assert api.get("/api/orders/nope", headers=h(web_stack, "viewer1")).status_code == 404
+
+
+@pytest.mark.parametrize("body", [{}, {"lat": 28.2, "lon": 117.0}, {"lat": 95, "lon": 117, "title": "x"},
+                                  {"lat": 28.2, "lon": 117, "title": "x", "priority": 9},
+                                  {"lat": 28.2, "lon": 117, "title": "x", "kind": "party"}])
+def test_bad_order_bodies_are_422(api, web_stack, body):
+    res = api.post("/api/orders", json=body, headers=h(web_stack, "coord1"))
+    assert res.status_code == 422 and "error" in res.json()
+
+
+def test_trail_in_time_order_as_geojson_and_csv(api, web_stack):
+    (_, d1), = supervisors(web_stack, 1)
+    now = time.time()
+    for i, dt in enumerate((-30, -10, -20)):  # the last is a late fix: kept in the trail
+        report(web_stack.ctx, d1, 28.25 + i * 0.001, 117.05, tst=now + dt)
+    gj = api.get(f"/api/devices/{d1}/trail?from={now - 60}&to={now}", headers=h(web_stack, "viewer1")).json()
+    tst = [f["properties"]["tst"] for f in gj["features"]]
+    assert len(tst) >= 3 and tst == sorted(tst)
+    csv = api.get(f"/api/devices/{d1}/trail?from={now - 60}&to={now}&format=csv", headers=h(web_stack, "viewer1"))
+    assert csv.headers["content-type"].startswith("text/csv") and csv.text.startswith("tst,lat,lon")
+    assert api.get("/api/devices/ghost/trail", headers=h(web_stack, "viewer1")).status_code == 404
+
+
+def test_owntracks_http_ingest_binds_the_device_to_its_credentials(api, web_stack):
+    (_, d1), (_, d2) = supervisors(web_stack, 12)[8:10]  # devices no other test moves
+    secret = set_device_secret(web_stack.r, d1)
+    body = {"_type": "location", "lat": 28.2333, "lon": 117.0111, "tst": int(time.time())}
+    assert api.post("/api/ingest/owntracks", json=body).status_code == 401
+    bad = base64.b64encode(f"{d1}:wrong".encode()).decode()
+    assert api.post("/api/ingest/owntracks", json=body, headers={"Authorization": f"Basic {bad}"}).status_code == 401
+    # d2's name with d1's secret is refused: a device cannot act as another.
+    spoof = base64.b64encode(f"{d2}:{secret}".encode()).decode()
+    assert api.post("/api/ingest/owntracks", json=body, headers={"Authorization": f"Basic {spoof}"}).status_code == 401
+    good = base64.b64encode(f"someone/{d1}:{secret}".encode()).decode()
+    res = api.post("/api/ingest/owntracks", json=body, headers={"Authorization": f"Basic {good}"})
+    assert res.status_code == 200 and res.json() == []
+    assert abs(web_stack.ctx.store.device(d1).lat - 28.2333) < 1e-6
+    res = api.post("/api/ingest/owntracks", content=b"{not json", headers={"Authorization": f"Basic {good}"})
+    assert res.status_code in (400, 422) and res.json()["dropped"]
+
+
+def test_osmand_ingest(api, web_stack):
+    (_, d1), = supervisors(web_stack, 12)[10:11]
+    secret = set_device_secret(web_stack.r, d1)
+    q = f"id={d1}&lat=28.2444&lon=117.0222&timestamp={int(time.time())}&batt=77&key={secret}"
+    assert api.get(f"/api/ingest/osmand?{q}").status_code == 200
+    s = web_stack.ctx.store.device(d1)
+    assert abs(s.lat - 28.2444) < 1e-6 and s.batt == 77
+    assert api.get(f"/api/ingest/osmand?id={d1}&lat=28.2&lon=117&timestamp=1&key=bad").status_code == 401
+
+
+def test_alerts_list_and_ack(api, web_stack):
+    (_, d1), = supervisors(web_stack, 1)
+    report(web_stack.ctx, d1, 28.25, 117.05)
+    web_stack.ctx.alerts.sos(d1, "device:" + d1, lat=28.25, lon=117.05)
+    open_ = api.get("/api/alerts?state=open", headers=h(web_stack, "viewer1")).json()
+    sos = next(a for a in open_ if a["kind"] == "sos" and a["device"] == d1)
+    res = api.post(f"/api/alerts/{sos['id']}/ack", headers=h(web_stack, "viewer1"))
+    assert res.status_code == 200 and res.json()["state"] == "acknowledged"
+    assert api.post("/api/alerts/nope/ack", headers=h(web_stack, "viewer1")).status_code == 404
+    assert api.get("/api/alerts?state=weird", headers=h(web_stack, "viewer1")).status_code == 422
+
+
+def test_metrics_in_prometheus_text(api, web_stack):
+    res = api.get("/metrics", headers=h(web_stack, "viewer1"))
+    assert res.status_code == 200 and "gridwatch_ingest_messages_total" in res.text
+    assert 'gridwatch_live_devices{presence="live"}' in res.text
