@@ -31,7 +31,7 @@ def populate(r: redis.Redis, settings: Settings, n: int, now: float, seed: int =
     store.ensure_scripts()
     pipe = r.pipeline(transaction=False)
     for i in range(n):
-        store.queue_fix(pipe, Fix(f"dev-{i:06d}", now - 5, float(lats[i]), float(lons[i]), 8.0), now,
+        store.queue_fix(pipe, Fix(f"dev-{i:06d}", int(now) - 5, float(lats[i]), float(lons[i]), 8.0), now,  # devices send whole seconds
                         f"p-{i:06d}", "l2_supervisor", "360602001", "360602001001")
         if i % 2000 == 1999:
             store.execute(pipe)
