@@ -52,12 +52,13 @@ system-deps:
 	  fi; \
 	fi
 
+# Chromium for the browser tests and screenshots; a CJK font so Chinese labels render.
 browser-deps:
-	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null || ! fc-list 2>/dev/null | grep -qi cjk; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    $(APT) update -q && $(APT) install -y -q chromium chromium-driver; \
+	    $(APT) update -q && $(APT) install -y -q chromium chromium-driver fonts-noto-cjk; \
 	  else \
-	    echo "missing: chromium and chromium-driver (Debian: sudo apt-get install chromium chromium-driver)" >&2; exit 1; \
+	    echo "missing: chromium, chromium-driver, fonts-noto-cjk (Debian: sudo apt-get install chromium chromium-driver fonts-noto-cjk)" >&2; exit 1; \
 	  fi; \
 	fi
 
