@@ -150,9 +150,9 @@ def register(app, ctx: WebContext, session_user) -> None:
     )
 
 
-async def stream(ctx: WebContext, user, lang: str) -> None:
+async def stream(ctx: WebContext, user, lang: str, alive=lambda: True) -> None:
     set_props("con-supervisors", {"data": await asyncio.to_thread(live.supervisors_snapshot, ctx)})
-    async for kind, payload in live.follow(ctx):
+    async for kind, payload in live.follow(ctx, alive):
         if kind == "delta":
             set_props("con-delta", {"data": payload})
         else:

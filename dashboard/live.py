@@ -88,14 +88,17 @@ class LiveHub:
                     q.get_nowait()
             q.put_nowait(item)
 
-    async def subscribe(self):
+    async def subscribe(self, alive=lambda: True):
         q: asyncio.Queue = asyncio.Queue(QUEUE_MAX)
         self.queues.add(q)
         if self.task is None or self.task.done():
             self.task = asyncio.get_running_loop().create_task(self._run())
         try:
-            while True:
-                yield await q.get()
+            while alive():
+                try:
+                    yield await asyncio.wait_for(q.get(), timeout=PANEL_EVERY_S * 2)
+                except asyncio.TimeoutError:
+                    continue  # look at alive() again
         finally:
             self.queues.discard(q)
 
@@ -152,13 +155,13 @@ class LiveHub:
             self._broadcast(("delta", {"type": "FeatureCollection", "features": moved}))
 
 
-async def follow(ctx):
-    async for item in ctx.hub.subscribe():
+async def follow(ctx, alive=lambda: True):
+    async for item in ctx.hub.subscribe(alive):
         yield item
 
 
-async def follow_orders(ctx):
-    async for kind, _ in ctx.hub.subscribe():
+async def follow_orders(ctx, alive=lambda: True):
+    async for kind, _ in ctx.hub.subscribe(alive):
         if kind == "panels":
             yield kind
 

@@ -92,10 +92,10 @@ def register(app, ctx: WebContext, session_user) -> None:
         return ("on_duty" if st == "sos" else st), st
 
 
-async def stream(ctx: WebContext, user, lang: str) -> None:
+async def stream(ctx: WebContext, user, lang: str, alive=lambda: True) -> None:
     """Re-renders the supervisor's orders whenever orders change."""
     if user.person is None:
         return
-    async for _ in live.follow_orders(ctx):
+    async for _ in live.follow_orders(ctx, alive):
         state = await asyncio.to_thread(live.terminal_state, ctx, user)
         set_props("term-orders", {"children": order_cards(state["orders"], lang)})

@@ -75,7 +75,10 @@ def install_dash(server: FastAPI, ctx: WebContext) -> Dash:
         user = ctx.accounts.user_of_stream_token((opts or {}).get("token"))
         if user is None or opts.get("page") not in streams:
             return
-        await streams[opts["page"]](ctx, user, opts.get("lang", "zh"))
+        ws = dash.ctx.websocket
+        # Ends with the page: the hub stops feeding a stream whose WebSocket has closed.
+        await streams[opts["page"]](ctx, user, opts.get("lang", "zh"),
+                                    alive=lambda: ws is None or not ws.is_shutdown)
 
     wall.register(app, ctx)
     console.register(app, ctx, session_user)

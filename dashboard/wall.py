@@ -92,11 +92,11 @@ def register(app, ctx: WebContext) -> None:
     )
 
 
-async def stream(ctx: WebContext, user, lang: str) -> None:
+async def stream(ctx: WebContext, user, lang: str, alive=lambda: True) -> None:
     """Pushes to one open wall until its WebSocket closes."""
     set_props("wall-supervisors", {"data": await asyncio.to_thread(live.supervisors_snapshot, ctx)})
     set_props("wall-orders", {"data": await asyncio.to_thread(live.orders_layer, ctx)})
-    async for kind, payload in live.follow(ctx):
+    async for kind, payload in live.follow(ctx, alive):
         if kind == "delta":
             set_props("wall-delta", {"data": payload})
         else:  # the panels, about once a second, or at once on an order/alert change

@@ -70,8 +70,11 @@ def run_demo(settings: Settings, extra_devices: int) -> int:
         print(f"loaded {data_dir}: {counts}")
         logins = create_demo_accounts(settings, r)
         env = _env(settings)
+        if extra_devices:
+            env["GRIDWATCH_SYNTHETIC_DEVICES"] = "1"  # the simulator's extra sim-* terminals
         exe = [sys.executable, "-m", "gridwatch.cli"]
-        for args in (["ingest"], ["dispatcher"], ["simulate", "--devices", str(extra_devices)], ["web"]):
+        for args in (["ingest", "--client-id", "gridwatch-demo-ingest"], ["dispatcher"],
+                     ["simulate", "--devices", str(extra_devices)], ["web"]):
             children.append(subprocess.Popen(exe + args, env=env))
         print(f"\ngridwatch demo: http://{settings.http}/  (console /console, terminal /terminal)")
         print(f"redis {settings.redis_url}   mqtt {settings.mqtt_url}")
@@ -79,7 +82,8 @@ def run_demo(settings: Settings, extra_devices: int) -> int:
             print(f"  login {name:<40} role {role:<12} password {pw}")
         print("Ctrl-C stops everything.\n", flush=True)
         stop = {"now": False}
-        signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
+        for sig in (signal.SIGTERM, signal.SIGINT):  # SIGINT explicitly: a background job may start with it ignored
+            signal.signal(sig, lambda *_: stop.update(now=True))
         while not stop["now"]:
             for c in children:
                 if c.poll() is not None:
@@ -90,6 +94,10 @@ def run_demo(settings: Settings, extra_devices: int) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
+        # A second Ctrl-C (or the one a terminal sends the whole group) must not cut the
+        # clean-up short and leave servers running.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         for c in children:
             if c.poll() is None:
                 c.send_signal(signal.SIGTERM)

@@ -17,7 +17,7 @@ from tests.dashboard.conftest import console_errors, serve
 pytestmark = pytest.mark.browser
 
 
-def wait_for(pred, timeout=20.0, what="condition"):
+def wait_for(pred, timeout=60.0, what="condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
