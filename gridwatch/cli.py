@@ -158,6 +158,16 @@ def users_add(ctx: typer.Context, name: str,
     typer.echo(f"{name} ({role})" + ("" if password else f" password: {pw}"))
 
 
+@users_app.command("device-secret")
+def users_device_secret(ctx: typer.Context, device: str) -> None:
+    """Set (or rotate) DEVICE's HTTP ingest secret and print it (OwnTracks HTTP, OsmAnd)."""
+    import redis
+
+    from dashboard.auth import set_device_secret
+
+    typer.echo(set_device_secret(redis.Redis.from_url(settings_of(ctx).redis_url), device))
+
+
 @users_app.command("token")
 def users_token(ctx: typer.Context, name: str) -> None:
     """Print a new bearer token for NAME (for integrations and scripts)."""

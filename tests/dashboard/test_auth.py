@@ -56,3 +56,32 @@ def test_login_throttle_after_repeated_failures(rdb):
     assert login_throttled(rdb, "5.6.7.8", "li")
     assert not login_throttled(rdb, "5.6.7.8", "zhang")
     assert 0 < rdb.ttl("gw:auth:fail:ip:1.2.3.4") <= 300
+
+
+def test_cli_device_secret_opens_http_ingest_for_that_device_only(rdb, redis_server):
+    from typer.testing import CliRunner
+
+    from dashboard.auth import device_secret_ok
+    from gridwatch.cli import app
+
+    res = CliRunner().invoke(app, ["--redis-url", redis_server.url, "users", "device-secret", "dev-7"])
+    assert res.exit_code == 0, res.output
+    secret = res.output.strip()
+    assert device_secret_ok(rdb, "dev-7", secret)
+    assert not device_secret_ok(rdb, "dev-8", secret) and not device_secret_ok(rdb, "dev-7", secret + "x")
+
+
+def test_cli_users_add_and_token(rdb, redis_server):
+    from typer.testing import CliRunner
+
+    from gridwatch.cli import app
+
+    runner = CliRunner()
+    res = runner.invoke(app, ["--redis-url", redis_server.url, "users", "add", "ops", "--role", "coordinator"])
+    assert res.exit_code == 0 and "password:" in res.output
+    pw = res.output.rsplit("password:", 1)[1].strip()
+    assert Accounts(rdb).verify("ops", pw).role == "coordinator"
+    bad = runner.invoke(app, ["--redis-url", redis_server.url, "users", "add", "x", "--role", "root"])
+    assert bad.exit_code == 2
+    tok = runner.invoke(app, ["--redis-url", redis_server.url, "users", "token", "ops"]).output.strip()
+    assert Accounts(rdb).user_of_token(tok).name == "ops"
