@@ -13,7 +13,7 @@ from dash import ALL, Input, Output, State, ctx as dctx, dcc, html, no_update, s
 from dashboard import live
 from dashboard.context import WebContext
 from dashboard.i18n import t
-from dashboard.mapparts import EMPTY, city_map
+from dashboard.mapparts import EMPTY, city_map, merge_deltas_in_browser
 from dashboard.wall import kpi_strip
 
 
@@ -143,11 +143,7 @@ def register(app, ctx: WebContext, session_user) -> None:
             live.order_action(ctx, user, trig["id"], trig["act"])
         return console_orders(live.panels(ctx)["orders"], lang, user)
 
-    app.clientside_callback(
-        "function(delta, data) { return window.gridwatch.mergeDelta(delta, data); }",
-        Output("con-supervisors", "data"), Input("con-delta", "data"), State("con-supervisors", "data"),
-        prevent_initial_call=True,
-    )
+    merge_deltas_in_browser(app, "con")
 
 
 async def stream(ctx: WebContext, user, lang: str, alive=lambda: True) -> None:

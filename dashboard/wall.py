@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import asyncio
 
-from dash import Input, Output, State, dcc, html, set_props
+from dash import dcc, html, set_props
 
 from dashboard import live
 from dashboard.context import WebContext
 from dashboard.i18n import t
-from dashboard.mapparts import city_map
+from dashboard.mapparts import city_map, merge_deltas_in_browser
 
 
 def kpi_strip(k: dict, lang: str) -> list:
@@ -84,12 +84,7 @@ def layout(ctx: WebContext, user, lang: str):
 
 
 def register(app, ctx: WebContext) -> None:
-    # Deltas are merged in the browser: only what changed crosses the wire.
-    app.clientside_callback(
-        "function(delta, data) { return window.gridwatch.mergeDelta(delta, data); }",
-        Output("wall-supervisors", "data"), Input("wall-delta", "data"), State("wall-supervisors", "data"),
-        prevent_initial_call=True,
-    )
+    merge_deltas_in_browser(app, "wall")
 
 
 async def stream(ctx: WebContext, user, lang: str, alive=lambda: True) -> None:
