@@ -151,6 +151,8 @@ async def stream(ctx: WebContext, user, lang: str, alive=lambda: True) -> None:
     async for kind, payload in live.follow(ctx, alive):
         if kind == "delta":
             set_props("con-delta", {"data": payload})
+        elif kind == "coverage":
+            set_props("con-coverage", {"hideout": payload})
         else:
             set_props("con-kpis", {"children": kpi_strip(payload["kpis"], lang)})
             set_props("con-order-list", {"children": console_orders(payload["orders"], lang, user)})

@@ -74,6 +74,12 @@ class WebContext:
         return Pipeline.from_redis(self.r, self.settings)
 
     @cached_property
+    def coverage_grid(self):
+        from layers.coverage import jurisdiction_cells
+
+        return jurisdiction_cells(self.dataset.grids)
+
+    @cached_property
     def person_names(self) -> dict[str, str]:
         p = self.dataset.people
         return dict(zip(p["id"], p["name"]))

@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 DELTA_FLUSH_S = 0.05     # coalescing window for device deltas
 PANEL_EVERY_S = 1.0      # panels refresh at least this often (countdowns, ages)
 SWEEP_EVERY_S = 5.0      # presence changes by the clock alone (live -> stale -> offline)
+COVERAGE_EVERY_S = 10.0  # live coverage recomputed off the request path
+SUPERVISOR_ROLES = ("l1_supervisor", "l2_supervisor")
 QUEUE_MAX = 64           # per page; a page that falls this far behind loses its oldest pushes
 
 
@@ -47,7 +49,17 @@ def features_of(ctx, devices) -> dict:
     return {"type": "FeatureCollection", "features": feats}
 
 
-def panels(ctx, now: float | None = None) -> dict:
+def coverage(ctx) -> dict:
+    """The coverage layer's hideout: each not fully covered cell's bucket, and the uncovered %."""
+    from layers.coverage import hideout, nearest_distance_m
+
+    on = [s for s in ctx.store.devices() if s.lat is not None and s.fresh == "live"
+          and s.status == "on_duty" and s.role in SUPERVISOR_ROLES]
+    dist = nearest_distance_m(ctx.coverage_grid, [s.lat for s in on], [s.lon for s in on])
+    return hideout(ctx.coverage_grid, dist)
+
+
+def panels(ctx, now: float | None = None, uncovered_pct: float | None = None) -> dict:
     now = time.time() if now is None else now
     names, grids = _names(ctx), ctx.grid_names
     states = [s.as_dict() for s in ctx.store.devices()]
@@ -55,7 +67,7 @@ def panels(ctx, now: float | None = None) -> dict:
     open_alerts = ctx.alerts.list("open")
     today = [o for o in ctx.orders.list(limit=500) if float(o["issued_at"]) >= now - 86400]
     kpis = {**presence_counts(states), "open_orders": len(open_orders), "open_alerts": len(open_alerts),
-            "median_ack_s": median_time_to_ack(today), "uncovered_pct": None,
+            "median_ack_s": median_time_to_ack(today), "uncovered_pct": uncovered_pct,
             "clock": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now))}
     positions = {s["device"]: (s["lat"], s["lon"]) for s in states if s.get("lat") is not None}
     return {
@@ -80,6 +92,7 @@ class LiveHub:
         self.queues: set[asyncio.Queue] = set()
         self.task: asyncio.Task | None = None
         self.fresh: dict[str, str] = {}
+        self.coverage: dict | None = None
 
     def _broadcast(self, item) -> None:
         for q in list(self.queues):
@@ -90,6 +103,8 @@ class LiveHub:
 
     async def subscribe(self, alive=lambda: True):
         q: asyncio.Queue = asyncio.Queue(QUEUE_MAX)
+        if self.coverage is not None:
+            q.put_nowait(("coverage", self.coverage))  # a new page needn't wait for the next round
         self.queues.add(q)
         if self.task is None or self.task.done():
             self.task = asyncio.get_running_loop().create_task(self._run())
@@ -117,7 +132,7 @@ class LiveHub:
         pubsub = client.pubsub()
         await pubsub.subscribe(DELTAS, CHANNEL_ALERTS, CHANNEL_ORDERS)
         changed: set[str] = set()
-        dirty, last_panel, last_sweep = True, 0.0, time.monotonic()
+        dirty, last_panel, last_sweep, last_cover = True, 0.0, time.monotonic(), 0.0
         try:
             while self.queues:
                 msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=DELTA_FLUSH_S)
@@ -138,9 +153,14 @@ class LiveHub:
                 if now - last_sweep >= SWEEP_EVERY_S:
                     last_sweep = now
                     await self._sweep()
+                if now - last_cover >= COVERAGE_EVERY_S:
+                    last_cover = now
+                    self.coverage = await asyncio.to_thread(coverage, self.ctx)
+                    self._broadcast(("coverage", self.coverage))
                 if dirty or now - last_panel >= PANEL_EVERY_S:
                     dirty, last_panel = False, now
-                    self._broadcast(("panels", await asyncio.to_thread(panels, self.ctx)))
+                    pct = self.coverage["pct"] if self.coverage else None
+                    self._broadcast(("panels", await asyncio.to_thread(panels, self.ctx, None, pct)))
         finally:
             await pubsub.aclose()
             await client.aclose()

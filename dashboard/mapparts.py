@@ -37,6 +37,15 @@ def grid_layers(ctx: WebContext, prefix: str) -> list:
     ]
 
 
+def coverage_layer(ctx: WebContext, prefix: str):
+    from layers.coverage import cells_geojson
+
+    data = ctx.cached("coverage-cells", lambda: cells_geojson(ctx.coverage_grid))
+    return dl.Overlay(dl.GeoJSON(id=f"{prefix}-coverage", data=data, style=fn("coverageStyle"),
+                                 hideout={"b": {}}, interactive=False),
+                      name="实时覆盖 live coverage", checked=True)
+
+
 def live_layers(prefix: str) -> list:
     return [
         dl.Overlay(dl.GeoJSON(id=f"{prefix}-orders", data=EMPTY, pointToLayer=fn("orderMarker"),
@@ -63,7 +72,8 @@ def city_map(ctx: WebContext, prefix: str, extra: list | None = None, **kwargs) 
         id=f"{prefix}-map", className="gw-map", bounds=b, zoom=10,
         center=[(b[0][0] + b[1][0]) / 2, (b[0][1] + b[1][1]) / 2],
         preferCanvas=True, zoomSnap=0.25, attributionControl=bool(ctx.settings.tile_url),
-        children=base_layers(ctx) + [dl.LayersControl(grid_layers(ctx, prefix) + live_layers(prefix),
+        children=base_layers(ctx) + [dl.LayersControl([coverage_layer(ctx, prefix)] + grid_layers(ctx, prefix)
+                                                      + live_layers(prefix),
                                                       position="topright")] + (extra or []),
         **kwargs,
     )

@@ -94,6 +94,8 @@ async def stream(ctx: WebContext, user, lang: str, alive=lambda: True) -> None:
     async for kind, payload in live.follow(ctx, alive):
         if kind == "delta":
             set_props("wall-delta", {"data": payload})
+        elif kind == "coverage":
+            set_props("wall-coverage", {"hideout": payload})
         else:  # the panels, about once a second, or at once on an order/alert change
             text, cls = banner(payload, lang)
             set_props("wall-banner", {"children": text, "className": cls})

@@ -39,6 +39,12 @@ window.gridwatch = (function () {
     };
   }
 
+  // Coverage cells: transparent when a supervisor is within 1 km, amber to 2 km, red beyond.
+  function coverageStyle(feature, context) {
+    const b = ((context && context.hideout && context.hideout.b) || {})[feature.properties.id] || 0;
+    return {stroke: false, fillColor: b === 2 ? "#ef4444" : "#f59e0b", fillOpacity: b === 0 ? 0 : (b === 2 ? 0.28 : 0.16)};
+  }
+
   function orderMarker(feature, latlng) {
     const p = feature.properties;
     if (feature.geometry.type !== "Point") return null;
@@ -62,5 +68,5 @@ window.gridwatch = (function () {
     return {type: "FeatureCollection", features: Array.from(byId.values())};
   }
 
-  return {drawn, supervisorMarker, gridStyle, orderMarker, lineStyle, mergeDelta};
+  return {drawn, coverageStyle, supervisorMarker, gridStyle, orderMarker, lineStyle, mergeDelta};
 })();

@@ -113,6 +113,10 @@ def test_wall_shows_grids_and_live_markers_that_move(stack, chrome):
         term.report(28.2403, 117.0402)  # ~40 m in 10 s: a walk, not a jump the filter drops
         moved = wait_for(lambda: (d := drawn(chrome, dev)) and abs(d["lat"] - 28.2403) < 1e-5 and d, what="the move")
         assert abs(moved["lon"] - 117.0402) < 1e-5
+        # Live coverage reaches the KPI strip: one on-duty supervisor leaves most of the city uncovered.
+        pct = wait_for(lambda: (t := chrome.find_element(By.CSS_SELECTOR, "#kpi-uncovered .v").text).endswith("%") and t,
+                       what="the uncovered share")
+        assert 50 < float(pct.rstrip("%")) < 100
         assert console_errors(chrome) == []
     finally:
         term.close()
