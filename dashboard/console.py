@@ -15,6 +15,7 @@ from dashboard.context import WebContext
 from dashboard.i18n import t
 from dashboard.mapparts import EMPTY, city_map, merge_deltas_in_browser
 from dashboard.wall import kpi_strip
+from layers.choropleth import MEASURES
 
 
 def layout(ctx: WebContext, user, lang: str):
@@ -33,6 +34,8 @@ def layout(ctx: WebContext, user, lang: str):
                           " · ", html.A(t("language", lang), href="/console" + ("" if lang == "en" else "?lang=en"))]),
                 html.P(t("click_map", lang), className="gw-msg"),
                 dcc.Input(id="con-search", placeholder="网格名称/编号 或 统一社会信用代码", debounce=True),
+                dcc.Dropdown(id="con-measure", value="none", clearable=False, options=[
+                    {"label": t(f"measure_{m}", lang), "value": m} for m in MEASURES]),
             ]),
             html.Section(id="con-info"),
             html.Section([
@@ -115,6 +118,10 @@ def register(app, ctx: WebContext, session_user) -> None:
         except ValueError as exc:
             return f"✗ {exc}"
         return f"✓ {order['id']}"
+
+    @app.callback(Output("con-grid-l2", "hideout"), Input("con-measure", "value"), prevent_initial_call=True)
+    def measure(m):
+        return live.choropleth(ctx, m if m in MEASURES else "none")
 
     @app.callback(Output("con-trail", "data"), Input("con-trail-go", "n_clicks"),
                   State("con-trail-device", "value"), State("con-trail-hours", "value"), prevent_initial_call=True)

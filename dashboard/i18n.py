@@ -48,6 +48,11 @@ STRINGS: dict[str, tuple[str, str]] = {
     "distance": ("距离", "distance"),
     "level1": ("一级网格", "Level-1 grid"),
     "level2": ("二级网格", "Level-2 grid"),
+    "measure_none": ("网格着色：无", "Grid colour: none"),
+    "measure_supervisors_live": ("网格着色：在线监管员", "Grid colour: supervisors live"),
+    "measure_open_orders": ("网格着色：进行中指令", "Grid colour: open orders"),
+    "measure_open_alerts": ("网格着色：未处理告警", "Grid colour: open alerts"),
+    "measure_entities": ("网格着色：市场主体数", "Grid colour: market entities"),
 }
 
 

@@ -186,6 +186,23 @@ async def follow_orders(ctx, alive=lambda: True):
             yield kind
 
 
+def choropleth(ctx, measure: str) -> dict:
+    """The level-2 grid layer's hideout for one measure (see layers.choropleth)."""
+    from layers.choropleth import counts_by_grid, measure_hideout
+
+    if measure == "supervisors_live":
+        vals = counts_by_grid(s.l2 for s in ctx.store.devices() if s.fresh == "live" and s.role in SUPERVISOR_ROLES)
+        return measure_hideout(vals, "#22c55e")
+    if measure == "open_orders":
+        return measure_hideout(counts_by_grid(o.get("grid") for o in ctx.orders.list("open")), "#38bdf8")
+    if measure == "open_alerts":
+        return measure_hideout(counts_by_grid(a.get("grid") for a in ctx.alerts.list("open")), "#ef4444")
+    if measure == "entities":
+        return ctx.cached("choropleth-entities", lambda: measure_hideout(
+            counts_by_grid(ctx.dataset.entities["grid"]), "#a855f7"))
+    return measure_hideout({})
+
+
 # -- console --------------------------------------------------------------------------------------
 
 def _person_row(p) -> dict:

@@ -26,7 +26,7 @@ window.gridwatch = (function () {
 
   function gridStyle(feature, context) {
     const h = (context && context.hideout) || {};
-    const v = feature.properties.value;
+    const v = (h.values || {})[feature.properties.id];
     const max = h.max || 0;
     const level = feature.properties.level;
     let fill = 0;

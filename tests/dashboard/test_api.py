@@ -196,3 +196,17 @@ def test_metrics_in_prometheus_text(api, web_stack):
     res = api.get("/metrics", headers=h(web_stack, "viewer1"))
     assert res.status_code == 200 and "gridwatch_ingest_messages_total" in res.text
     assert 'gridwatch_live_devices{presence="live"}' in res.text
+
+
+def test_choropleth_measures_count_per_level2_grid(web_stack):
+    from dashboard import live
+
+    ent = live.choropleth(web_stack.ctx, "entities")
+    e = web_stack.ctx.dataset.entities
+    assert sum(ent["values"].values()) == int(e["grid"].notna().sum()) and ent["max"] > 0
+    (_, d1), = supervisors(web_stack, 12)[11:12]
+    report(web_stack.ctx, d1, 28.2612, 117.0688)
+    sup = live.choropleth(web_stack.ctx, "supervisors_live")
+    l2 = web_stack.ctx.store.device(d1).l2
+    assert l2 and sup["values"][l2] >= 1
+    assert live.choropleth(web_stack.ctx, "none")["values"] == {}
