@@ -19,12 +19,13 @@ more points to the exact test. The whole index of the demo takes a few MB.
 """
 from __future__ import annotations
 
+import io
+import json
 from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
 import shapely
-from scipy import ndimage
 
 FINE_DEG = 1e-4
 SUB = 16  # fine pixels per tile side; a power of two so that tile and offset are shifts
@@ -84,6 +85,8 @@ class _Raster:
         return out
 
     def _build(self) -> None:
+        from scipy import ndimage  # build only: a process that loads a serialised index never imports scipy
+
         # Every fine pixel a border passes through: sample the borders at half a pixel, then
         # dilate by one pixel, which catches the pixels a segment only grazes between samples.
         rings = shapely.segmentize(shapely.boundary(self.geoms), self.fine * 0.5)
@@ -188,6 +191,35 @@ class _Raster:
     def nbytes(self) -> int:
         return self.tiles.nbytes + self.blocks.nbytes
 
+    # -- serialised form (GridIndex.to_bytes): the lookup arrays as built, polygons as WKB ------
+    def to_arrays(self) -> tuple[dict, dict[str, np.ndarray]]:
+        wkb = shapely.to_wkb(self.geoms)
+        ends = np.cumsum([len(b) for b in wkb], dtype=np.int64)
+        meta = {"tx0": self.tx0, "ty0": self.ty0, "ntx": self.ntx, "nty": self.nty, "fine": self.fine,
+                "border_fraction": self.border_fraction}
+        return meta, {"tiles": self.tiles, "blocks": self.blocks, "cand": self.cand, "cand_ptr": self.cand_ptr,
+                      "wkb": np.frombuffer(b"".join(wkb), dtype=np.uint8), "wkb_ends": ends}
+
+    @classmethod
+    def from_arrays(cls, meta: dict, a: dict[str, np.ndarray]) -> "_Raster":
+        self = cls.__new__(cls)
+        raw, ends = a["wkb"].tobytes(), a["wkb_ends"]
+        starts = np.r_[0, ends[:-1]].astype(np.int64)
+        self.geoms = np.asarray(shapely.from_wkb([raw[i:j] for i, j in zip(starts, ends)]), dtype=object)
+        self.tree = shapely.STRtree(self.geoms)
+        self.fine = meta["fine"]
+        self.inv = 1.0 / self.fine
+        tile = self.fine * SUB  # the same float operations as __init__, so the same origin
+        self.tx0, self.ty0, self.ntx, self.nty = meta["tx0"], meta["ty0"], meta["ntx"], meta["nty"]
+        self.x0 = self.tx0 * tile
+        self.y0 = self.ty0 * tile
+        self.nx = self.ntx * SUB
+        self.ny = self.nty * SUB
+        self.tiles, self.blocks, self.cand, self.cand_ptr = a["tiles"], a["blocks"], a["cand"], a["cand_ptr"]
+        self.border_fraction = meta["border_fraction"]
+        shapely.prepare(self.geoms)
+        return self
+
 
 @dataclass
 class GridIndex:
@@ -213,6 +245,39 @@ class GridIndex:
             l1_raster=_Raster(l1.geometry.values),
             l2_raster=_Raster(l2.geometry.values),
             _parent=dict(zip(l2["id"], l2["parent"])),
+        )
+
+    # Serialised form, stored by `gridwatch load` (geodata.store) so that a process that only
+    # locates points (the ingest worker) loads arrays and WKB instead of importing geopandas and
+    # scipy and building the index again. The first line names the format and its version.
+    FORMAT = b"gridwatch-gridindex/1\n"
+
+    def to_bytes(self) -> bytes:
+        m1, a1 = self.l1_raster.to_arrays()
+        m2, a2 = self.l2_raster.to_arrays()
+        meta = {"l1_ids": self.l1_ids[:-1].tolist(), "l2_ids": self.l2_ids[:-1].tolist(),
+                "l2_parent": self.l2_parent[:-1].tolist(), "l1": m1, "l2": m2}
+        buf = io.BytesIO()
+        np.savez_compressed(buf, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+                            **{f"l1_{k}": v for k, v in a1.items()}, **{f"l2_{k}": v for k, v in a2.items()})
+        return self.FORMAT + buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "GridIndex":
+        """The index `to_bytes` wrote; ValueError for another format or version."""
+        if not data.startswith(cls.FORMAT):
+            raise ValueError(f"not a serialised GridIndex of format {cls.FORMAT.strip().decode()!r}")
+        with np.load(io.BytesIO(data[len(cls.FORMAT):]), allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        meta = json.loads(arrays.pop("meta").tobytes())
+        part = {lv: {k[3:]: v for k, v in arrays.items() if k.startswith(lv + "_")} for lv in ("l1", "l2")}
+        return cls(
+            l1_ids=np.array(meta["l1_ids"] + [None], dtype=object),
+            l2_ids=np.array(meta["l2_ids"] + [None], dtype=object),
+            l2_parent=np.array(meta["l2_parent"] + [None], dtype=object),
+            l1_raster=_Raster.from_arrays(meta["l1"], part["l1"]),
+            l2_raster=_Raster.from_arrays(meta["l2"], part["l2"]),
+            _parent=dict(zip(meta["l2_ids"], meta["l2_parent"])),
         )
 
     def locate_indices(self, lats, lons) -> tuple[np.ndarray, np.ndarray]:

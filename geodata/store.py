@@ -4,22 +4,27 @@
 A load writes a new immutable version under its content hash, then swaps one pointer key:
 readers see the old dataset or the new one, never a mix, and loading the same data twice
 writes nothing new.
+
+Beside the dataset a load stores its grid index, serialised (`locator`): a process that only
+needs point -> grid and device -> person (the ingest worker) reads it with `fetch_locator`
+without importing geopandas, pandas or scipy (they are imported here only where used).
 """
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import json
+from typing import TYPE_CHECKING, NamedTuple
 
-import geopandas as gpd
-import pandas as pd
-
-from geodata.dataset import Dataset, normalise_grids
+if TYPE_CHECKING:
+    from geodata.dataset import Dataset
+    from geodata.index import GridIndex
 
 CURRENT = "gw:{dataset}:current"
 # A replaced version stays readable this long, for readers that fetched the old pointer.
 OLD_VERSION_TTL_S = 600
-PARTS = ("meta", "grids", "people", "entities", "devices")
+PARTS = ("meta", "grids", "people", "entities", "devices", "locator")
 
 
 def version_key(version: str, part: str) -> str:
@@ -46,8 +51,11 @@ def save_dataset(r, ds: Dataset) -> dict[str, int]:
     counts = ds.counts()
     old = r.get(CURRENT)
     old = old.decode() if isinstance(old, bytes) else old
-    if old == version and r.exists(version_key(version, "meta")):
+    if old == version and r.exists(version_key(version, "meta"), version_key(version, "locator")) == 2:
         return counts
+    from geodata.index import GridIndex
+
+    blobs["locator"] = GridIndex.from_grids(ds.grids).to_bytes()
     pipe = r.pipeline(transaction=False)
     for name, blob in blobs.items():
         pipe.set(version_key(version, name), blob)
@@ -78,6 +86,11 @@ def current_version(r) -> str | None:
 
 def fetch_dataset(r) -> Dataset:
     """The current dataset; LookupError when none was loaded (run `gridwatch load`)."""
+    import geopandas as gpd
+    import pandas as pd
+
+    from geodata.dataset import Dataset, normalise_grids
+
     version = current_version(r)
     if version is None:
         raise LookupError("no dataset in the store: run `gridwatch load` first")
@@ -101,3 +114,34 @@ def fetch_dataset(r) -> Dataset:
     source = {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
               for k, v in meta.items()}.get("source", "")
     return Dataset(grids=grids, people=people, entities=entities, source=source)
+
+
+class Locator(NamedTuple):
+    """What the ingest needs of the dataset: point -> grids, device -> (person id, role)."""
+
+    version: str
+    index: GridIndex
+    devices: dict[str, tuple[str, str]]
+
+
+def fetch_locator(r) -> Locator:
+    """The current version's stored grid index and device table, light to load (numpy and
+    shapely only). LookupError when there is none, or it was stored by a loader with another
+    index format (load again, or use fetch_dataset and build the index)."""
+    from geodata.index import GridIndex
+
+    version = current_version(r)
+    if version is None:
+        raise LookupError("no dataset in the store: run `gridwatch load` first")
+    blob, people_b, devices = r.pipeline(transaction=False).get(version_key(version, "locator")).get(
+        version_key(version, "people")).hgetall(version_key(version, "devices")).execute()
+    if blob is None or people_b is None:
+        raise LookupError(f"dataset version {version} has no stored locator: run `gridwatch load` again")
+    try:
+        index = GridIndex.from_bytes(blob)
+    except ValueError as e:
+        raise LookupError(f"dataset version {version}: {e}: run `gridwatch load` again") from e
+    text = (lambda b: b.decode() if isinstance(b, bytes) else b)
+    role = {row["id"]: row["role"] for row in csv.DictReader(io.StringIO(text(people_b)))}
+    table = {text(d): (text(p), role.get(text(p))) for d, p in devices.items()}
+    return Locator(version, index, table)

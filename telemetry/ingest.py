@@ -152,7 +152,16 @@ class Pipeline:
 
     @classmethod
     def from_redis(cls, r: redis.Redis, settings, **kw) -> "Pipeline":
-        """Build from the dataset in Redis (geodata.store), as every process does."""
+        """Build from the dataset in Redis (geodata.store), as every process does: the grid
+        index and device table `gridwatch load` stored (numpy and shapely only, no geopandas
+        in the worker), or, for a dataset loaded before those were stored, the dataset itself."""
+        from geodata.store import fetch_locator
+
+        try:
+            loc = fetch_locator(r)
+            return cls(settings, r, DeviceTable(loc.devices), loc.index, **kw)
+        except LookupError as e:
+            log.warning("%s; building the grid index from the dataset instead", e)
         from geodata.index import GridIndex
         from geodata.registry import Registry
         from geodata.store import fetch_dataset

@@ -1,6 +1,7 @@
 """GridIndex.locate agrees with geopandas' sjoin, also within a metre of borders."""
 import geopandas as gpd
 import numpy as np
+import pytest
 import shapely
 
 from geodata.index import GridIndex
@@ -76,3 +77,23 @@ def test_small_index_answers_levels_and_gaps():
     l1, l2 = index.locate(np.array([0.5, 0.5, 0.5]), np.array([0.5, 1.5, 2.5]))
     assert list(l1) == ["A", "A", None] and list(l2) == ["A1", None, None]
     assert index.neighbours("A1") == ()
+
+
+def test_serialised_index_answers_identically(demo, demo_index):
+    """What `gridwatch load` stores for the ingest workers: the same answers, borders included."""
+    data = demo_index.to_bytes()
+    back = GridIndex.from_bytes(data)
+    rng = np.random.default_rng(11)
+    x0, y0, x1, y1 = demo.grids.total_bounds
+    n = 50_000
+    blat, blon = near_border_points(demo.grids, n, rng)
+    lats = np.r_[rng.uniform(y0 - 0.05, y1 + 0.05, n), blat, np.nan]
+    lons = np.r_[rng.uniform(x0 - 0.05, x1 + 0.05, n), blon, 117.0]
+    a1, a2 = demo_index.locate(lats, lons)
+    b1, b2 = back.locate(lats, lons)
+    assert (a1 == b1).all() and (a2 == b2).all()
+    assert (a2 == sjoin_truth(demo.grids, lats, lons)).all()
+    gid = demo.grids.loc[demo.grids["level"] == 2, "id"].iloc[3]
+    assert back.parent(gid) == demo_index.parent(gid) and back.neighbours(gid) == demo_index.neighbours(gid)
+    with pytest.raises(ValueError):
+        GridIndex.from_bytes(b"gridwatch-gridindex/0\n" + data[len(GridIndex.FORMAT):])
