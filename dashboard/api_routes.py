@@ -6,6 +6,7 @@ import base64
 import csv
 import io
 import time
+from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -142,6 +143,22 @@ def install_order_routes(api: APIRouter, ctx) -> None:
     def close(user: Coordinator, order_id: str, body: OrderAction | None = None) -> dict:
         return _alerts_call(ctx.orders.close, order_id, f"user:{user.name}", note=(body.note if body else ""))
 
+    @api.get("/orders/{order_id}/audit", tags=["audit"])
+    def order_audit(_: AnyUser, order_id: str, format: Literal["json", "csv"] = "json") -> Response:
+        """The order's audit trail, every transition with actor, time, before and after."""
+        from alerts import audit
+
+        _alerts_call(ctx.orders.get, order_id, with_audit=False)  # 404 for an unknown order
+        return _export(audit, audit.read_order(ctx.r, order_id), format, f"order-{order_id}")
+
+    @api.get("/audit", tags=["audit"])
+    def day_audit(_: AnyUser, day: Annotated[date, Query(description="calendar day in the bureau's time zone")],
+                  format: Literal["json", "csv"] = "json") -> Response:
+        """Everything that happened on one day, for the supervision record."""
+        from alerts import audit
+
+        return _export(audit, audit.read_day(ctx.r, day, ctx.settings.timezone), format, f"audit-{day}")
+
     @api.get("/alerts", tags=["alerts"])
     def list_alerts(_: AnyUser, state: Literal["open", "acknowledged", "cleared", "active"] | None = "open") -> list[dict]:
         return _alerts_call(ctx.alerts.list, state)
@@ -149,6 +166,13 @@ def install_order_routes(api: APIRouter, ctx) -> None:
     @api.post("/alerts/{alert_id}/ack", tags=["alerts"])
     def ack(user: AnyUser, alert_id: str, body: AlertAck | None = None) -> dict:
         return _alerts_call(ctx.alerts.ack, alert_id, f"user:{user.name}", note=(body.note if body else ""))
+
+
+def _export(audit, entries, fmt: str, name: str) -> Response:
+    if fmt == "csv":
+        return Response(audit.to_csv(entries), media_type="text/csv",
+                        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+    return Response(audit.to_json(entries), media_type="application/json")
 
 
 def _basic_auth(request: Request) -> tuple[str, str] | None:

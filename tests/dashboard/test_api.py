@@ -210,3 +210,26 @@ def test_choropleth_measures_count_per_level2_grid(web_stack):
     l2 = web_stack.ctx.store.device(d1).l2
     assert l2 and sup["values"][l2] >= 1
     assert live.choropleth(web_stack.ctx, "none")["values"] == {}
+
+
+def test_audit_exports_per_order_and_per_day(api, web_stack):
+    import csv
+    import io
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    (_, d1), = supervisors(web_stack, 1)
+    report(web_stack.ctx, d1, 28.2600, 117.0700)
+    body = {"lat": 28.2601, "lon": 117.07, "title": "审计导出", "kind": "task", "recipients": [d1]}
+    order = api.post("/api/orders", json=body, headers=h(web_stack, "coord1")).json()
+    api.post(f"/api/orders/{order['id']}/close", headers=h(web_stack, "coord1"))
+    rows = api.get(f"/api/orders/{order['id']}/audit", headers=h(web_stack, "viewer1")).json()
+    events = [r["event"] for r in rows]
+    assert events[0] == "issued" and "closed" in events and all(r["actor"] for r in rows)
+    text = api.get(f"/api/orders/{order['id']}/audit?format=csv", headers=h(web_stack, "viewer1")).text
+    assert len(list(csv.DictReader(io.StringIO(text)))) == len(rows)
+    today = datetime.now(ZoneInfo(web_stack.settings.timezone)).date().isoformat()
+    day = api.get(f"/api/audit?day={today}", headers=h(web_stack, "viewer1")).json()
+    assert {r["id"] for r in rows} <= {r["id"] for r in day}
+    assert api.get("/api/audit?day=yesterday", headers=h(web_stack, "viewer1")).status_code == 422
+    assert api.get("/api/orders/nope/audit", headers=h(web_stack, "viewer1")).status_code == 404
