@@ -173,3 +173,43 @@ def test_viewer_cannot_issue_from_the_console(stack, chrome):
     button = chrome.find_element(By.ID, "con-issue")
     assert not button.is_enabled()
     assert "无权" in chrome.find_element(By.ID, "con-issue-msg").text
+
+
+def test_supervisor_acknowledges_on_the_terminal_page(stack, tmp_path):
+    """The phone page at 390x844: the order appears, acknowledge moves the recipient's state."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    from tests.dashboard.conftest import CHROME_FLAGS
+
+    p = stack.ctx.dataset.people
+    row = p[(p["role"] == "l2_supervisor") & p["device"].notna()].iloc[4]
+    stack.accounts.add(row["id"], "supervisor", "pw-sup", person=row["id"])
+    term = Terminal(stack.settings, row["device"], answer=None)
+    opts = webdriver.ChromeOptions()
+    for flag in CHROME_FLAGS:
+        opts.add_argument(flag)
+    opts.add_argument(f"--user-data-dir={tmp_path / 'phone'}")
+    opts.add_experimental_option("mobileEmulation", {"deviceMetrics": {"width": 390, "height": 844, "pixelRatio": 3}})
+    phone = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+    try:
+        term.report(28.2100, 117.0100)
+        wait_for(lambda: stack.ctx.store.device(row["device"]), what="the position in the store")
+        order = stack.ctx.orders.issue({"lat": 28.2101, "lon": 117.0101, "title": "手机端测试", "kind": "emergency",
+                                        "recipients": [row["device"]]}, "user:coord1")
+        phone.get(f"{stack.url}/login?next=/terminal")
+        phone.find_element(By.NAME, "username").send_keys(row["id"])
+        phone.find_element(By.NAME, "password").send_keys("pw-sup")
+        phone.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        card = wait_for(lambda: phone.find_element(By.ID, f"term-order-{order['id']}"), what="the order card")
+        assert "手机端测试" in card.text
+        ack = next(b for b in card.find_elements(By.TAG_NAME, "button") if b.text in ("已确认", "Acknowledge"))
+        ack.click()
+        wait_for(lambda: next(r for r in stack.ctx.orders.get(order["id"], with_audit=False)["recipients"]
+                              if r["device"] == row["device"])["state"] == "acknowledged", what="the acknowledgement")
+        audit = stack.ctx.orders.get(order["id"])["audit"]
+        assert any(e["actor"] == f"user:{row['id']}" and e["after"] == "acknowledged" for e in audit)
+        assert phone.execute_script("return [window.innerWidth, document.documentElement.scrollWidth]") == [390, 390]
+    finally:
+        phone.quit()
+        term.close()
