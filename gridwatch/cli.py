@@ -116,6 +116,25 @@ def demo(ctx: typer.Context, devices: int = typer.Option(0, help="extra syntheti
     raise typer.Exit(run_demo(settings_of(ctx), devices))
 
 
+@app.command("broker-config")
+def broker_config(ctx: typer.Context, outdir: Path = typer.Argument(..., help="where passwd, acl and credentials.csv go"),
+                  data: Optional[Path] = typer.Option(None, "--dataset", help="dataset directory; default GRIDWATCH_DATA")) -> None:
+    """Mosquitto password and ACL files for every registered device and service account."""
+    from geodata.dataset import DatasetError, load_dataset
+    from telemetry.broker import BrokerConfigError, write_broker_config
+
+    settings = settings_of(ctx)
+    try:
+        people = load_dataset(data or settings.data_dir()).people
+        devices = [(d, p) for d, p in zip(people["device"], people["id"]) if isinstance(d, str) and d]
+        counts = write_broker_config(outdir, devices, settings.topic_root)
+    except (DatasetError, BrokerConfigError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"{outdir}: passwd, acl, credentials.csv for {counts['devices']} devices and "
+               f"{counts['services']} services ({counts['kept']} kept their password)")
+
+
 @app.command()
 def web(ctx: typer.Context) -> None:
     """The dashboard and REST API on GRIDWATCH_HTTP."""

@@ -115,13 +115,17 @@ class MosquittoServer(LocalServer):
     name: str = "mosquitto"
     package: str = "mosquitto"
     extra_config: str = ""
+    anonymous: bool = True
 
     def command(self) -> list[str]:
         conf = self.workdir / "mosquitto.conf"
         conf.write_text(
             f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
-            "persistence true\n"
+            f"allow_anonymous {'true' if self.anonymous else 'false'}\n"
+            # Run as whoever started it (as root Mosquitto would switch to user `mosquitto`,
+            # which cannot read files in a private working directory).
+            + ("user root\n" if os.geteuid() == 0 else "")
+            + "persistence true\n"
             f"persistence_location {self.workdir.resolve()}/\n"
             "max_queued_messages 100000\n"
             "max_inflight_messages 100\n"
