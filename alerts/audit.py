@@ -86,7 +86,7 @@ def read_day(r, day: date, tz: str = "Asia/Shanghai") -> list[Entry]:
     """Entries of one calendar day in the bureau's time zone (stream ids are epoch ms)."""
     start = datetime.combine(day, dtime.min, ZoneInfo(tz))
     end = start + timedelta(days=1)
-    lo, hi = int(start.timestamp() * 1000), int(end.timestamp() * 1000) - 1
+    lo, hi = max(0, int(start.timestamp() * 1000)), max(0, int(end.timestamp() * 1000) - 1)
     return read(r, f"{lo}-0", f"{hi}-18446744073709551615")
 
 

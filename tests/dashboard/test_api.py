@@ -233,3 +233,9 @@ def test_audit_exports_per_order_and_per_day(api, web_stack):
     assert {r["id"] for r in rows} <= {r["id"] for r in day}
     assert api.get("/api/audit?day=yesterday", headers=h(web_stack, "viewer1")).status_code == 422
     assert api.get("/api/orders/nope/audit", headers=h(web_stack, "viewer1")).status_code == 404
+
+
+@pytest.mark.parametrize("day", ["0", "1970-01-01", "1900-05-05"])
+def test_audit_day_before_the_epoch_in_shanghai_is_empty_not_500(api, web_stack, day):
+    res = api.get(f"/api/audit?day={day}", headers=h(web_stack, "viewer1"))
+    assert res.status_code == 200 and res.json() == []
