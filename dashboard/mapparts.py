@@ -4,7 +4,7 @@ and the grid, supervisor, order and alert layers."""
 from __future__ import annotations
 
 import dash_leaflet as dl
-from dash import Input, Output, State
+from dash import Input, Output
 
 from dashboard.context import WebContext
 from layers.grids import bounds, grids_geojson
@@ -56,12 +56,11 @@ def live_layers(prefix: str) -> list:
 
 
 def merge_deltas_in_browser(app, prefix: str) -> None:
-    """Device deltas pushed to `<prefix>-delta` are merged into the supervisor layer in the
-    browser: only what changed crosses the wire."""
+    """Device deltas pushed to `<prefix>-delta` are applied in the browser: only what changed
+    crosses the wire, and known markers move in place (see gridwatch.js mergeDelta)."""
     app.clientside_callback(
-        "function(delta, data) { return window.gridwatch.mergeDelta(delta, data); }",
-        Output(f"{prefix}-supervisors", "data"), Input(f"{prefix}-delta", "data"),
-        State(f"{prefix}-supervisors", "data"), prevent_initial_call=True,
+        "function(delta) { return window.gridwatch.mergeDelta(delta); }",
+        Output(f"{prefix}-supervisors", "data"), Input(f"{prefix}-delta", "data"), prevent_initial_call=True,
     )
 
 

@@ -45,7 +45,7 @@ class Settings(BaseSettings):
     ingest_batch: int = Field(500, description="messages per Redis pipeline in the ingest worker")
     ingest_session_expiry_s: int = Field(7 * 24 * 3600, description="MQTT session expiry of ingest workers and devices")
     min_jump_m: float = Field(50.0, description="jumps shorter than this (plus both fixes' accuracy) are never 'impossible'")
-    delta_interval_s: float = Field(0.25, description="live deltas to the dashboard are coalesced per device over this interval")
+    delta_interval_s: float = Field(0.1, description="live deltas to the dashboard are coalesced per device over this interval")
     events_maxlen: int = Field(100_000, description="approximate length cap of the events stream")
     trail_bucket_s: int = Field(600, description="trail fixes are grouped into one sorted set per device per bucket")
     synthetic_devices: bool = Field(False, description="accept simulator devices 'sim-*' that are not in the registry (demo, load tests)")

@@ -7,21 +7,63 @@ window.gridwatch = (function () {
   // Where each device's marker was last drawn, and when: the browser tests and the
   // publish-to-marker benchmark read it, and it helps when debugging a wall.
   const drawn = {};
+  // The markers on the map and the features they show, by device: a delta moves and
+  // restyles markers in place, so an update costs what changed, not the whole layer.
+  const markers = {};
+  const features = new Map();
 
-  function supervisorMarker(feature, latlng) {
-    const p = feature.properties;
-    drawn[p.device] = {lat: latlng.lat, lon: latlng.lng, status: p.status, fresh: p.fresh, t: performance.now()};
+  function markerStyle(p) {
     const sos = p.status === "sos";
-    const m = L.circleMarker(latlng, {
+    return {
       radius: sos ? 11 : 6,
       color: STATUS_RING[p.status] || "#e6edf7",
       weight: sos ? 4 : 1.5,
       fillColor: sos ? "#ef4444" : (COLORS[p.fresh] || "#64748b"),
       fillOpacity: p.fresh === "offline" ? 0.45 : 0.95,
-      className: sos ? "gw-marker-sos" : "gw-marker",
-    });
-    m.bindTooltip(`${p.name || p.device} · ${p.status} · ${p.fresh}` + (p.batt != null ? ` · ${p.batt}%` : ""));
+    };
+  }
+
+  function tooltip(p) {
+    return `${p.name || p.device} · ${p.status} · ${p.fresh}` + (p.batt != null ? ` · ${p.batt}%` : "");
+  }
+
+  function note(p, latlng) {
+    drawn[p.device] = {lat: latlng.lat, lon: latlng.lng, status: p.status, fresh: p.fresh, t: performance.now()};
+  }
+
+  function supervisorMarker(feature, latlng) {
+    const p = feature.properties;
+    const m = L.circleMarker(latlng, markerStyle(p));
+    m.bindTooltip(tooltip(p));
+    markers[p.device] = m;
+    features.set(p.device, feature);
+    note(p, latlng);
     return m;
+  }
+
+  // Applies a list of changed features (keyed by properties.device). Known markers are
+  // moved in place; only a device new to the map (or one removed) re-renders the layer.
+  function mergeDelta(delta) {
+    if (!delta || !delta.features) return window.dash_clientside.no_update;
+    let render = false;
+    for (const f of delta.features) {
+      const p = f.properties;
+      if (f.removed) { features.delete(p.device); render = true; continue; }
+      features.set(p.device, f);
+      const m = markers[p.device];
+      if (m && m._map) {
+        const latlng = L.latLng(f.geometry.coordinates[1], f.geometry.coordinates[0]);
+        m.setLatLng(latlng);
+        m.setStyle(markerStyle(p));
+        m.setRadius(markerStyle(p).radius);
+        m.setTooltipContent(tooltip(p));
+        note(p, latlng);
+      } else {
+        render = true;
+      }
+    }
+    if (!render) return window.dash_clientside.no_update;
+    return {type: "FeatureCollection", features: Array.from(features.values())};
   }
 
   function gridStyle(feature, context) {
@@ -56,16 +98,6 @@ window.gridwatch = (function () {
     const s = feature.properties.state;
     const done = ["acknowledged", "en_route", "on_scene", "completed"].includes(s);
     return {color: done ? "#22c55e" : "#f59e0b", weight: 2, dashArray: done ? null : "6 6"};
-  }
-
-  // Merges a list of changed features (keyed by properties.device) into the layer's data.
-  function mergeDelta(delta, data) {
-    if (!delta || !delta.features) return window.dash_clientside.no_update;
-    const byId = new Map(((data && data.features) || []).map(f => [f.properties.device, f]));
-    for (const f of delta.features) {
-      if (f.removed) byId.delete(f.properties.device); else byId.set(f.properties.device, f);
-    }
-    return {type: "FeatureCollection", features: Array.from(byId.values())};
   }
 
   return {drawn, coverageStyle, supervisorMarker, gridStyle, orderMarker, lineStyle, mergeDelta};
