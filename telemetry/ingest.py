@@ -6,6 +6,7 @@ A message is acknowledged to the broker only after Redis has it.
 """
 from __future__ import annotations
 
+import gc
 import logging
 import queue
 import signal
@@ -215,11 +216,9 @@ class Pipeline:
         """A batch of (topic, payload): one Redis pipeline; returns one Outcome per item."""
         now = time.time() if now is None else now
         s = self.settings
-        decoded = []
-        for topic, payload in items:
-            self.m.messages.inc()
-            decoded.append(protocols.decode(topic, payload, root=s.topic_root, max_bytes=s.max_payload_bytes,
-                                            person_of_device=self._person_of))
+        decoded = [protocols.decode(topic, payload, root=s.topic_root, max_bytes=s.max_payload_bytes,
+                                    person_of_device=self._person_of) for topic, payload in items]
+        self.m.messages.inc(len(decoded))
         return self._run(decoded, now)
 
     # -- the chain -------------------------------------------------------------------------------
@@ -291,20 +290,28 @@ class Pipeline:
         for m, ident, at in writes:
             self._delta(m, ident, replies[at], grids.get(id(m)))
         outcomes = []
+        # metrics counted per batch: a labelled counter costs a lookup and a lock per increment
+        n_dropped: dict[str, int] = {}
+        n_accepted: dict[type, int] = {}
+        observe = self.m.lag.observe
         for out in results:
             dropped: dict[str, int] = {}
             accepted = 0
             for m in out:
                 if isinstance(m, str):
                     dropped[m] = dropped.get(m, 0) + 1
-                    self.m.dropped.labels(m).inc()
+                    n_dropped[m] = n_dropped.get(m, 0) + 1
                 else:
                     accepted += 1
-                    kind = type(m).__name__.lower()
-                    self.m.accepted.labels(kind).inc()
-                    if kind == "fix":
-                        self.m.lag.observe(max(0.0, now - m.tst))
+                    kind = type(m)
+                    n_accepted[kind] = n_accepted.get(kind, 0) + 1
+                    if kind is Fix:
+                        observe(max(0.0, now - m.tst))
             outcomes.append(Outcome(accepted, dropped))
+        for reason, n in n_dropped.items():
+            self.m.dropped.labels(reason).inc(n)
+        for kind, n in n_accepted.items():
+            self.m.accepted.labels(kind.__name__.lower()).inc(n)
         self.flush_deltas(now)
         return outcomes
 
@@ -382,6 +389,10 @@ class IngestWorker:
 
         r = redis.Redis.from_url(self.settings.redis_url)
         pipeline = self.pipeline_factory(r)
+        # Everything built so far lives as long as the process: out of the collector's sight,
+        # so that full collections stay cheap and frequent enough to free the per-message
+        # garbage (paho's messages are reference cycles) before it piles up in RSS.
+        gc.freeze()
         inbox: queue.SimpleQueue = queue.SimpleQueue()
 
         def on_connect(client, userdata, flags, reason_code, properties):
