@@ -68,7 +68,7 @@ def city_map(ctx: WebContext, prefix: str, extra: list | None = None, **kwargs) 
     b = ctx.cached("bounds", lambda: bounds(ctx.dataset.grids))
     # dash-leaflet tracks the viewport against `center`, so it must be set beside `bounds`.
     return dl.Map(
-        id=f"{prefix}-map", className="gw-map", bounds=b, zoom=10,
+        id=f"{prefix}-map", className="gw-map", bounds=b, zoom=10, viewport={"bounds": b},
         center=[(b[0][0] + b[1][0]) / 2, (b[0][1] + b[1][1]) / 2],
         preferCanvas=True, zoomSnap=0.25, attributionControl=bool(ctx.settings.tile_url),
         children=base_layers(ctx) + [dl.LayersControl([coverage_layer(ctx, prefix)] + grid_layers(ctx, prefix)

@@ -24,7 +24,7 @@ def order_cards(orders: list[dict], lang: str):
                                disabled=a not in allowed, className="danger" if a == "declined" else "")
                    for a in ACTIONS]
         cards.append(html.Div([
-            html.Div([html.B(o["title"]), html.Span(f" · {o['my_state']}", className="gw-msg")]),
+            html.Div([html.B(o["title"]), html.Span(f" · {t('state_' + o['my_state'], lang)}", className="gw-msg")]),
             html.Div(o.get("body", "")),
             html.Div(o["subtitle"], className="gw-msg"),
             html.A("地图 Map", href=f"geo:{o['lat']},{o['lon']}"),

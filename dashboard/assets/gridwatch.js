@@ -84,7 +84,7 @@ window.gridwatch = (function () {
   // Coverage cells: transparent when a supervisor is within 1 km, amber to 2 km, red beyond.
   function coverageStyle(feature, context) {
     const b = ((context && context.hideout && context.hideout.b) || {})[feature.properties.id] || 0;
-    return {stroke: false, fillColor: b === 2 ? "#ef4444" : "#f59e0b", fillOpacity: b === 0 ? 0 : (b === 2 ? 0.28 : 0.16)};
+    return {stroke: false, fillColor: b === 2 ? "#ef4444" : "#f59e0b", fillOpacity: b === 0 ? 0 : (b === 2 ? 0.16 : 0.1)};
   }
 
   function orderMarker(feature, latlng) {

@@ -105,7 +105,7 @@ def test_wall_shows_grids_and_live_markers_that_move(stack, chrome):
     try:
         term.report(28.2400, 117.0400, ago=10)
         login(chrome, stack.url, "viewer1", "pw-viewer1")
-        assert "鹰潭" in chrome.find_element(By.CSS_SELECTOR, ".gw-title").text
+        wait_for(lambda: "鹰潭" in chrome.find_element(By.CSS_SELECTOR, ".gw-title").text, what="the title")
         # The grids are drawn (canvas renderer: count the layer's features via Leaflet's panes).
         assert chrome.execute_script("return document.querySelectorAll('.leaflet-overlay-pane canvas').length") >= 1
         first = wait_for(lambda: drawn(chrome, dev), what="the marker")
@@ -146,7 +146,8 @@ def test_order_from_console_reaches_device_and_ack_shows_on_wall(stack, chrome, 
                                            "recipients": [dev]}, "user:coord1")
         wait_for(lambda: any(o.get("id") == explicit["id"] for o in term.orders), what="the order on the device")
         chrome.get(stack.url + "/")
-        wait_for(lambda: "acknowledged" in chrome.find_element(By.ID, f"rcpt-{explicit['id']}-{dev}").text,
+        wait_for(lambda: "acknowledged" in chrome.find_element(By.ID, f"rcpt-{explicit['id']}-{dev}").get_attribute("class")
+                 and "已确认" in chrome.find_element(By.ID, f"rcpt-{explicit['id']}-{dev}").text,
                  what="the acknowledgement on the wall")
         assert console_errors(chrome) == []
     finally:
