@@ -413,6 +413,8 @@ class IngestWorker:
         return 0
 
     def _loop(self, pipeline: Pipeline, inbox: queue.SimpleQueue, client) -> None:
+        from telemetry.mqtt import ack_many
+
         limit = self.settings.ingest_batch
         while not self.stop.is_set():
             try:
@@ -430,8 +432,9 @@ class IngestWorker:
                     break
             if not self._store(pipeline, batch):
                 return  # stopped while Redis was away: nothing of this batch was acknowledged
+            ack_many(client, [m.mid for m in batch if m.qos == 1])
             for msg in batch:
-                if msg.qos:
+                if msg.qos > 1:
                     client.ack(msg.mid, msg.qos)
             self.stored += len(batch)
 
