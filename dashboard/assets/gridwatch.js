@@ -12,12 +12,15 @@ window.gridwatch = (function () {
   const markers = {};
   const features = new Map();
 
+  // Markers keep their size relative to the screen: a 4K wall is seen from as far as a 1080p one.
+  const SCALE = Math.max(1, window.innerWidth / 1920);
+
   function markerStyle(p) {
     const sos = p.status === "sos";
     return {
-      radius: sos ? 11 : 6,
+      radius: (sos ? 11 : 6) * SCALE,
       color: STATUS_RING[p.status] || "#e6edf7",
-      weight: sos ? 4 : 1.5,
+      weight: (sos ? 4 : 1.5) * SCALE,
       fillColor: sos ? "#ef4444" : (COLORS[p.fresh] || "#64748b"),
       fillOpacity: p.fresh === "offline" ? 0.45 : 0.95,
     };
