@@ -13,7 +13,7 @@ from dash import ALL, Input, Output, State, ctx as dctx, dcc, html, no_update, s
 from dashboard import live
 from dashboard.context import WebContext
 from dashboard.i18n import t
-from dashboard.mapparts import EMPTY, city_map, merge_deltas_in_browser
+from dashboard.mapparts import EMPTY, city_map, fn, merge_deltas_in_browser
 from dashboard.wall import kpi_strip
 from layers.choropleth import MEASURES
 
@@ -27,6 +27,7 @@ def layout(ctx: WebContext, user, lang: str):
         dcc.Store(id="con-delta"),
         html.Div(kpi_strip(panels["kpis"], lang), id="con-kpis", className="gw-kpis"),
         city_map(ctx, "con", extra=[dl.LayerGroup(id="con-pick"),
+                                    dl.GeoJSON(id="con-entities", data=EMPTY, pointToLayer=fn("entityMarker")),
                                     dl.GeoJSON(id="con-trail", data=EMPTY, style={"color": "#facc15", "weight": 3})]),
         html.Div([
             html.Section([
@@ -95,12 +96,12 @@ def register(app, ctx: WebContext, session_user) -> None:
         return no_update
 
     @app.callback(Output("con-info", "children"), Output("con-recipients", "options"),
-                  Output("con-recipients", "value"), Output("con-pick", "children"),
+                  Output("con-recipients", "value"), Output("con-pick", "children"), Output("con-entities", "data"),
                   Input("con-point", "data"), State("con-lang", "data"), prevent_initial_call=True)
     def show_point(point, lang):
         children, options = _info(ctx, point["lat"], point["lon"], lang)
         marker = dl.CircleMarker(center=[point["lat"], point["lon"]], radius=10, color="#facc15")
-        return children, options, [o["value"] for o in options], [marker]
+        return children, options, [o["value"] for o in options], [marker], live.entities_at(ctx, point["lat"], point["lon"])
 
     @app.callback(Output("con-issue-msg", "children"), Input("con-issue", "n_clicks"),
                   State("con-point", "data"), State("con-title", "value"), State("con-body", "value"),

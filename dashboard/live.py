@@ -242,6 +242,15 @@ def point_info(ctx, lat: float, lon: float, k: int = 5) -> dict:
     return out
 
 
+def entities_at(ctx, lat: float, lon: float) -> dict:
+    """The market entities of the level-2 grid holding the point (details on hover)."""
+    from layers.entities import entities_geojson
+
+    _, l2 = ctx.index.locate_one(lat, lon)
+    e = ctx.dataset.entities
+    return entities_geojson(e[e["grid"] == l2] if l2 else e.iloc[:0])
+
+
 def search(ctx, query: str) -> dict | None:
     """A grid (by id or name) or an entity (by credit code) -> a point to centre on."""
     g = ctx.dataset.grids

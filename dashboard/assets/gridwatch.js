@@ -90,6 +90,12 @@ window.gridwatch = (function () {
     return {stroke: false, fillColor: b === 2 ? "#ef4444" : "#f59e0b", fillOpacity: b === 0 ? 0 : (b === 2 ? 0.16 : 0.1)};
   }
 
+  function entityMarker(feature, latlng) {
+    const p = feature.properties;
+    return L.circleMarker(latlng, {radius: 3 * SCALE, stroke: false, fillColor: "#c084fc", fillOpacity: 0.8})
+      .bindTooltip(`${p.name}<br>${p.category} · ${p.kind}<br>${p.uscc}<br>${p.address}`);
+  }
+
   function orderMarker(feature, latlng) {
     const p = feature.properties;
     if (feature.geometry.type !== "Point") return null;
@@ -103,5 +109,5 @@ window.gridwatch = (function () {
     return {color: done ? "#22c55e" : "#f59e0b", weight: 2, dashArray: done ? null : "6 6"};
   }
 
-  return {drawn, coverageStyle, supervisorMarker, gridStyle, orderMarker, lineStyle, mergeDelta};
+  return {drawn, entityMarker, coverageStyle, supervisorMarker, gridStyle, orderMarker, lineStyle, mergeDelta};
 })();

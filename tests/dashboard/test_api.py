@@ -239,3 +239,14 @@ def test_audit_exports_per_order_and_per_day(api, web_stack):
 def test_audit_day_before_the_epoch_in_shanghai_is_empty_not_500(api, web_stack, day):
     res = api.get(f"/api/audit?day={day}", headers=h(web_stack, "viewer1"))
     assert res.status_code == 200 and res.json() == []
+
+
+def test_console_shows_the_entities_of_the_grid_at_a_point(web_stack):
+    from dashboard import live
+
+    e = web_stack.ctx.dataset.entities
+    one = e[e["grid"].notna()].iloc[0]
+    fc = live.entities_at(web_stack.ctx, float(one["lat"]), float(one["lon"]))
+    assert one["uscc"] in {f["properties"]["uscc"] for f in fc["features"]}
+    assert len(fc["features"]) == min(int((e["grid"] == one["grid"]).sum()), 5000)
+    assert live.entities_at(web_stack.ctx, 40.0, 116.0)["features"] == []
