@@ -171,3 +171,19 @@ def test_http_owntracks_and_osmand_through_the_pipeline(pipeline):
     st = pipeline.store.device("dev3", now=NOW)
     assert (st.l2, st.batt, round(st.vel, 3)) == ("E-S", 55, 3.704)
     assert pipeline.handle_osmand({"id": "ghost", "lat": 28.2, "lon": 117.0}, None, now=NOW).http_status == 403
+
+
+def test_pipeline_from_redis_reads_the_stored_locator_or_falls_back(settings, rdb, demo_in_redis):
+    from prometheus_client import CollectorRegistry
+
+    from geodata.store import CURRENT, version_key
+
+    device = demo_in_redis.devices()[0]
+    person = demo_in_redis.person_of_device(device)
+    fast = Pipeline.from_redis(rdb, settings, m=metrics(CollectorRegistry()))
+    assert fast.identity(device) == (person.id, person.role)
+    rdb.delete(version_key(rdb.get(CURRENT).decode(), "locator"))  # a dataset stored by an older loader
+    slow = Pipeline.from_redis(rdb, settings, m=metrics(CollectorRegistry()))
+    assert slow.identity(device) == (person.id, person.role)
+    for lat, lon in ((28.25, 117.03), (28.0, 116.9), (40.0, 116.4)):
+        assert fast.index.locate_one(lat, lon) == slow.index.locate_one(lat, lon)
