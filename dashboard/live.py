@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 DELTA_FLUSH_S = 0.05     # coalescing window for device deltas
 PANEL_EVERY_S = 1.0      # panels refresh at least this often (countdowns, ages)
 SWEEP_EVERY_S = 5.0      # presence changes by the clock alone (live -> stale -> offline)
-COVERAGE_EVERY_S = 10.0  # live coverage recomputed off the request path
+COVERAGE_EVERY_S = 10.0  # live coverage and the day's median time to ack, off the request path
 SUPERVISOR_ROLES = ("l1_supervisor", "l2_supervisor")
 QUEUE_MAX = 64           # per page; a page that falls this far behind loses its oldest pushes
 
@@ -59,15 +59,22 @@ def coverage(ctx) -> dict:
     return hideout(ctx.coverage_grid, dist)
 
 
-def panels(ctx, now: float | None = None, uncovered_pct: float | None = None) -> dict:
+def median_ack_today(ctx, now: float | None = None) -> float | None:
+    """Median time to acknowledge over the orders of the last 24 h (reads every such order:
+    the hub does it every few seconds, not with each panel)."""
+    now = time.time() if now is None else now
+    return median_time_to_ack([o for o in ctx.orders.list(limit=500) if float(o["issued_at"]) >= now - 86400])
+
+
+def panels(ctx, now: float | None = None, uncovered_pct: float | None = None,
+           median_ack_s: float | None = None) -> dict:
     now = time.time() if now is None else now
     names, grids = _names(ctx), ctx.grid_names
     states = [s.as_dict() for s in ctx.store.devices()]
     open_orders = ctx.orders.list("open")
     open_alerts = ctx.alerts.list("open")
-    today = [o for o in ctx.orders.list(limit=500) if float(o["issued_at"]) >= now - 86400]
     kpis = {**presence_counts(states), "open_orders": len(open_orders), "open_alerts": len(open_alerts),
-            "median_ack_s": median_time_to_ack(today), "uncovered_pct": uncovered_pct,
+            "median_ack_s": median_ack_s, "uncovered_pct": uncovered_pct,
             "clock": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now))}
     positions = {s["device"]: (s["lat"], s["lon"]) for s in states if s.get("lat") is not None}
     return {
@@ -93,6 +100,7 @@ class LiveHub:
         self.task: asyncio.Task | None = None
         self.fresh: dict[str, str] = {}
         self.coverage: dict | None = None
+        self.median_ack: float | None = None
 
     def _broadcast(self, item) -> None:
         for q in list(self.queues):
@@ -156,11 +164,12 @@ class LiveHub:
                 if now - last_cover >= COVERAGE_EVERY_S:
                     last_cover = now
                     self.coverage = await asyncio.to_thread(coverage, self.ctx)
+                    self.median_ack = await asyncio.to_thread(median_ack_today, self.ctx)
                     self._broadcast(("coverage", self.coverage))
                 if dirty or now - last_panel >= PANEL_EVERY_S:
                     dirty, last_panel = False, now
                     pct = self.coverage["pct"] if self.coverage else None
-                    self._broadcast(("panels", await asyncio.to_thread(panels, self.ctx, None, pct)))
+                    self._broadcast(("panels", await asyncio.to_thread(panels, self.ctx, None, pct, self.median_ack)))
         finally:
             await pubsub.aclose()
             await client.aclose()

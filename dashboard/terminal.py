@@ -4,6 +4,7 @@ on duty, the browser's location shared through the same ingest pipeline as the t
 from __future__ import annotations
 
 import asyncio
+import time
 
 from dash import ALL, Input, Output, State, ctx as dctx, dcc, html, set_props
 
@@ -26,7 +27,8 @@ def order_cards(orders: list[dict], lang: str):
         cards.append(html.Div([
             html.Div([html.B(o["title"]), html.Span(f" · {t('state_' + o['my_state'], lang)}", className="gw-msg")]),
             html.Div(o.get("body", "")),
-            html.Div(o["subtitle"], className="gw-msg"),
+            html.Div(f"{o['id']} · {o['grid_name']} · {time.strftime('%H:%M', time.localtime(o['issued_at']))}",
+                     className="gw-msg"),
             html.A("地图 Map", href=f"geo:{o['lat']},{o['lon']}"),
             html.Div(buttons, className="gw-actions") if allowed else None,
         ], className="gw-order", id=f"term-order-{o['id']}"))
@@ -96,6 +98,11 @@ async def stream(ctx: WebContext, user, lang: str, alive=lambda: True) -> None:
     """Re-renders the supervisor's orders whenever orders change."""
     if user.person is None:
         return
+    last = None
     async for _ in live.follow_orders(ctx, alive):
-        state = await asyncio.to_thread(live.terminal_state, ctx, user)
-        set_props("term-orders", {"children": order_cards(state["orders"], lang)})
+        orders = (await asyncio.to_thread(live.terminal_state, ctx, user))["orders"]
+        # Re-render only on a change: a button must not be swapped under the user's finger.
+        mine = [(o["id"], o["my_state"], o["escalates_in_s"] is None) for o in orders]
+        if mine != last:
+            last = mine
+            set_props("term-orders", {"children": order_cards(orders, lang)})

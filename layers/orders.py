@@ -38,6 +38,7 @@ def order_row(order: Mapping, names: Mapping[str, str], grid_names: Mapping[str,
         "id": order["id"], "kind": order["kind"], "title": f"[P{order['priority']}] {order['title']}",
         "subtitle": f"{order['id']} · {grid} · {age // 60}m{age % 60:02d}s",
         "escalates_in_s": escalates_in(order, now), "lat": order["lat"], "lon": order["lon"],
+        "issued_at": float(order["issued_at"]), "grid_name": grid,
         "recipients": [{"device": r["device"], "state": r["state"],
                         "name": names.get(r.get("person") or "", r.get("person") or r["device"])}
                        for r in order["recipients"]],

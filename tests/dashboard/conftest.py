@@ -70,20 +70,23 @@ def console_errors(driver) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def web_stack(tmp_path_factory, mosquitto_server, demo_data):
-    """A web process's world for one test module: its own Redis with the demo dataset loaded,
-    accounts for each role, and the FastAPI server (not yet listening)."""
+def web_stack(tmp_path_factory, demo_data):
+    """A web process's world for one test module: its own Redis (demo dataset loaded) and its
+    own Mosquitto, accounts for each role, and the FastAPI server (not yet listening). A broker
+    of its own matters: persistent shared-subscription sessions that other tests leave behind
+    would be handed a share of this module's messages and never read them."""
     import redis as redis_lib
 
     from dashboard.auth import Accounts
     from dashboard.server import create_server
     from geodata.dataset import load_dataset
     from geodata.store import save_dataset
-    from gridwatch.services import RedisServer
+    from gridwatch.services import MosquittoServer, RedisServer
     from gridwatch.settings import Settings
 
     rs = RedisServer(workdir=tmp_path_factory.mktemp("web-redis"), appendonly=False).start()
-    settings = Settings(redis_url=rs.url, mqtt_url=mosquitto_server.url, data=demo_data,
+    ms = MosquittoServer(workdir=tmp_path_factory.mktemp("web-mqtt")).start()
+    settings = Settings(redis_url=rs.url, mqtt_url=ms.url, data=demo_data,
                         var_dir=tmp_path_factory.mktemp("var"), ack_timeout_s=30)
     r = redis_lib.Redis.from_url(rs.url)
     save_dataset(r, load_dataset(demo_data))
@@ -99,6 +102,7 @@ def web_stack(tmp_path_factory, mosquitto_server, demo_data):
     stack.ctx.close()
     r.close()
     rs.stop()
+    ms.stop()
 
 
 def report(ctx, device: str, lat: float, lon: float, st: str = "on_duty", tst: float | None = None):
