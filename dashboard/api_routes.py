@@ -10,7 +10,8 @@ from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import JSONResponse, Response
+import orjson
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from alerts.errors import AlertsError
@@ -49,6 +50,26 @@ def _supervisor_row(ctx, s, current_orders: dict[str, str]) -> dict:
 
 
 def install_live_routes(api: APIRouter, ctx) -> None:
+    @api.get("/live/deltas", tags=["supervisors"], response_class=StreamingResponse)
+    async def live_deltas(_: AnyUser, request: Request) -> StreamingResponse:
+        """Server-sent events: first every supervisor, then each event a GeoJSON
+        FeatureCollection of the supervisors whose position, status or presence changed. The wall and console move their markers from it
+        without going through Dash; integrations can follow it too."""
+        async def events():
+            yield b": gridwatch live deltas\n\n"
+            async for kind, payload in ctx.hub.subscribe(alive=lambda: not disconnected[0], snapshot=True):
+                if await request.is_disconnected():
+                    disconnected[0] = True
+                    break
+                if kind == "delta":
+                    yield b"data: " + orjson.dumps(payload) + b"\n\n"
+                else:
+                    yield b": keep-alive\n\n"  # panels tick about once a second
+
+        disconnected = [False]
+        return StreamingResponse(events(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
     @api.get("/supervisors", tags=["supervisors"])
     def supervisors(_: AnyUser, grid: str | None = None,
                     status: Annotated[str | None, Query(description="duty status or presence: "

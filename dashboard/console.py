@@ -4,16 +4,15 @@ distance and freshness -> issue an order with pre-filled, editable recipients ->
 live; cancel or close; acknowledge alerts; replay a device's trail."""
 from __future__ import annotations
 
-import asyncio
 import time
 
 import dash_leaflet as dl
-from dash import ALL, Input, Output, State, ctx as dctx, dcc, html, no_update, set_props
+from dash import ALL, Input, Output, State, ctx as dctx, dcc, html, no_update
 
 from dashboard import live
 from dashboard.context import WebContext
 from dashboard.i18n import t
-from dashboard.mapparts import EMPTY, city_map, fn, merge_deltas_in_browser
+from dashboard.mapparts import EMPTY, city_map, fn
 from dashboard.wall import kpi_strip
 from layers.choropleth import MEASURES
 
@@ -24,7 +23,6 @@ def layout(ctx: WebContext, user, lang: str):
     return html.Div([
         dcc.Store(id="con-lang", data=lang),
         dcc.Store(id="con-point"),
-        dcc.Store(id="con-delta"),
         html.Div(kpi_strip(panels["kpis"], lang), id="con-kpis", className="gw-kpis"),
         city_map(ctx, "con", extra=[dl.LayerGroup(id="con-pick"),
                                     dl.GeoJSON(id="con-entities", data=EMPTY, pointToLayer=fn("entityMarker")),
@@ -151,21 +149,20 @@ def register(app, ctx: WebContext, session_user) -> None:
             live.order_action(ctx, user, trig["id"], trig["act"])
         return console_orders(live.panels(ctx)["orders"], lang, user)
 
-    merge_deltas_in_browser(app, "con")
 
 
 async def stream(ctx: WebContext, user, lang: str, alive=lambda: True) -> None:
-    set_props("con-supervisors", {"data": await asyncio.to_thread(live.supervisors_snapshot, ctx)})
+    page = live.Changes()
     async for kind, payload in live.follow(ctx, alive):
         if kind == "delta":
-            set_props("con-delta", {"data": payload})
-        elif kind == "coverage":
-            set_props("con-coverage", {"hideout": payload})
+            continue  # deltas reach the map by /api/live/deltas, outside Dash
+        if kind == "coverage":
+            page.set("con-coverage", payload, lambda p: {"hideout": p})
         else:
-            set_props("con-kpis", {"children": kpi_strip(payload["kpis"], lang)})
-            set_props("con-order-list", {"children": console_orders(payload["orders"], lang, user)})
-            set_props("con-alerts", {"children": console_alerts(payload["alerts"], lang)})
-            set_props("con-orders", {"data": payload["orders_layer"]})
+            page.set("con-kpis", payload["kpis"], lambda k: {"children": kpi_strip(k, lang)})
+            page.set("con-order-list", payload["orders"], lambda o: {"children": console_orders(o, lang, user)})
+            page.set("con-alerts", payload["alerts"], lambda a: {"children": console_alerts(a, lang)})
+            page.set("con-orders", payload["orders_layer"], lambda d: {"data": d})
 
 
 def console_orders(orders: list[dict], lang: str, user):

@@ -75,7 +75,7 @@ def panels(ctx, now: float | None = None, uncovered_pct: float | None = None,
     open_alerts = ctx.alerts.list("open")
     kpis = {**presence_counts(states), "open_orders": len(open_orders), "open_alerts": len(open_alerts),
             "median_ack_s": median_ack_s, "uncovered_pct": uncovered_pct,
-            "clock": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now))}
+            "clock": time.strftime("%Y-%m-%d %H:%M", time.localtime(now))}
     positions = {s["device"]: (s["lat"], s["lon"]) for s in states if s.get("lat") is not None}
     return {
         "kpis": kpis,
@@ -109,7 +109,10 @@ class LiveHub:
                     q.get_nowait()
             q.put_nowait(item)
 
-    async def subscribe(self, alive=lambda: True):
+    async def subscribe(self, alive=lambda: True, snapshot: bool = False):
+        """Items for one follower until `alive()` turns false. With `snapshot`, the first item
+        is every supervisor as a delta, read after the follower's queue exists, so nothing
+        that changes in between is missed (a reconnecting EventSource gets it again)."""
         q: asyncio.Queue = asyncio.Queue(QUEUE_MAX)
         if self.coverage is not None:
             q.put_nowait(("coverage", self.coverage))  # a new page needn't wait for the next round
@@ -117,6 +120,8 @@ class LiveHub:
         if self.task is None or self.task.done():
             self.task = asyncio.get_running_loop().create_task(self._run())
         try:
+            if snapshot:
+                yield "delta", await asyncio.to_thread(supervisors_snapshot, self.ctx)
             while alive():
                 try:
                     yield await asyncio.wait_for(q.get(), timeout=PANEL_EVERY_S * 2)
@@ -182,6 +187,22 @@ class LiveHub:
         self.fresh = {f["properties"]["device"]: f["properties"]["fresh"] for f in snap["features"]}
         if moved:
             self._broadcast(("delta", {"type": "FeatureCollection", "features": moved}))
+
+
+class Changes:
+    """What one page was last sent: a prop is pushed again only when its data changed, so a
+    quiet second costs the browser nothing."""
+
+    def __init__(self):
+        self.last: dict[str, object] = {}
+
+    def set(self, component: str, data, render) -> None:
+        from dash import set_props
+
+        if self.last.get(component, self) == data:
+            return
+        self.last[component] = data
+        set_props(component, render(data))
 
 
 async def follow(ctx, alive=lambda: True):

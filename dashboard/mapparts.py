@@ -4,7 +4,6 @@ and the grid, supervisor, order and alert layers."""
 from __future__ import annotations
 
 import dash_leaflet as dl
-from dash import Input, Output
 
 from dashboard.context import WebContext
 from layers.grids import bounds, grids_geojson
@@ -53,15 +52,6 @@ def live_layers(prefix: str) -> list:
         dl.Overlay(dl.GeoJSON(id=f"{prefix}-supervisors", data=EMPTY, pointToLayer=fn("supervisorMarker")),
                    name="监管员 supervisors", checked=True),
     ]
-
-
-def merge_deltas_in_browser(app, prefix: str) -> None:
-    """Device deltas pushed to `<prefix>-delta` are applied in the browser: only what changed
-    crosses the wire, and known markers move in place (see gridwatch.js mergeDelta)."""
-    app.clientside_callback(
-        "function(delta) { return window.gridwatch.mergeDelta(delta); }",
-        Output(f"{prefix}-supervisors", "data"), Input(f"{prefix}-delta", "data"), prevent_initial_call=True,
-    )
 
 
 def city_map(ctx: WebContext, prefix: str, extra: list | None = None, **kwargs) -> dl.Map:

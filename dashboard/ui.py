@@ -80,7 +80,6 @@ def install_dash(server: FastAPI, ctx: WebContext) -> Dash:
         await streams[opts["page"]](ctx, user, opts.get("lang", "zh"),
                                     alive=lambda: ws is None or not ws.is_shutdown)
 
-    wall.register(app, ctx)
     console.register(app, ctx, session_user)
     terminal.register(app, ctx, session_user)
     return app

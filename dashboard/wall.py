@@ -1,7 +1,8 @@
 """`/`: the command-centre wall. Read-only, dark, fills the screen: KPI strip, the map, the alert
 ticker and open orders with each recipient's state and the countdown to escalation. SOS and
-escalations raise a flashing banner. Everything after the first render arrives as pushes over
-the WebSocket: supervisor deltas as they happen, the small panels every second."""
+escalations raise a flashing banner. After the first render, supervisor deltas arrive by
+server-sent events (/api/live/deltas, applied by gridwatch.js outside Dash) and the panels by
+Dash's WebSocket, each pushed only when it changed."""
 from __future__ import annotations
 
 import asyncio
@@ -11,7 +12,7 @@ from dash import dcc, html, set_props
 from dashboard import live
 from dashboard.context import WebContext
 from dashboard.i18n import t
-from dashboard.mapparts import city_map, merge_deltas_in_browser
+from dashboard.mapparts import city_map
 
 
 def kpi_strip(k: dict, lang: str) -> list:
@@ -72,7 +73,6 @@ def layout(ctx: WebContext, user, lang: str):
     text, cls = banner(panels, lang)
     return html.Div([
         dcc.Store(id="wall-lang", data=lang),
-        dcc.Store(id="wall-delta"),
         html.Div(text, id="wall-banner", className=cls),
         html.Div(kpi_strip(panels["kpis"], lang), id="wall-kpis", className="gw-kpis"),
         city_map(ctx, "wall"),
@@ -83,23 +83,20 @@ def layout(ctx: WebContext, user, lang: str):
     ], className="gw-wall")
 
 
-def register(app, ctx: WebContext) -> None:
-    merge_deltas_in_browser(app, "wall")
 
 
 async def stream(ctx: WebContext, user, lang: str, alive=lambda: True) -> None:
     """Pushes to one open wall until its WebSocket closes."""
-    set_props("wall-supervisors", {"data": await asyncio.to_thread(live.supervisors_snapshot, ctx)})
     set_props("wall-orders", {"data": await asyncio.to_thread(live.orders_layer, ctx)})
+    page = live.Changes()
     async for kind, payload in live.follow(ctx, alive):
         if kind == "delta":
-            set_props("wall-delta", {"data": payload})
-        elif kind == "coverage":
-            set_props("wall-coverage", {"hideout": payload})
+            continue  # deltas reach the map by /api/live/deltas, outside Dash
+        if kind == "coverage":
+            page.set("wall-coverage", payload, lambda p: {"hideout": p})
         else:  # the panels, about once a second, or at once on an order/alert change
-            text, cls = banner(payload, lang)
-            set_props("wall-banner", {"children": text, "className": cls})
-            set_props("wall-kpis", {"children": kpi_strip(payload["kpis"], lang)})
-            set_props("wall-alerts", {"children": alert_items(payload["alerts"], lang)})
-            set_props("wall-order-list", {"children": order_items(payload["orders"], lang)})
-            set_props("wall-orders", {"data": payload["orders_layer"]})
+            page.set("wall-banner", banner(payload, lang), lambda b: {"children": b[0], "className": b[1]})
+            page.set("wall-kpis", payload["kpis"], lambda k: {"children": kpi_strip(k, lang)})
+            page.set("wall-alerts", payload["alerts"], lambda a: {"children": alert_items(a, lang)})
+            page.set("wall-order-list", payload["orders"], lambda o: {"children": order_items(o, lang)})
+            page.set("wall-orders", payload["orders_layer"], lambda d: {"data": d})

@@ -12,9 +12,9 @@ def alert_row(a: Mapping, names: Mapping[str, str], grid_names: Mapping[str, str
     now = time.time() if now is None else now
     who = names.get(a.get("person") or "", a.get("person") or a.get("device") or "")
     grid = grid_names.get(a.get("grid") or "", a.get("grid") or "")
-    age = int(now - float(a.get("raised_at") or now))
+    at = time.strftime("%H:%M:%S", time.localtime(float(a.get("raised_at") or now)))
     kind = a.get("kind", "")
     return {"id": a["id"], "kind": kind, "state": a.get("state"),
             "title": f"{KIND_ZH.get(kind, kind)} · {who}".strip(" ·"),
-            "subtitle": " · ".join(x for x in (a.get("title", ""), grid, f"{age // 60}m{age % 60:02d}s") if x),
+            "subtitle": " · ".join(x for x in (a.get("title", ""), grid, at) if x),
             "lat": a.get("lat"), "lon": a.get("lon")}

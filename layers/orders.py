@@ -3,6 +3,7 @@ position to it coloured by the recipient's state, and the rows the wall and cons
 from __future__ import annotations
 
 import statistics
+import time
 from typing import Mapping
 
 ENGAGED = ("acknowledged", "en_route", "on_scene", "completed")
@@ -33,10 +34,10 @@ def escalates_in(order: Mapping, now: float) -> float | None:
 
 def order_row(order: Mapping, names: Mapping[str, str], grid_names: Mapping[str, str], now: float) -> dict:
     grid = grid_names.get(order.get("grid") or "", order.get("grid") or "")
-    age = int(now - float(order["issued_at"]))
+    at = time.strftime("%H:%M:%S", time.localtime(float(order["issued_at"])))
     return {
         "id": order["id"], "kind": order["kind"], "title": f"[P{order['priority']}] {order['title']}",
-        "subtitle": f"{order['id']} · {grid} · {age // 60}m{age % 60:02d}s",
+        "subtitle": f"{order['id']} · {grid} · {at}",
         "escalates_in_s": escalates_in(order, now), "lat": order["lat"], "lon": order["lon"],
         "issued_at": float(order["issued_at"]), "grid_name": grid,
         "recipients": [{"device": r["device"], "state": r["state"],

@@ -47,7 +47,7 @@ window.gridwatch = (function () {
   // Applies a list of changed features (keyed by properties.device). Known markers are
   // moved in place; only a device new to the map (or one removed) re-renders the layer.
   function mergeDelta(delta) {
-    if (!delta || !delta.features) return window.dash_clientside.no_update;
+    if (!delta || !delta.features) return null;
     let render = false;
     for (const f of delta.features) {
       const p = f.properties;
@@ -65,9 +65,28 @@ window.gridwatch = (function () {
         render = true;
       }
     }
-    if (!render) return window.dash_clientside.no_update;
+    if (!render) return null;
     return {type: "FeatureCollection", features: Array.from(features.values())};
   }
+
+  // Follows /api/live/deltas (server-sent events) on a page with a supervisor layer. Deltas
+  // bypass Dash: markers move in place, and only a device new to the map re-renders the layer.
+  // EventSource reconnects by itself after a network or server restart.
+  function follow() {
+    const map = document.querySelector("#wall-map, #con-map");
+    if (!map || !window.dash_clientside || !window.dash_clientside.set_props) {
+      setTimeout(follow, 250);
+      return;
+    }
+    const layer = map.id.replace("-map", "-supervisors");
+    const source = new EventSource("/api/live/deltas");
+    source.onmessage = function (ev) {
+      const fc = mergeDelta(JSON.parse(ev.data));
+      if (fc) window.dash_clientside.set_props(layer, {data: fc});
+    };
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", follow);
+  else follow();
 
   function gridStyle(feature, context) {
     const h = (context && context.hideout) || {};

@@ -13,7 +13,8 @@ def test_no_server_errors_for_generated_requests(web_stack, tmp_path):
         res = subprocess.run(
             [str(st), "run", f"{web.url}/api/openapi.json",
              "-H", f"Authorization: Bearer {web_stack.tokens['coord1']}",
-             "--checks", "not_a_server_error", "--max-examples", "15", "--no-color"],
+             "--checks", "not_a_server_error", "--max-examples", "15", "--no-color",
+             "--exclude-path", "/api/live/deltas"],  # an endless event stream, tested in the browser
             capture_output=True, text=True, timeout=900, cwd=tmp_path)
     tail = res.stdout[-4000:]
     assert res.returncode == 0, tail
