@@ -195,35 +195,34 @@ def decode_loc(device: str, payload: bytes, max_bytes: int) -> list[Message | Dr
     return [_location(device, obj)]
 
 
-def decode_status(device: str, payload: bytes, max_bytes: int) -> list[Message | Drop]:
+def _validated(device: str, payload: bytes, max_bytes: int, model):
+    """The payload as `model`, or the Drop saying why not (status and ack share the checks)."""
     obj = _loads(payload, max_bytes)
     if isinstance(obj, Drop):
-        return [obj._replace(device=device)]
+        return obj._replace(device=device)
     if not isinstance(obj, dict):
-        return [Drop(SCHEMA, device, "expected an object")]
+        return Drop(SCHEMA, device, "expected an object")
     if _claims_other(obj, device):
-        return [Drop(FOREIGN_TOPIC, device, f"payload names device {obj.get('device')!r}")]
+        return Drop(FOREIGN_TOPIC, device, f"payload names device {obj.get('device')!r}")
     try:
-        m = GwStatus.model_validate(obj)
+        return model.model_validate(obj)
     except ValidationError as e:
-        return [Drop(SCHEMA, device, _schema_detail(e))]
+        return Drop(SCHEMA, device, _schema_detail(e))
+
+
+def decode_status(device: str, payload: bytes, max_bytes: int) -> list[Message | Drop]:
+    m = _validated(device, payload, max_bytes, GwStatus)
+    if isinstance(m, Drop):
+        return [m]
     if m.st != "offline" and m.tst is None:
         return [Drop(SCHEMA, device, "tst: Field required")]
     return [Status(device, m.st, m.tst, m.lat, m.lon, m.batt, m.note, will=m.st == "offline")]
 
 
 def decode_ack(device: str, payload: bytes, max_bytes: int) -> list[Message | Drop]:
-    obj = _loads(payload, max_bytes)
-    if isinstance(obj, Drop):
-        return [obj._replace(device=device)]
-    if not isinstance(obj, dict):
-        return [Drop(SCHEMA, device, "expected an object")]
-    if _claims_other(obj, device):
-        return [Drop(FOREIGN_TOPIC, device, f"payload names device {obj.get('device')!r}")]
-    try:
-        m = GwAck.model_validate(obj)
-    except ValidationError as e:
-        return [Drop(SCHEMA, device, _schema_detail(e))]
+    m = _validated(device, payload, max_bytes, GwAck)
+    if isinstance(m, Drop):
+        return [m]
     return [Ack(device, m.order, m.state, m.tst, m.note)]
 
 
