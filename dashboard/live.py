@@ -1,6 +1,7 @@
 """What the pages show and how it reaches them. One `LiveHub` per web process follows the
 store's live deltas and the order/alert notices on Redis pub/sub, turns them into full
-features and panel rows once, and fans them out to every open page's WebSocket callback.
+features and panel rows once, and fans them out to every open page (supervisor deltas as
+server-sent events, panels through Dash's WebSocket).
 Also the page actions (issue an order, acknowledge, terminal buttons), which call alerts/."""
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from alerts.errors import AlertsError
 from alerts.keys import CHANNEL_ALERTS, CHANNEL_ORDERS
 from layers.alerts import alert_row
 from layers.orders import median_time_to_ack, order_row, orders_geojson
-from layers.supervisors import presence_counts, supervisor_feature, supervisors_geojson
+from layers.supervisors import presence_counts, supervisors_geojson
 from telemetry.store import DELTAS
 
 log = logging.getLogger(__name__)
@@ -35,18 +36,10 @@ def _names(ctx) -> dict[str, str]:
     return ctx.person_names
 
 
-def supervisors_snapshot(ctx) -> dict:
-    return supervisors_geojson((s.as_dict() for s in ctx.store.devices()), _names(ctx))
-
-
-def features_of(ctx, devices) -> dict:
-    names = _names(ctx)
-    feats = []
-    for s in ctx.store.devices(list(devices)):
-        f = supervisor_feature(s.as_dict(), names.get(s.person or ""))
-        if f is not None:
-            feats.append(f)
-    return {"type": "FeatureCollection", "features": feats}
+def supervisors_snapshot(ctx, devices=None) -> dict:
+    """Supervisors as map features: all, or the given devices."""
+    ids = None if devices is None else list(devices)
+    return supervisors_geojson((s.as_dict() for s in ctx.store.devices(ids)), _names(ctx))
 
 
 def coverage(ctx) -> dict:
@@ -158,7 +151,7 @@ class LiveHub:
                     msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0)
                 if changed:
                     devices, changed = list(changed), set()
-                    fc = await asyncio.to_thread(features_of, self.ctx, devices)
+                    fc = await asyncio.to_thread(supervisors_snapshot, self.ctx, devices)
                     for f in fc["features"]:
                         self.fresh[f["properties"]["device"]] = f["properties"]["fresh"]
                     self._broadcast(("delta", fc))
