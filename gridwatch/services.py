@@ -55,6 +55,8 @@ class LocalServer:
         return self.workdir / f"{self.name}.log"
 
     def start(self, timeout: float = 10.0) -> "LocalServer":
+        # The server runs in its workdir, so every path handed to it must be absolute.
+        self.workdir = self.workdir.resolve()
         self.workdir.mkdir(parents=True, exist_ok=True)
         exe = self.command()[0]
         if shutil.which(exe) is None:
