@@ -12,7 +12,7 @@ import time
 
 import redis
 
-from gridwatch.services import MosquittoServer, RedisServer, ensure_on_path
+from gridwatch.services import MosquittoServer, RedisServer, ServiceError, ensure_on_path
 from gridwatch.settings import Settings
 
 DEMO_ACCOUNTS = (("admin", "admin"), ("coordinator", "coordinator"), ("duty", "viewer"))
@@ -48,16 +48,14 @@ def run_demo(settings: Settings, extra_devices: int) -> int:
     ensure_on_path()
     started = []
     var = settings.var_dir
-    if "redis_url" not in settings.model_fields_set:
-        rs = RedisServer(workdir=var / "redis").start()
-        started.append(rs)
-        settings = settings.model_copy(update={"redis_url": rs.url})
-    if "mqtt_url" not in settings.model_fields_set:
-        ms = MosquittoServer(workdir=var / "mosquitto").start()
-        started.append(ms)
-        settings = settings.model_copy(update={"mqtt_url": ms.url})
     children: list[subprocess.Popen] = []
     try:
+        if "redis_url" not in settings.model_fields_set:
+            started.append(RedisServer(workdir=var / "redis").start())
+            settings = settings.model_copy(update={"redis_url": started[-1].url})
+        if "mqtt_url" not in settings.model_fields_set:
+            started.append(MosquittoServer(workdir=var / "mosquitto").start())
+            settings = settings.model_copy(update={"mqtt_url": started[-1].url})
         from geodata.demo import ensure_demo_dataset
         from geodata.dataset import load_dataset
         from geodata.store import save_dataset
@@ -93,6 +91,9 @@ def run_demo(settings: Settings, extra_devices: int) -> int:
         return 0
     except KeyboardInterrupt:
         return 0
+    except ServiceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     finally:
         # A second Ctrl-C (or the one a terminal sends the whole group) must not cut the
         # clean-up short and leave servers running.

@@ -9,9 +9,10 @@ from gridwatch.services import MosquittoServer, RedisServer
 
 def test_relative_workdirs_work_as_in_the_demo(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the demo's default is the relative ./var/
-    rs = RedisServer(workdir=Path("var/redis")).start()
-    ms = MosquittoServer(workdir=Path("var/mosquitto")).start()
+    rs, ms = RedisServer(workdir=Path("var/redis")), MosquittoServer(workdir=Path("var/mosquitto"))
     try:
+        rs.start()
+        ms.start()
         assert redis.Redis.from_url(rs.url).ping()
         assert ms.running and (tmp_path / "var/mosquitto/mosquitto.conf").exists()
     finally:
