@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, FilePath, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -58,6 +58,21 @@ class Settings(BaseSettings):
     outbox_claim_idle_s: float = Field(10.0, description="a downlink read but unconfirmed this long is resent by any dispatcher")
     timezone: str = Field("Asia/Shanghai", description="time zone of the per-day audit export and order ids")
     # --- end alerts -----------------------------------------------------------------------
+    # --- MQTT over TLS (issue 6): a command centre's own CA, optional client certificate -----
+    mqtt_ca: FilePath | None = Field(
+        default=None, description="CA file (PEM) that signs the broker's certificate, for mqtts://; "
+        "when set, only this CA is trusted (not the system's)")
+    mqtt_cert: FilePath | None = Field(
+        default=None, description="client certificate (PEM) for brokers that require one (mqtts://)")
+    mqtt_key: FilePath | None = Field(
+        default=None, description="private key of GRIDWATCH_MQTT_CERT (PEM, unencrypted); empty: in the cert file")
+
+    @field_validator("mqtt_ca", "mqtt_cert", "mqtt_key", mode="before")
+    @classmethod
+    def _empty_is_none(cls, v):
+        # A compose file passes `GRIDWATCH_MQTT_CA=` when the operator left it unset.
+        return None if v == "" else v
+    # --- end MQTT over TLS ------------------------------------------------------------------
     secret_key: str | None = Field(default=None, description="session signing key; generated under var/ when empty")
 
     @property

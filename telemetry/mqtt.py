@@ -1,5 +1,7 @@
 """The one place that turns GRIDWATCH_MQTT_URL into a connected paho client (MQTT v5,
-paho callback API version 2): `mqtt://user:pass@host:port` or `mqtts://...` (TLS)."""
+paho callback API version 2): `mqtt://user:pass@host:port` or `mqtts://...` (TLS, verified
+against GRIDWATCH_MQTT_CA when set, else the system's CAs; GRIDWATCH_MQTT_CERT/_KEY when the
+broker wants a client certificate)."""
 from __future__ import annotations
 
 import ssl
@@ -33,6 +35,19 @@ def parse_url(url: str) -> BrokerURL:
     )
 
 
+def tls_context(settings) -> ssl.SSLContext:
+    """The TLS context of an mqtts:// connection: the broker's certificate must chain to
+    `settings.mqtt_ca` (only that CA: a command centre's private CA should not be vouched for by
+    every public one) or, without it, to the system's CAs, and name the host we dialled.
+    `mqtt_cert`/`mqtt_key` are presented when the broker asks for a client certificate."""
+    ca = settings.mqtt_ca
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(ca) if ca else None)
+    if settings.mqtt_cert:
+        key = settings.mqtt_key
+        ctx.load_cert_chain(str(settings.mqtt_cert), str(key) if key else None)
+    return ctx
+
+
 def session_properties(expiry_s: int, receive_maximum: int | None = None) -> Properties:
     p = Properties(PacketTypes.CONNECT)
     p.SessionExpiryInterval = int(expiry_s)
@@ -55,13 +70,16 @@ def connect(settings, client_id: str, *, clean_start: bool = False, session_expi
     `receive_maximum` caps the QoS 1 messages the broker may have in flight to this client
     (MQTT v5 Receive Maximum): with manual acks it is the window the ingest works in."""
     b = parse_url(settings.mqtt_url)
+    if not b.tls and (settings.mqtt_ca or settings.mqtt_cert or settings.mqtt_key):
+        # Certificates named but a plaintext URL: refuse rather than run unencrypted unnoticed.
+        raise ValueError("GRIDWATCH_MQTT_CA/_CERT/_KEY are set but GRIDWATCH_MQTT_URL is not mqtts://")
     c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5,
                     manual_ack=manual_ack, userdata=userdata)
     user, pw = username or b.username, password if password is not None else b.password
     if user is not None:
         c.username_pw_set(user, pw)
     if b.tls:
-        c.tls_set(cert_reqs=ssl.CERT_REQUIRED)
+        c.tls_set_context(tls_context(settings))
     if will is not None:
         c.will_set(will[0], will[1], qos=will[2], retain=will[3])
     c.reconnect_delay_set(0.2, 5)
