@@ -49,7 +49,9 @@ def live_layers(prefix: str) -> list:
     return [
         dl.Overlay(dl.GeoJSON(id=f"{prefix}-orders", data=EMPTY, pointToLayer=fn("orderMarker"),
                               style=fn("lineStyle")), name="指令 orders", checked=True),
-        dl.Overlay(dl.GeoJSON(id=f"{prefix}-supervisors", data=EMPTY, pointToLayer=fn("supervisorMarker")),
+        # Supervisors are drawn by gridwatch.js in one canvas layer that joins this group when
+        # the group is added, fed by /api/live/deltas, not by a Dash prop.
+        dl.Overlay(dl.LayerGroup(id=f"{prefix}-supervisors", eventHandlers={"add": fn("attachSupervisors")}),
                    name="监管员 supervisors", checked=True),
     ]
 

@@ -1,16 +1,15 @@
 // gridwatch map functions, referenced from Python as {"variable": "gridwatch.<name>"}.
-// dash-leaflet calls pointToLayer(feature, latlng, context) and style(feature, context).
+// dash-leaflet calls pointToLayer(feature, latlng, context), style(feature, context) and
+// eventHandlers(event, context).
 window.gridwatch = (function () {
   const COLORS = {live: "#22c55e", stale: "#f59e0b", offline: "#64748b"};
   const STATUS_RING = {sos: "#ef4444", busy: "#a855f7", off_duty: "#94a3b8", on_duty: "#e6edf7"};
+  const FRESH_RANK = {offline: 0, stale: 1, live: 2};
+  const TAU = 2 * Math.PI;
 
   // Where each device's marker was last drawn, and when: the browser tests and the
   // publish-to-marker benchmark read it, and it helps when debugging a wall.
   const drawn = {};
-  // The markers on the map and the features they show, by device: a delta moves and
-  // restyles markers in place, so an update costs what changed, not the whole layer.
-  const markers = {};
-  const features = new Map();
 
   // Markers keep their size relative to the screen: a 4K wall is seen from as far as a 1080p one.
   const SCALE = Math.max(1, window.innerWidth / 1920);
@@ -30,63 +29,292 @@ window.gridwatch = (function () {
     return `${p.name || p.device} · ${p.status} · ${p.fresh}` + (p.batt != null ? ` · ${p.batt}%` : "");
   }
 
-  function note(p, latlng) {
-    drawn[p.device] = {lat: latlng.lat, lon: latlng.lng, status: p.status, fresh: p.fresh, t: performance.now()};
+  // -- supervisors: every marker in one canvas ----------------------------------------------------
+  // One slot per device in parallel arrays (position, projected point, style key, properties).
+  // A delta only writes the arrays and asks for a frame; the frame draws everything once, a
+  // canvas path per style (a dozen fills for 10k markers, where a Leaflet circleMarker each
+  // cost a fill and a stroke, and any move redrew every marker under its dirty region).
+  const sup = {
+    slot: new Map(), device: [], props: [], lat: [], lon: [], key: [],
+    x: [], y: [], zoom: null,   // projected pixels at `zoom`; NaN: not projected yet
+    changed: new Set(),         // devices changed since the last draw
+  };
+  const styles = new Map();     // style key -> markerStyle
+  const PAD = 0.25;             // canvas margin around the view, so a short pan shows no gap
+  let layer = null;             // the one SupervisorLayer, made once Leaflet is there
+
+  function styleKey(p) {
+    const key = `${p.status}|${p.fresh}`;
+    if (!styles.has(key)) styles.set(key, markerStyle(p));
+    return key;
   }
 
-  function supervisorMarker(feature, latlng) {
-    const p = feature.properties;
-    const m = L.circleMarker(latlng, markerStyle(p));
-    m.bindTooltip(tooltip(p));
-    markers[p.device] = m;
-    features.set(p.device, feature);
-    note(p, latlng);
-    return m;
+  function removeSlot(i) {
+    const last = sup.device.length - 1;
+    sup.slot.delete(sup.device[i]);
+    if (i !== last) {
+      for (const a of [sup.device, sup.props, sup.lat, sup.lon, sup.key, sup.x, sup.y]) a[i] = a[last];
+      sup.slot.set(sup.device[i], i);
+    }
+    for (const a of [sup.device, sup.props, sup.lat, sup.lon, sup.key, sup.x, sup.y]) a.pop();
   }
 
-  // Applies a list of changed features (keyed by properties.device). Known markers are
-  // moved in place; only a device new to the map (or one removed) re-renders the layer.
+  // Applies a FeatureCollection of changed supervisors (keyed by properties.device; a feature
+  // with `removed` takes the device off the map) and asks for one redraw at the next frame.
   function mergeDelta(delta) {
-    if (!delta || !delta.features) return null;
-    let render = false;
+    if (!delta || !delta.features) return 0;
     for (const f of delta.features) {
-      const p = f.properties;
-      if (f.removed) { features.delete(p.device); render = true; continue; }
-      features.set(p.device, f);
-      const m = markers[p.device];
-      if (m && m._map) {
-        const latlng = L.latLng(f.geometry.coordinates[1], f.geometry.coordinates[0]);
-        m.setLatLng(latlng);
-        m.setStyle(markerStyle(p));
-        m.setRadius(markerStyle(p).radius);
-        m.setTooltipContent(tooltip(p));
-        note(p, latlng);
-      } else {
-        render = true;
+      const p = f.properties, dev = p.device;
+      let i = sup.slot.get(dev);
+      if (f.removed) {
+        if (i !== undefined) removeSlot(i);
+        sup.changed.add(dev);
+        continue;
       }
+      if (!f.geometry || !f.geometry.coordinates) continue;
+      if (i === undefined) {
+        i = sup.device.length;
+        sup.slot.set(dev, i);
+        sup.device.push(dev);
+      }
+      const c = f.geometry.coordinates;
+      if (sup.lat[i] !== c[1] || sup.lon[i] !== c[0]) {
+        sup.lat[i] = c[1];
+        sup.lon[i] = c[0];
+        sup.x[i] = sup.y[i] = NaN;
+      }
+      sup.props[i] = p;
+      sup.key[i] = styleKey(p);
+      sup.changed.add(dev);
     }
-    if (!render) return null;
-    return {type: "FeatureCollection", features: Array.from(features.values())};
+    if (layer) layer.redraw();
+    return delta.features.length;
   }
 
-  // Follows /api/live/deltas (server-sent events) on a page with a supervisor layer. Deltas
-  // bypass Dash: markers move in place, and only a device new to the map re-renders the layer.
-  // EventSource reconnects by itself after a network or server restart.
+  function makeLayer() {
+    const Layer = L.Layer.extend({
+      onAdd(map) {
+        let pane = map.getPane("gwSupervisors");
+        if (!pane) {
+          pane = map.createPane("gwSupervisors");
+          pane.style.zIndex = 450;          // above the grids and orders (400), below tooltips
+          pane.style.pointerEvents = "none"; // clicks and drags go to the map; hover is hit-tested
+        }
+        const anim = map._zoomAnimated ? "leaflet-zoom-animated" : "leaflet-zoom-hide";
+        this._canvas = L.DomUtil.create("canvas", `gw-supervisors ${anim}`, pane);
+        this._ctx = this._canvas.getContext("2d");
+        this._tip = L.tooltip({direction: "top", offset: [0, -8 * SCALE]});
+        this._hover = null;
+        map.on(this._events(), this);
+        this._reset();
+      },
+
+      onRemove(map) {
+        map.off(this._events(), this);
+        if (this._frame) cancelAnimationFrame(this._frame);
+        clearInterval(this._flash);
+        this._frame = this._flash = null;
+        this._tip.remove();
+        L.DomUtil.remove(this._canvas);
+      },
+
+      _events() {
+        return {viewreset: this._reset, moveend: this._reset, resize: this._reset, zoomanim: this._onZoomAnim,
+                zoom: this._onZoom, mousemove: this._onMove, mouseout: this._onOut, click: this._onMove};
+      },
+
+      redraw() {
+        if (this._map && !this._frame) {
+          this._frame = requestAnimationFrame(() => { this._frame = null; this.draw(); });
+        }
+      },
+
+      // The canvas covers the view plus PAD on each side, placed in layer coordinates.
+      _reset() {
+        const map = this._map, size = map.getSize(), dpr = window.devicePixelRatio || 1;
+        this._origin = map.containerPointToLayerPoint(size.multiplyBy(-PAD)).round();
+        this._w = Math.round(size.x * (1 + 2 * PAD));
+        this._h = Math.round(size.y * (1 + 2 * PAD));
+        this._center = map.getCenter();
+        this._zoom = map.getZoom();
+        L.DomUtil.setPosition(this._canvas, this._origin);
+        this._canvas.width = this._w * dpr;
+        this._canvas.height = this._h * dpr;
+        this._canvas.style.width = `${this._w}px`;
+        this._canvas.style.height = `${this._h}px`;
+        this._dpr = dpr;
+        this.draw();
+      },
+
+      // While zooming, the canvas is scaled as Leaflet scales its own renderers (L.Renderer).
+      _transform(center, zoom) {
+        const map = this._map, scale = map.getZoomScale(zoom, this._zoom);
+        const half = map.getSize().multiplyBy(0.5 + PAD);
+        const offset = half.multiplyBy(-scale).add(map.project(this._center, zoom))
+          .subtract(map._getNewPixelOrigin(center, zoom));
+        L.DomUtil.setTransform(this._canvas, offset, scale);
+      },
+      _onZoomAnim(e) { this._transform(e.center, e.zoom); },
+      _onZoom() { this._transform(this._map.getCenter(), this._map.getZoom()); },
+
+      draw() {
+        const map = this._map;
+        if (!map || map._animatingZoom) return; // moveend at the end of the zoom draws again
+        const t0 = performance.now();
+        const zoom = map.getZoom(), n = sup.device.length, {x, y, lat, lon, key} = sup;
+        if (sup.zoom !== zoom) {
+          sup.zoom = zoom;
+          x.fill(NaN);
+        }
+        const po = map.getPixelOrigin(), ox = po.x + this._origin.x, oy = po.y + this._origin.y;
+        const W = this._w, H = this._h, M = 20 * SCALE;
+        const groups = new Map();
+        for (let i = 0; i < n; i++) {
+          if (x[i] !== x[i]) {
+            const pt = map.project([lat[i], lon[i]], zoom);
+            x[i] = pt.x;
+            y[i] = pt.y;
+          }
+          const cx = x[i] - ox, cy = y[i] - oy;
+          if (cx < -M || cy < -M || cx > W + M || cy > H + M) continue;
+          let g = groups.get(key[i]);
+          if (!g) groups.set(key[i], g = []);
+          g.push(cx, cy);
+        }
+        const ctx = this._ctx;
+        ctx.setTransform(this._dpr, 0, 0, this._dpr, 0, 0);
+        ctx.clearRect(0, 0, W, H);
+        // Offline under stale under live; SOS last, on top of everything.
+        const rank = k => (k.startsWith("sos|") ? 10 : 0) + (FRESH_RANK[k.split("|")[1]] || 0);
+        const order = Array.from(groups.keys()).sort((a, b) => rank(a) - rank(b));
+        let sos = false;
+        for (const k of order) {
+          const s = styles.get(k), pts = groups.get(k), r = s.radius;
+          ctx.beginPath();
+          for (let j = 0; j < pts.length; j += 2) {
+            ctx.moveTo(pts[j] + r, pts[j + 1]);
+            ctx.arc(pts[j], pts[j + 1], r, 0, TAU);
+          }
+          ctx.globalAlpha = s.fillOpacity;
+          ctx.fillStyle = s.fillColor;
+          ctx.fill();
+          ctx.globalAlpha = 1;
+          ctx.lineWidth = s.weight;
+          ctx.strokeStyle = s.color;
+          ctx.stroke();
+          if (k.startsWith("sos|")) {
+            sos = true;
+            if (this._flashOn) this._halo(pts, r);
+          }
+        }
+        this._flashing(sos);
+        const t1 = performance.now();
+        for (const dev of sup.changed) {
+          const i = sup.slot.get(dev);
+          if (i === undefined) { delete drawn[dev]; continue; }
+          const p = sup.props[i];
+          drawn[dev] = {lat: lat[i], lon: lon[i], status: p.status, fresh: p.fresh, t: t1};
+        }
+        const changed = sup.changed.size;
+        sup.changed.clear();
+        if (this._hover !== null) this._show(sup.slot.get(this._hover));
+        measure("gridwatch:draw", t0, {markers: n, changed});
+      },
+
+      // SOS markers flash: a ring every other half second (a redraw costs a few ms).
+      _halo(pts, r) {
+        const ctx = this._ctx;
+        ctx.beginPath();
+        for (let j = 0; j < pts.length; j += 2) {
+          ctx.moveTo(pts[j] + 2 * r, pts[j + 1]);
+          ctx.arc(pts[j], pts[j + 1], 2 * r, 0, TAU);
+        }
+        ctx.lineWidth = 3 * SCALE;
+        ctx.strokeStyle = "#ef4444";
+        ctx.stroke();
+      },
+      _flashing(on) {
+        if (on && !this._flash) {
+          this._flash = setInterval(() => { this._flashOn = !this._flashOn; this.redraw(); }, 500);
+        } else if (!on && this._flash) {
+          clearInterval(this._flash);
+          this._flash = null;
+          this._flashOn = false;
+        }
+      },
+
+      // The marker under the pointer: SOS first, else the nearest (a scan of the projected
+      // points costs well under a millisecond for 10k).
+      _hit(layerPoint) {
+        const map = this._map;
+        if (sup.zoom !== map.getZoom()) return undefined;
+        const po = map.getPixelOrigin(), px = layerPoint.x + po.x, py = layerPoint.y + po.y;
+        let best, bestD = Infinity;
+        for (let i = 0; i < sup.device.length; i++) {
+          const dx = sup.x[i] - px, dy = sup.y[i] - py, r = styles.get(sup.key[i]).radius + 3;
+          let d = dx * dx + dy * dy;
+          if (!(d <= r * r)) continue;
+          if (sup.props[i].status === "sos") d -= 1e6;
+          if (d < bestD) { bestD = d; best = i; }
+        }
+        return best;
+      },
+      _onMove(e) {
+        const i = this._hit(e.layerPoint);
+        if (i === undefined) return this._onOut();
+        this._hover = sup.device[i];
+        this._show(i);
+      },
+      _onOut() {
+        if (this._hover === null) return;
+        this._hover = null;
+        this._tip.remove();
+        this._map.getContainer().style.cursor = "";
+      },
+      _show(i) {
+        if (i === undefined) return this._onOut();
+        this._tip.setLatLng([sup.lat[i], sup.lon[i]]).setContent(tooltip(sup.props[i]));
+        if (!this._tip._map) this._tip.openOn(this._map);
+        this._map.getContainer().style.cursor = "pointer";
+      },
+    });
+    return new Layer();
+  }
+
+  // A User Timing entry for DevTools and the benchmark, dropped from the timeline at once so a
+  // wall that runs for weeks does not pile them up (observers still receive them).
+  function measure(name, start, detail) {
+    try {
+      performance.measure(name, {start, end: performance.now(), detail});
+      performance.clearMeasures(name);
+    } catch (e) { /* User Timing L3 missing: nothing to record */ }
+  }
+
+  // eventHandlers "add" of the supervisors' LayerGroup (dashboard/mapparts.py): the canvas
+  // layer joins that group, so the layers control shows and hides it with the group.
+  function attachSupervisors(e) {
+    if (!layer) layer = makeLayer();
+    e.target.addLayer(layer);
+    follow();
+  }
+
+  // Follows /api/live/deltas (server-sent events): every supervisor first, then the changed
+  // ones. EventSource reconnects by itself after a network or server restart.
+  let source = null;
   function follow() {
-    const map = document.querySelector("#wall-map, #con-map");
-    if (!map || !window.dash_clientside || !window.dash_clientside.set_props) {
-      setTimeout(follow, 250);
-      return;
-    }
-    const layer = map.id.replace("-map", "-supervisors");
-    const source = new EventSource("/api/live/deltas");
+    if (source) return;
+    source = new EventSource("/api/live/deltas");
     source.onmessage = function (ev) {
-      const fc = mergeDelta(JSON.parse(ev.data));
-      if (fc) window.dash_clientside.set_props(layer, {data: fc});
+      const t0 = performance.now();
+      const n = window.gridwatch.mergeDelta(JSON.parse(ev.data));
+      measure("gridwatch:apply", t0, {features: n});
     };
   }
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", follow);
-  else follow();
+  // The pages with a supervisor map (CONTRACT: `/` the wall, `/console`) start the stream at
+  // once, so the snapshot loads while Dash is still building the page.
+  if (location.pathname === "/" || location.pathname === "/console") follow();
+
+  function layerOf() { return layer; }
 
   function gridStyle(feature, context) {
     const h = (context && context.hideout) || {};
@@ -128,5 +356,6 @@ window.gridwatch = (function () {
     return {color: done ? "#22c55e" : "#f59e0b", weight: 2, dashArray: done ? null : "6 6"};
   }
 
-  return {drawn, entityMarker, coverageStyle, supervisorMarker, gridStyle, orderMarker, lineStyle, mergeDelta};
+  return {drawn, entityMarker, coverageStyle, gridStyle, orderMarker, lineStyle, mergeDelta, attachSupervisors,
+          supervisorLayer: layerOf};
 })();
