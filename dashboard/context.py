@@ -86,9 +86,15 @@ class WebContext:
 
     @cached_property
     def metrics_registry(self):
-        from prometheus_client import REGISTRY
+        """What /metrics serves: the shared ingest tally and presence, read from Redis per
+        scrape (every worker's counts, whichever web process answers)."""
+        from prometheus_client import CollectorRegistry
 
-        return REGISTRY
+        from telemetry.ingest import SharedMetrics
+
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(SharedMetrics(self.store))
+        return registry
 
     @cached_property
     def hub(self):

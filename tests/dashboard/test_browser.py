@@ -94,6 +94,34 @@ def drawn(chrome, device):
     return chrome.execute_script("return window.gridwatch && window.gridwatch.drawn[arguments[0]]", device)
 
 
+# The supervisor layer's pixel at a device's marker, and the marker's place in the page (the
+# layer is one canvas drawn by gridwatch.js, so the colour is read from it).
+MARKER_JS = """
+const g = window.gridwatch, l = g.supervisorLayer(), d = g.drawn[arguments[0]];
+if (!l || !l._map || !d) return null;
+const m = l._map, c = document.querySelector("canvas.gw-supervisors");
+const cp = m.latLngToContainerPoint([d.lat, d.lon]), mr = m.getContainer().getBoundingClientRect();
+const cr = c.getBoundingClientRect(), k = c.width / cr.width, x = mr.left + cp.x, y = mr.top + cp.y;
+const px = c.getContext("2d").getImageData(Math.round((x - cr.left) * k), Math.round((y - cr.top) * k), 1, 1).data;
+return {rgba: Array.from(px), x: x, y: y};
+"""
+
+
+def marker_colour(chrome, device, rgb):
+    """The marker is drawn with this fill colour (canvas blending may move a channel by a few)."""
+    m = chrome.execute_script(MARKER_JS, device)
+    return bool(m) and m["rgba"][3] > 200 and all(abs(a - b) <= 4 for a, b in zip(m["rgba"], rgb))
+
+
+def hover_marker(chrome, device) -> str:
+    """Moves the pointer onto the device's marker (a real DOM event, hit-tested by the layer)
+    and returns the tooltip's text."""
+    m = chrome.execute_script(MARKER_JS, device)
+    chrome.execute_script("""document.querySelector("#wall-map, #con-map").dispatchEvent(new MouseEvent("mousemove",
+        {clientX: arguments[0], clientY: arguments[1], bubbles: true}));""", m["x"], m["y"])
+    return chrome.execute_script("const t = document.querySelector('.leaflet-tooltip'); return t && t.textContent")
+
+
 def l2_devices(stack, n):
     p = stack.ctx.dataset.people
     return list(p[(p["role"] == "l2_supervisor") & p["device"].notna()]["device"].head(n))
@@ -113,6 +141,12 @@ def test_wall_shows_grids_and_live_markers_that_move(stack, chrome):
         term.report(28.2403, 117.0402)  # ~40 m in 10 s: a walk, not a jump the filter drops
         moved = wait_for(lambda: (d := drawn(chrome, dev)) and abs(d["lat"] - 28.2403) < 1e-5 and d, what="the move")
         assert abs(moved["lon"] - 117.0402) < 1e-5
+        # Drawn green (live, on duty) where it now is, and its tooltip names the supervisor.
+        wait_for(lambda: marker_colour(chrome, dev, (0x22, 0xc5, 0x5e)), what="a green marker at the new place")
+        p = stack.ctx.dataset.people
+        name = p[p["device"] == dev]["name"].iloc[0]
+        tip = wait_for(lambda: hover_marker(chrome, dev), what="the tooltip")
+        assert name in tip and "on_duty · live" in tip
         # Live coverage reaches the KPI strip: one on-duty supervisor leaves most of the city uncovered.
         pct = wait_for(lambda: (t := chrome.find_element(By.CSS_SELECTOR, "#kpi-uncovered .v").text).endswith("%") and t,
                        what="the uncovered share")
@@ -164,6 +198,7 @@ def test_sos_raises_the_banner_on_the_wall(stack, chrome):
         wait_for(lambda: (b := chrome.find_element(By.ID, "wall-banner")) and "gw-on" in b.get_attribute("class")
                  and "紧急求助" in b.text, what="the SOS banner")
         wait_for(lambda: (d := drawn(chrome, dev)) and d["status"] == "sos", what="the SOS marker")
+        assert marker_colour(chrome, dev, (0xef, 0x44, 0x44))  # red, drawn on top of any other marker
     finally:
         term.close()
 
