@@ -74,7 +74,4 @@ def install_api(server: FastAPI, ctx: WebContext) -> None:
     def metrics(_: Annotated[User, Depends(current_user)]) -> Response:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-        from telemetry.ingest import update_presence_gauge
-
-        update_presence_gauge(ctx.store)
         return Response(generate_latest(ctx.metrics_registry), media_type=CONTENT_TYPE_LATEST)

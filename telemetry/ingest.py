@@ -17,12 +17,12 @@ from typing import Any, Callable, Iterable, NamedTuple
 import numpy as np
 import redis
 from paho.mqtt.subscribeoptions import SubscribeOptions
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
 
 from telemetry import filters, protocols
 from telemetry.filters import FixFilter, Limits
 from telemetry.protocols import Ack, Drop, Fix, Status
-from telemetry.store import LiveStore
+from telemetry.store import LAG_BUCKETS, LiveStore, Tally
 
 log = logging.getLogger("gridwatch.ingest")
 
@@ -33,11 +33,12 @@ SYNTHETIC_ROLE = "assistant"
 # ---- metrics ---------------------------------------------------------------------------------
 
 class Metrics(NamedTuple):
+    """This process's own counters (a pipeline's, for tests and debugging). What operators
+    scrape is `SharedMetrics`: the tally of every worker, kept in Redis."""
     messages: Counter
     dropped: Counter
     accepted: Counter
     lag: Histogram
-    live: Gauge
 
 
 _metrics: dict[int, Metrics] = {}
@@ -55,10 +56,7 @@ def metrics(registry: CollectorRegistry | None = None) -> Metrics:
                     registry=registry),
             Counter("gridwatch_ingest_accepted", "Fixes, statuses and acks stored", ["kind"], registry=registry),
             Histogram("gridwatch_ingest_lag_seconds", "Store time minus the fix's own time (tst)",
-                      buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600, 86400),
-                      registry=registry),
-            Gauge("gridwatch_live_devices", "Devices in the live store by presence", ["presence"],
-                  registry=registry),
+                      buckets=LAG_BUCKETS, registry=registry),
         )
         for reason in filters.ALL_REASONS:
             m.dropped.labels(reason)  # every label present from the start, at 0
@@ -66,13 +64,41 @@ def metrics(registry: CollectorRegistry | None = None) -> Metrics:
     return m
 
 
-def update_presence_gauge(store: LiveStore, m: Metrics | None = None, now: float | None = None) -> dict:
-    """Refresh gridwatch_live_devices{presence}; the web's /metrics calls this per scrape."""
-    m = m or metrics()
-    counts = store.presence_counts(now)
-    for k, v in counts.items():
-        m.live.labels(k).set(v)
-    return counts
+class SharedMetrics:
+    """A prometheus collector read from Redis at each scrape: the ingest tally of every worker
+    and HTTP route (`LiveStore.stats`) and the live devices by presence. Any web process can
+    serve it, so /metrics shows the whole system, not one process."""
+
+    def __init__(self, store: LiveStore) -> None:
+        self.store = store
+
+    def collect(self):
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+        from prometheus_client.utils import floatToGoString
+
+        st = self.store.stats()
+        yield CounterMetricFamily("gridwatch_ingest_messages", "Messages received (MQTT publishes and HTTP requests)",
+                                  value=st["messages"])
+        dropped = CounterMetricFamily("gridwatch_ingest_dropped", "Messages or fixes dropped, by reason",
+                                      labels=["reason"])
+        for reason in sorted(set(filters.ALL_REASONS) | set(st["dropped"])):
+            dropped.add_metric([reason], st["dropped"].get(reason, 0))
+        yield dropped
+        accepted = CounterMetricFamily("gridwatch_ingest_accepted", "Fixes, statuses and acks stored", labels=["kind"])
+        for kind in sorted({"fix", "status", "ack"} | set(st["accepted"])):
+            accepted.add_metric([kind], st["accepted"].get(kind, 0))
+        yield accepted
+        lag = st["lag"]
+        yield HistogramMetricFamily("gridwatch_ingest_lag_seconds", "Store time minus the fix's own time (tst)",
+                                    buckets=[(floatToGoString(le), n) for le, n in lag["buckets"]],
+                                    sum_value=lag["sum"])
+        live = GaugeMetricFamily("gridwatch_live_devices", "Devices in the live store by presence", labels=["presence"])
+        for k, v in self.store.presence_counts().items():
+            live.add_metric([k], v)
+        yield live
+
+    def describe(self):
+        return []  # read at collect time only (no Redis round trip on registration)
 
 
 # ---- the pipeline ------------------------------------------------------------------------------
@@ -202,14 +228,12 @@ class Pipeline:
     def handle_http_owntracks(self, body: bytes, device: str, now: float | None = None) -> Outcome:
         """OwnTracks HTTP mode; `device` is the one the route authenticated."""
         now = time.time() if now is None else now
-        self.m.messages.inc()
         return self._run([protocols.decode_http_owntracks(body, device, max_bytes=self.settings.max_payload_bytes)],
                          now)[0]
 
     def handle_osmand(self, params: dict[str, Any], device: str | None = None, now: float | None = None) -> Outcome:
         """The OsmAnd protocol (Traccar Client): query or form parameters as a dict."""
         now = time.time() if now is None else now
-        self.m.messages.inc()
         return self._run([protocols.decode_osmand(params, device, now)], now)[0]
 
     def process(self, items: Iterable[tuple[str, bytes]], now: float | None = None) -> list[Outcome]:
@@ -218,11 +242,11 @@ class Pipeline:
         s = self.settings
         decoded = [protocols.decode(topic, payload, root=s.topic_root, max_bytes=s.max_payload_bytes,
                                     person_of_device=self._person_of) for topic, payload in items]
-        self.m.messages.inc(len(decoded))
         return self._run(decoded, now)
 
     # -- the chain -------------------------------------------------------------------------------
     def _run(self, decoded: list[list], now: float) -> list[Outcome]:
+        """`decoded`: per message received, what it decoded to (messages or drops)."""
         lim = self.limits
         # 1. identity and filters, in arrival order (the jump filter is stateful)
         self._seed([m for msgs in decoded for m in msgs if isinstance(m, Fix)])
@@ -285,35 +309,43 @@ class Pipeline:
                 else:
                     self.store.queue_ack(pipe, m, now, ident.person, ident.role)
                 writes.append((m, ident, at))
-        replies = self.store.execute(pipe) if writes else []
-        # 4. live deltas and metrics, once Redis has it all
+        # 4. counts: per message, and into the shared tally in the same pipeline, so
+        # /metrics of any web process shows every worker's (at least once, like the writes)
+        outcomes, tally = self._count(results, now)
+        self.store.queue_stats(pipe, tally)
+        replies = self.store.execute(pipe)
+        # 5. live deltas and this process's metrics, once Redis has it all
         for m, ident, at in writes:
             self._delta(m, ident, replies[at], grids.get(id(m)))
+        self.m.messages.inc(tally.messages)
+        for reason, n in tally.dropped.items():
+            self.m.dropped.labels(reason).inc(n)
+        for kind, n in tally.accepted.items():
+            self.m.accepted.labels(kind).inc(n)
+        for lag in tally.lags:
+            self.m.lag.observe(lag)
+        self.flush_deltas(now)
+        return outcomes
+
+    @staticmethod
+    def _count(results: list[list], now: float) -> tuple[list[Outcome], "Tally"]:
         outcomes = []
-        # metrics counted per batch: a labelled counter costs a lookup and a lock per increment
-        n_dropped: dict[str, int] = {}
-        n_accepted: dict[type, int] = {}
-        observe = self.m.lag.observe
+        tally = Tally(len(results), {}, {}, [])
         for out in results:
             dropped: dict[str, int] = {}
             accepted = 0
             for m in out:
                 if isinstance(m, str):
                     dropped[m] = dropped.get(m, 0) + 1
-                    n_dropped[m] = n_dropped.get(m, 0) + 1
+                    tally.dropped[m] = tally.dropped.get(m, 0) + 1
                 else:
                     accepted += 1
-                    kind = type(m)
-                    n_accepted[kind] = n_accepted.get(kind, 0) + 1
-                    if kind is Fix:
-                        observe(max(0.0, now - m.tst))
+                    kind = type(m).__name__.lower()
+                    tally.accepted[kind] = tally.accepted.get(kind, 0) + 1
+                    if kind == "fix":
+                        tally.lags.append(max(0.0, now - m.tst))
             outcomes.append(Outcome(accepted, dropped))
-        for reason, n in n_dropped.items():
-            self.m.dropped.labels(reason).inc(n)
-        for kind, n in n_accepted.items():
-            self.m.accepted.labels(kind.__name__.lower()).inc(n)
-        self.flush_deltas(now)
-        return outcomes
+        return outcomes, tally
 
     def _seed(self, fixes: list[Fix]) -> None:
         """After a restart the jump filter knows no device: seed it from the store."""
@@ -366,18 +398,133 @@ def subscriptions(settings) -> list[str]:
             f"$share/{g}/owntracks/#"]
 
 
+class StoreProcess:
+    """The store half of an ingest worker in its own process: decode, filter, index, Redis,
+    deltas. The MQTT half (paho's receive loop, which costs as much CPU per message as the
+    whole pipeline) keeps the other core, so receiving and storing overlap instead of
+    sharing one interpreter lock. Batches go over a pipe as (seq, [(topic, payload)]); the
+    reply (seq, stored) comes only once Redis has the batch (False: given up on stop while
+    Redis was away). If the process dies, `restart` starts another; the receiver sends the
+    unacknowledged batches again (every write is idempotent or guarded by `tst`)."""
+
+    def __init__(self, settings) -> None:
+        import multiprocessing
+
+        self.settings = settings
+        self._mp = multiprocessing.get_context("spawn")  # never fork a process with paho's threads
+        self.stop = self._mp.Event()
+        self.proc = None
+        self.conn = None
+
+    def start(self, timeout: float = 120.0) -> "StoreProcess":
+        here, there = self._mp.Pipe()
+        self.proc = self._mp.Process(target=_store_main, args=(self.settings, there, self.stop),
+                                     name="gridwatch-ingest-store", daemon=True)
+        self.proc.start()
+        there.close()
+        self.conn = here
+        if not here.poll(timeout):
+            raise RuntimeError("the ingest store process did not start")
+        here.recv()  # "ready": the grid index is loaded, the Lua script is in Redis
+        return self
+
+    def restart(self) -> "StoreProcess":
+        self.close(0)
+        return self.start()
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.is_alive()
+
+    def send(self, seq: int, items: list[tuple[str, bytes]]) -> None:
+        self.conn.send((seq, items))
+
+    def replies(self, timeout: float) -> list[tuple[int, bool]]:
+        """(seq, stored) of the batches done, waiting up to `timeout` for the first;
+        raises EOFError if the process died."""
+        out = []
+        if self.conn.poll(timeout):
+            out.append(self.conn.recv())
+            while self.conn.poll():
+                out.append(self.conn.recv())
+        return out
+
+    def close(self, timeout: float = 10.0) -> None:
+        if self.proc is None:
+            return
+        try:
+            self.conn.send(None)
+        except (OSError, ValueError):
+            pass
+        self.proc.join(timeout)
+        if self.proc.is_alive():
+            self.proc.kill()
+            self.proc.join()
+        self.conn.close()
+        self.proc = self.conn = None
+
+
+def _store_main(settings, conn, stop) -> None:
+    """The store process (StoreProcess): stops when the receiver says so or its pipe closes,
+    so it never outlives a receiver killed with SIGKILL."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the receiver decides when to stop
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    from gridwatch.redisconn import connect
+
+    r = connect(settings.redis_url)
+    pipeline = Pipeline.from_redis(r, settings)
+    gc.freeze()  # see IngestWorker.run
+    conn.send("ready")
+    try:
+        while True:
+            if not conn.poll(0.1):
+                pipeline.flush_deltas()
+                continue
+            job = conn.recv()
+            if job is None:
+                break
+            seq, items = job
+            conn.send((seq, store_batch(pipeline, items, stop)))
+    except (EOFError, OSError):
+        pass  # the receiver is gone: what it did not acknowledge comes again
+    finally:
+        pipeline.flush_deltas(force=True)
+        r.close()
+
+
+def store_batch(pipeline: Pipeline, items: list[tuple[str, bytes]], stop) -> bool:
+    """Run one batch through the pipeline, waiting out a Redis outage; False only if asked to
+    stop while Redis was away (nothing of the batch is then acknowledged)."""
+    delay = 0.2
+    while True:
+        try:
+            pipeline.process(items)
+            return True
+        except (redis.ConnectionError, redis.TimeoutError) as e:
+            log.warning("Redis unavailable (%s); batch of %d held, not acknowledged", e, len(items))
+            if stop.wait(delay):
+                return False
+            delay = min(delay * 2, 5.0)
+
+
 class IngestWorker:
     """One `gridwatch ingest` process: a persistent MQTT v5 session (so the broker keeps its
     share of QoS 1 messages while it is away), messages batched into pipelines, each message
-    acknowledged (PUBACK) only after its batch is in Redis. On stop it finishes the batch in
+    acknowledged (PUBACK) only after its batch is in Redis. On stop it finishes the batches in
     hand and disconnects; messages received but not stored are not acknowledged, and the
-    broker sends them again when this client id reconnects."""
+    broker sends them again when this client id reconnects.
+
+    By default the pipeline runs in a `StoreProcess` beside this one (two batches in flight:
+    one being stored while the next is received). With `pipeline_factory` it runs in this
+    process instead (tests that build a pipeline on a small registry)."""
+
+    IN_FLIGHT = 2  # batches handed to the store process and not yet acknowledged
 
     def __init__(self, settings, client_id: str, *, pipeline_factory: Callable[[redis.Redis], Pipeline] | None = None):
         self.settings = settings
         self.client_id = client_id
         self.stop = threading.Event()
-        self.pipeline_factory = pipeline_factory or (lambda r: Pipeline.from_redis(r, settings))
+        self.pipeline_factory = pipeline_factory
         self.stored = 0
         self.ready = threading.Event()
 
@@ -387,8 +534,13 @@ class IngestWorker:
                 signal.signal(sig, lambda *_: self.stop.set())
         from telemetry.mqtt import connect
 
-        r = redis.Redis.from_url(self.settings.redis_url)
-        pipeline = self.pipeline_factory(r)
+        if self.pipeline_factory is None:
+            stage, r, pipeline = StoreProcess(self.settings).start(), None, None
+        else:
+            from gridwatch.redisconn import connect as redis_connect
+
+            stage, r = None, redis_connect(self.settings.redis_url)
+            pipeline = self.pipeline_factory(r)
         # Everything built so far lives as long as the process: out of the collector's sight,
         # so that full collections stay cheap and frequent enough to free the per-message
         # garbage (paho's messages are reference cycles) before it piles up in RSS.
@@ -399,53 +551,106 @@ class IngestWorker:
             if not reason_code.is_failure:
                 client.subscribe([(t, SubscribeOptions(qos=1)) for t in subscriptions(self.settings)])
 
-        # Two batches in flight: the broker sends the next while this one is being stored.
-        client = connect(self.settings, self.client_id, manual_ack=True, receive_maximum=2 * self.settings.ingest_batch,
-                         on_message=lambda c, u, msg: inbox.put(msg), on_connect=on_connect)
+        # The broker's in-flight window (Receive Maximum) spans the batches in hand plus the
+        # one being gathered, so it keeps sending while earlier batches are being stored.
+        window = (self.IN_FLIGHT + 1 if stage else 2) * self.settings.ingest_batch
+        try:
+            client = connect(self.settings, self.client_id, manual_ack=True, receive_maximum=window,
+                             on_message=lambda c, u, msg: inbox.put(msg), on_connect=on_connect)
+        except BaseException:
+            if stage:
+                stage.close()
+            raise
         self.ready.set()
         log.info("ingest %s subscribed: %s", self.client_id, ", ".join(subscriptions(self.settings)))
         try:
-            self._loop(pipeline, inbox, client)
+            if stage:
+                self._loop_split(stage, inbox, client)
+            else:
+                self._loop(pipeline, inbox, client)
         finally:
             client.disconnect()
             client.loop_stop()
-            r.close()
+            if stage:
+                stage.close()
+            if r is not None:
+                r.close()
         return 0
 
-    def _loop(self, pipeline: Pipeline, inbox: queue.SimpleQueue, client) -> None:
+    def _gather(self, inbox: queue.SimpleQueue, timeout: float) -> list:
+        """One batch: the first message within `timeout`, then whatever comes in a moment more.
+        The broker sends at most its in-flight window before our PUBACKs, so one batch per
+        window (not per trickle) is what keeps the rate up."""
+        try:
+            batch = [inbox.get(timeout=timeout)]
+        except queue.Empty:
+            return []
+        limit = self.settings.ingest_batch
+        deadline = time.monotonic() + 0.003
+        while len(batch) < limit:
+            try:
+                batch.append(inbox.get(timeout=max(0.0, deadline - time.monotonic())))
+            except queue.Empty:
+                break
+        return batch
+
+    def _ack(self, client, batch: list) -> None:
         from telemetry.mqtt import ack_many
 
-        limit = self.settings.ingest_batch
+        ack_many(client, [m.mid for m in batch if m.qos == 1])
+        for msg in batch:
+            if msg.qos > 1:
+                client.ack(msg.mid, msg.qos)
+        self.stored += len(batch)
+
+    def _loop(self, pipeline: Pipeline, inbox: queue.SimpleQueue, client) -> None:
         while not self.stop.is_set():
-            try:
-                batch = [inbox.get(timeout=0.1)]
-            except queue.Empty:
+            batch = self._gather(inbox, 0.1)
+            if not batch:
                 pipeline.flush_deltas()
                 continue
-            # Gather for a moment: the broker sends at most its in-flight window before our
-            # PUBACKs, so one batch per window (not per trickle) is what keeps the rate up.
-            deadline = time.monotonic() + 0.003
-            while len(batch) < limit:
-                try:
-                    batch.append(inbox.get(timeout=max(0.0, deadline - time.monotonic())))
-                except queue.Empty:
-                    break
-            if not self._store(pipeline, batch):
+            if not store_batch(pipeline, [(m.topic, m.payload) for m in batch], self.stop):
                 return  # stopped while Redis was away: nothing of this batch was acknowledged
-            ack_many(client, [m.mid for m in batch if m.qos == 1])
-            for msg in batch:
-                if msg.qos > 1:
-                    client.ack(msg.mid, msg.qos)
-            self.stored += len(batch)
+            self._ack(client, batch)
 
-    def _store(self, pipeline: Pipeline, batch: list) -> bool:
-        delay = 0.2
-        while True:
+    def _loop_split(self, stage: StoreProcess, inbox: queue.SimpleQueue, client) -> None:
+        inflight: dict[int, list] = {}  # seq -> the messages of a batch the store has not confirmed
+        seq = 0
+
+        def settle(timeout: float) -> bool:
             try:
-                pipeline.process([(m.topic, m.payload) for m in batch])
+                done = stage.replies(timeout)
+            except (EOFError, OSError):
+                done = None
+            if done is None or (not done and not stage.alive()):
+                log.error("ingest store process died; restarting it and sending %d unacknowledged batches again",
+                          len(inflight))
+                stage.restart()
+                for k in sorted(inflight):
+                    stage.send(k, [(m.topic, m.payload) for m in inflight[k]])
                 return True
-            except (redis.ConnectionError, redis.TimeoutError) as e:
-                log.warning("Redis unavailable (%s); batch of %d held, not acknowledged", e, len(batch))
-                if self.stop.wait(delay):
-                    return False
-                delay = min(delay * 2, 5.0)
+            for k, ok in done:
+                batch = inflight.pop(k)
+                if not ok:
+                    return False  # stopping while Redis was away: not acknowledged
+                self._ack(client, batch)
+            return True
+
+        while not self.stop.is_set():
+            if len(inflight) >= self.IN_FLIGHT:
+                if not settle(0.1):
+                    return
+                continue
+            batch = self._gather(inbox, 0.02 if inflight else 0.1)
+            if batch:
+                seq += 1
+                inflight[seq] = batch
+                stage.send(seq, [(m.topic, m.payload) for m in batch])
+            if inflight and not settle(0.0):
+                return
+        # stopping: let the store finish what it has (it gives up only if Redis is away)
+        stage.stop.set()
+        deadline = time.monotonic() + 30.0
+        while inflight and time.monotonic() < deadline:
+            if not settle(0.2):
+                return

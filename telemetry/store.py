@@ -11,8 +11,10 @@ import time
 from typing import Any, Iterable, NamedTuple
 
 import h3
+import numpy as np
 import orjson
 import redis
+from redis.cluster import RedisCluster
 
 from telemetry.protocols import Ack, Fix, Status
 
@@ -25,6 +27,19 @@ FIXAGE = LIVE + ":fixage"     # hash: 10-s bucket of latest-fix time -> device c
 FIXAGE_S = 10
 EVENTS = LIVE + ":events"     # stream: status changes, SOS, wills, acks (alerts read it)
 DELTAS = LIVE + ":deltas"     # pub/sub channel: coalesced live deltas for the dashboard
+STATS = LIVE + ":stats"       # hash: ingest counters of all workers (Tally), read by /metrics
+
+# Upper bounds (s) of the ingest lag histogram: store time minus the fix's own time.
+LAG_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600, 86400)
+
+
+class Tally(NamedTuple):
+    """What one ingest batch counted: messages received, drops by reason, accepted by kind
+    (fix, status, ack) and the lag of each accepted fix."""
+    messages: int
+    dropped: dict[str, int]
+    accepted: dict[str, int]
+    lags: list[float]
 
 
 def trail_key(device: str, bucket: int) -> str:
@@ -196,7 +211,8 @@ return table.concat(out, '\n')
 # Nearest, server side: read the given cells ring by ring, keep only eligible members (status,
 # role, fix age, not excluded), and stop after the first ring at which k are eligible and the
 # k-th distance is within that ring's bound (computed by the client, telemetry/nearest.py).
-# KEYS: none. ARGV: lat lon k statuses roles min_tst exclude nrings, then per ring its cells
+# KEYS: 1 the occ hash (not read: it only routes the call to the `{live}` slot on a Cluster).
+# ARGV: lat lon k statuses roles min_tst exclude nrings, then per ring its cells
 # (comma-separated H3 indexes) and its bound (the least distance of anything beyond it).
 # Like the apply script it names `{live}` cell keys itself (one slot): sixty-odd keys per query
 # cost the client more to send than the search costs Redis. Returns {done (1/0), "device|record"
@@ -348,6 +364,10 @@ class Batch:
         self.parts.append(b"*%d\r\n" % len(enc) + b"".join([b"$%d\r\n%b\r\n" % (len(a), a) for a in enc]))
         self.n += 1
 
+    def execute_command(self, *args) -> None:
+        """Queue any command (redis-py's pipeline method of the same name)."""
+        self._cmd(*args)
+
     def raw(self, command: bytes) -> None:
         """One command already in RESP (LiveStore's templates for the per-fix writes)."""
         self.parts.append(command)
@@ -386,6 +406,42 @@ class Batch:
         if first_error is not None:
             raise first_error
         return replies
+
+
+class ClusterBatch:
+    """Batch's methods on a Redis Cluster: the commands go through redis-py's cluster pipeline,
+    which sends each node its share (a batch spans the `{live}` slot and every device's trail
+    slot, so it is not a transaction; each script call is atomic on its own). The commands are
+    kept here, not in a pipeline, so a batch can be sent again after NOSCRIPT."""
+
+    def __init__(self, r) -> None:
+        self.r = r
+        self.cmds: list[tuple] = []
+
+    def __len__(self) -> int:
+        return len(self.cmds)
+
+    def execute_command(self, name, *args) -> None:
+        # redis-py's cluster routing looks the command up by its name as text
+        self.cmds.append((name.decode() if isinstance(name, bytes) else name, *args))
+
+    def evalsha(self, sha, numkeys, *args) -> None:
+        # the cluster pipeline refuses its evalsha() method; the command itself is routed by its keys
+        self.cmds.append(("EVALSHA", sha, numkeys, *args))
+
+    def zadd(self, key, mapping: dict) -> None:
+        self.cmds.append(("ZADD", key, *(x for m, sc in mapping.items() for x in (sc, m))))
+
+    def expireat(self, key, when) -> None:
+        self.cmds.append(("EXPIREAT", key, int(when)))
+
+    def execute(self) -> list:
+        if not self.cmds:
+            return []
+        pipe = self.r.pipeline(transaction=False)
+        for c in self.cmds:
+            pipe.execute_command(*c)
+        return pipe.execute()
 
 
 class LiveStore:
@@ -486,7 +542,9 @@ class LiveStore:
             msg.order, msg.state, _num(msg.tst), msg.note or ""]
         pipe.evalsha(self._apply.sha, 7, *self._keys(msg.device), *args)
 
-    def batch(self) -> Batch:
+    def batch(self) -> Batch | ClusterBatch:
+        if isinstance(self.r, RedisCluster):
+            return ClusterBatch(self.r)
         return Batch(self.r)
 
     def execute(self, pipe) -> list:
@@ -499,6 +557,35 @@ class LiveStore:
             self._apply.sha = self.r.script_load(_APPLY_LUA)
             self._expiring.clear()
             return pipe.execute()
+
+    def queue_stats(self, pipe, tally: Tally) -> None:
+        """Add a batch's counts to the shared tally (`STATS`): HINCRBY per field, a lag
+        histogram as one field per bucket (not cumulative; `stats` adds them up)."""
+        fields: dict[str, int] = {"messages": tally.messages}
+        fields.update({f"dropped:{k}": v for k, v in tally.dropped.items()})
+        fields.update({f"accepted:{k}": v for k, v in tally.accepted.items()})
+        if tally.lags:
+            at = np.searchsorted(LAG_BUCKETS, tally.lags, side="left")  # first bound >= lag
+            for i, n in zip(*np.unique(at, return_counts=True)):
+                fields[f"lag:{LAG_BUCKETS[i] if i < len(LAG_BUCKETS) else '+Inf'}"] = int(n)
+            fields["lag_count"] = len(tally.lags)
+            pipe.execute_command(b"HINCRBYFLOAT", STATS, b"lag_sum", repr(float(sum(tally.lags))))
+        for k, v in fields.items():
+            if v:
+                pipe.execute_command(b"HINCRBY", STATS, k, v)
+
+    def stats(self) -> dict:
+        """The shared tally: {"messages": n, "dropped": {reason: n}, "accepted": {kind: n},
+        "lag": {"buckets": [(le, cumulative n)...], "sum": s, "count": n}}."""
+        raw = {k.decode(): v.decode() for k, v in self.r.hgetall(STATS).items()}
+        per_bucket = [int(raw.get(f"lag:{b}", 0)) for b in LAG_BUCKETS] + [int(raw.get("lag:+Inf", 0))]
+        return {
+            "messages": int(raw.get("messages", 0)),
+            "dropped": {k.split(":", 1)[1]: int(v) for k, v in raw.items() if k.startswith("dropped:")},
+            "accepted": {k.split(":", 1)[1]: int(v) for k, v in raw.items() if k.startswith("accepted:")},
+            "lag": {"buckets": list(zip([*LAG_BUCKETS, float("inf")], np.cumsum(per_bucket).tolist())),
+                    "sum": float(raw.get("lag_sum", 0.0)), "count": int(raw.get("lag_count", 0))},
+        }
 
     def ensure_scripts(self) -> None:
         self._apply.sha = self.r.script_load(_APPLY_LUA)

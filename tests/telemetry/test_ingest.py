@@ -187,3 +187,69 @@ def test_pipeline_from_redis_reads_the_stored_locator_or_falls_back(settings, rd
     assert slow.identity(device) == (person.id, person.role)
     for lat, lon in ((28.25, 117.03), (28.0, 116.9), (40.0, 116.4)):
         assert fast.index.locate_one(lat, lon) == slow.index.locate_one(lat, lon)
+
+
+def store_processes(pid: int) -> list:
+    import psutil
+
+    # multiprocessing's resource tracker is a child too
+    return [c for c in psutil.Process(pid).children() if "resource_tracker" not in " ".join(c.cmdline())]
+
+
+def test_store_process_killed_is_restarted_and_loses_nothing(settings, rdb, demo_in_redis):
+    """`gridwatch ingest` stores in a child process: kill -9 that one mid-stream and the
+    receiver starts another and sends it the batches that were never acknowledged."""
+    s = settings.model_copy(update={"ingest_group": f"g{uuid.uuid4().hex[:6]}"})
+    devices = list(demo_in_redis.devices()[:5])
+    proc = _worker(s, f"ingest-child-{uuid.uuid4().hex[:6]}")
+    _wait_subscribed(proc)
+    try:
+        (child,) = store_processes(proc.pid)
+        n = 3000
+        publisher = threading.Thread(target=publish_all, args=(s, fixes(devices, n, 28.25, 117.03)))
+        publisher.start()
+        assert wait_for(lambda: stored(rdb, s, devices) >= 300, timeout=60, step=0.01)
+        child.kill()
+        publisher.join(60)
+        assert wait_for(lambda: stored(rdb, s, devices) >= n, timeout=90)
+        assert stored(rdb, s, devices) == n
+        assert proc.poll() is None, "the worker itself kept running"
+        (second,) = store_processes(proc.pid)
+        assert second.pid != child.pid
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+
+
+def test_counts_of_every_worker_are_shared_in_redis(settings, rdb, demo_in_redis):
+    """What /metrics serves is the tally in Redis, written in the same pipeline as the data:
+    a `gridwatch ingest` process counts received, stored and dropped messages by reason."""
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from telemetry.ingest import SharedMetrics
+
+    s = settings.model_copy(update={"ingest_group": f"g{uuid.uuid4().hex[:6]}"})
+    devices = list(demo_in_redis.devices()[:4])
+    good = fixes(devices, 200, 28.25, 117.03)
+    bad = [(f"gw/{devices[0]}/loc", b"{not json")] * 7 + [("gw/nobody-knows/loc", good[0][1])] * 5
+    proc = _worker(s, f"ingest-tally-{uuid.uuid4().hex[:6]}")
+    _wait_subscribed(proc)
+    try:
+        publish_all(s, good + bad)
+        store = LiveStore(rdb, s)
+        assert wait_for(lambda: store.stats()["messages"] >= len(good) + len(bad), timeout=60)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+    st = store.stats()
+    assert st["messages"] == len(good) + len(bad)
+    assert st["accepted"] == {"fix": len(good)}
+    assert st["dropped"] == {"not_json": 7, "unknown_device": 5}
+    assert st["lag"]["count"] == len(good) and st["lag"]["buckets"][-1][1] == len(good)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(SharedMetrics(store))
+    text = generate_latest(registry).decode()
+    assert "gridwatch_ingest_messages_total 212.0" in text
+    assert 'gridwatch_ingest_dropped_total{reason="not_json"} 7.0' in text
+    assert 'gridwatch_ingest_dropped_total{reason="jump"} 0.0' in text
+    assert 'gridwatch_ingest_lag_seconds_count 200.0' in text

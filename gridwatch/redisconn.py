@@ -1,0 +1,112 @@
+"""Redis clients from GRIDWATCH_REDIS_URL: a plain client for a standalone server, a cluster
+client for a Redis Cluster. Every process makes its clients here.
+
+The URL is an ordinary `redis://` or `rediss://` URL of the server, or of any node of a
+cluster (the one most tools accept, `redis-cli -u` included). Which it is, is asked of the
+server at connect time (`INFO cluster`: `cluster_enabled:1`), so moving to a cluster is a
+change of host and port only. A query flag `cluster=1` / `cluster=0` decides without asking
+(for processes that must start while the store is still down). See docs/redis.md.
+"""
+from __future__ import annotations
+
+import logging
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import redis
+import redis.asyncio
+import redis.asyncio.cluster
+import redis.cluster
+
+log = logging.getLogger(__name__)
+
+Client = redis.Redis | redis.cluster.RedisCluster
+AsyncClient = redis.asyncio.Redis | redis.asyncio.cluster.RedisCluster
+
+_YES, _NO = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def split_url(url: str) -> tuple[str, bool | None]:
+    """The URL without gridwatch's `cluster` flag, and the flag (None: not given, ask)."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    flag = None
+    rest = []
+    for k, v in query:
+        if k != "cluster":
+            rest.append((k, v))
+        elif v.lower() in _YES:
+            flag = True
+        elif v.lower() in _NO:
+            flag = False
+        else:
+            raise ValueError(f"cluster={v!r} in the Redis URL: use cluster=1 or cluster=0")
+    return urlunsplit(parts._replace(query=urlencode(rest))), flag
+
+
+def _cluster_check_kw(kw: dict) -> dict:
+    # the probe gets the caller's credentials and TLS settings, not its pool or retry options
+    keep = ("username", "password", "ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_cert_reqs")
+    return {k: v for k, v in kw.items() if k in keep} | {"socket_timeout": 5, "socket_connect_timeout": 5}
+
+
+def _enabled(info: dict) -> bool:
+    return str(info.get("cluster_enabled", 0)) == "1"
+
+
+def is_cluster(url: str, **kw) -> bool:
+    """Whether the server at `url` is a Redis Cluster node (the `cluster` flag decides if given)."""
+    url, flag = split_url(url)
+    if flag is not None:
+        return flag
+    probe = redis.Redis.from_url(url, **_cluster_check_kw(kw))
+    try:
+        return _enabled(probe.info("cluster"))
+    finally:
+        probe.close()
+
+
+def connect(url: str, **kw) -> Client:
+    """A client for `url`: `redis.cluster.RedisCluster` on a cluster, else `redis.Redis`.
+    Keyword arguments (socket_timeout, health_check_interval, ...) go to either."""
+    plain, flag = split_url(url)
+    if flag is None:
+        try:
+            flag = is_cluster(plain, **kw)
+        except redis.exceptions.ConnectionError as e:
+            # A standalone store may come up later (plain clients reconnect); a cluster must
+            # be reachable at start, or be named with cluster=1.
+            log.warning("Redis at %s unreachable (%s): using a standalone client", _safe(plain), e)
+            flag = False
+    if flag:
+        kw.pop("health_check_interval", None)  # per-node connections; not a cluster option
+        return redis.cluster.RedisCluster.from_url(plain, **kw)
+    return redis.Redis.from_url(plain, **kw)
+
+
+async def aconnect(url: str, **kw) -> AsyncClient:
+    """The asyncio twin of `connect`."""
+    plain, flag = split_url(url)
+    if flag is None:
+        probe = redis.asyncio.Redis.from_url(plain, **_cluster_check_kw(kw))
+        try:
+            flag = _enabled(await probe.info("cluster"))
+        except redis.exceptions.ConnectionError as e:
+            log.warning("Redis at %s unreachable (%s): using a standalone client", _safe(plain), e)
+            flag = False
+        finally:
+            await probe.aclose()
+    if flag:
+        kw.pop("health_check_interval", None)
+        return redis.asyncio.cluster.RedisCluster.from_url(plain, **kw)
+    return redis.asyncio.Redis.from_url(plain, **kw)
+
+
+def clustered(r) -> bool:
+    """Whether `r` is a cluster client (sync or asyncio)."""
+    return isinstance(r, (redis.cluster.RedisCluster, redis.asyncio.cluster.RedisCluster))
+
+
+def _safe(url: str) -> str:
+    p = urlsplit(url)
+    host = p.hostname or ""
+    return f"{p.scheme}://{host}:{p.port or 6379}"
