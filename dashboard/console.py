@@ -12,7 +12,7 @@ from dash import ALL, Input, Output, State, ctx as dctx, dcc, html, no_update
 from dashboard import live
 from dashboard.context import WebContext
 from dashboard.i18n import t
-from dashboard.mapparts import EMPTY, city_map, fn
+from dashboard.mapparts import EMPTY, city_map, click_point, mapfn
 from dashboard.wall import kpi_strip
 from layers.choropleth import MEASURES
 
@@ -24,8 +24,8 @@ def layout(ctx: WebContext, user, lang: str):
         dcc.Store(id="con-lang", data=lang),
         dcc.Store(id="con-point"),
         html.Div(kpi_strip(panels["kpis"], lang), id="con-kpis", className="gw-kpis"),
-        city_map(ctx, "con", extra=[dl.LayerGroup(id="con-pick"),
-                                    dl.GeoJSON(id="con-entities", data=EMPTY, pointToLayer=fn("entityMarker")),
+        city_map(ctx, "con", entities=True, extra=[dl.LayerGroup(id="con-pick"),
+                                    dl.GeoJSON(id="con-entities", data=EMPTY, pointToLayer=mapfn("entityPoint")),
                                     dl.GeoJSON(id="con-trail", data=EMPTY, style={"color": "#facc15", "weight": 3})]),
         html.Div([
             html.Section([
@@ -82,23 +82,28 @@ def _info(ctx: WebContext, lat: float, lon: float, lang: str):
 
 
 def register(app, ctx: WebContext, session_user) -> None:
-    @app.callback(Output("con-point", "data"), Input("con-map", "clickData"), Input("con-search", "value"),
-                  prevent_initial_call=True)
+    @app.callback(Output("con-point", "data"), Output("con-map", "viewport"),
+                  Input("con-map", "clickData"), Input("con-search", "value"), prevent_initial_call=True)
     def pick(click, query):
         if dctx.triggered_id == "con-map" and click:
-            ll = click["latlng"]
-            return {"lat": ll["lat"], "lon": ll["lng"]}
+            return click_point(ctx, click) or no_update, no_update
         if query:
             hit = live.search(ctx, query.strip())
-            return hit or no_update
-        return no_update
+            if not hit:
+                return no_update, no_update
+            # A search hit centres the map on it (an entity close enough to see it among its neighbours).
+            lat, lon = ctx.to_map_point(hit["lat"], hit["lon"])
+            return hit, {"center": [lat, lon], "zoom": hit.get("zoom", 14), "transition": "flyTo"}
+        return no_update, no_update
 
     @app.callback(Output("con-info", "children"), Output("con-recipients", "options"),
                   Output("con-recipients", "value"), Output("con-pick", "children"), Output("con-entities", "data"),
                   Input("con-point", "data"), State("con-lang", "data"), prevent_initial_call=True)
     def show_point(point, lang):
         children, options = _info(ctx, point["lat"], point["lon"], lang)
-        marker = dl.CircleMarker(center=[point["lat"], point["lon"]], radius=10, color="#facc15")
+        if point.get("entity"):
+            children = [entity_card(point["entity"], lang)] + children
+        marker = dl.CircleMarker(center=list(ctx.to_map_point(point["lat"], point["lon"])), radius=10, color="#facc15")
         return children, options, [o["value"] for o in options], [marker], live.entities_at(ctx, point["lat"], point["lon"])
 
     @app.callback(Output("con-issue-msg", "children"), Input("con-issue", "n_clicks"),
@@ -163,6 +168,15 @@ async def stream(ctx: WebContext, user, lang: str, alive=lambda: True) -> None:
             page.set("con-order-list", payload["orders"], lambda o: {"children": console_orders(o, lang, user)})
             page.set("con-alerts", payload["alerts"], lambda a: {"children": console_alerts(a, lang)})
             page.set("con-orders", payload["orders_layer"], lambda d: {"data": d})
+
+
+def entity_card(e: dict, lang: str):
+    """A market entity found by its credit code: what the inspector needs at the door."""
+    rows = [("name", e.get("name")), ("kind", f"{e.get('kind') or ''} · {e.get('category') or ''}"),
+            ("uscc", e.get("uscc")), ("address", e.get("address"))]
+    return html.Div([html.H3(t("entity", lang))] + [
+        html.Div([html.B(t(f"entity_{k}", lang) + ": "), html.Span(v or "", id=f"con-entity-{k}")]) for k, v in rows],
+        id="con-entity", className="gw-item")
 
 
 def console_orders(orders: list[dict], lang: str, user):

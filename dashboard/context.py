@@ -125,6 +125,32 @@ class WebContext:
             self._cache[key] = build()
         return self._cache[key]
 
+    # -- the map's datum: every coordinate sent to the map goes through to_map, every point read
+    # from it (a click, the visible bounds) through from_map (layers/datum.py).
+
+    def to_map(self, geo: dict) -> dict:
+        from layers.datum import to_map
+
+        return to_map(geo, self.settings.tile_datum)
+
+    def to_map_point(self, lat: float, lon: float) -> tuple[float, float]:
+        from layers.datum import to_map_point
+
+        return to_map_point(lat, lon, self.settings.tile_datum)
+
+    def from_map(self, lat: float, lon: float) -> tuple[float, float]:
+        from layers.datum import from_map_point
+
+        return from_map_point(lat, lon, self.settings.tile_datum)
+
+    @cached_property
+    def entity_density(self):
+        """Entity counts per H3 cell at each drawn resolution, once per dataset."""
+        from layers.density import density_counts
+
+        e = self.dataset.entities
+        return density_counts(e["lat"].to_numpy(float), e["lon"].to_numpy(float))
+
     @cached_property
     def grid_names(self) -> dict[str, str]:
         g = self.dataset.grids

@@ -62,6 +62,11 @@ STRINGS: dict[str, tuple[str, str]] = {
     "measure_open_orders": ("网格着色：进行中指令", "Grid colour: open orders"),
     "measure_open_alerts": ("网格着色：未处理告警", "Grid colour: open alerts"),
     "measure_entities": ("网格着色：市场主体数", "Grid colour: market entities"),
+    "entity": ("市场主体", "Market entity"),
+    "entity_name": ("名称", "Name"),
+    "entity_kind": ("类型 · 行业", "Kind · category"),
+    "entity_uscc": ("统一社会信用代码", "Credit code"),
+    "entity_address": ("地址", "Address"),
 }
 
 

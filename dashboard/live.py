@@ -39,7 +39,7 @@ def _names(ctx) -> dict[str, str]:
 def supervisors_snapshot(ctx, devices=None) -> dict:
     """Supervisors as map features: all, or the given devices."""
     ids = None if devices is None else list(devices)
-    return supervisors_geojson((s.as_dict() for s in ctx.store.devices(ids)), _names(ctx))
+    return ctx.to_map(supervisors_geojson((s.as_dict() for s in ctx.store.devices(ids)), _names(ctx)))
 
 
 def coverage(ctx) -> dict:
@@ -74,14 +74,14 @@ def panels(ctx, now: float | None = None, uncovered_pct: float | None = None,
         "kpis": kpis,
         "alerts": [alert_row(a, names, grids, now) for a in open_alerts],
         "orders": [order_row(o, names, grids, now) for o in open_orders],
-        "orders_layer": orders_geojson(open_orders, positions),
+        "orders_layer": ctx.to_map(orders_geojson(open_orders, positions)),
     }
 
 
 def orders_layer(ctx) -> dict:
     states = ctx.store.devices()
     positions = {s.device: (s.lat, s.lon) for s in states if s.lat is not None}
-    return orders_geojson(ctx.orders.list("open"), positions)
+    return ctx.to_map(orders_geojson(ctx.orders.list("open"), positions))
 
 
 # -- the hub ------------------------------------------------------------------------------------
@@ -271,20 +271,27 @@ def entities_at(ctx, lat: float, lon: float) -> dict:
 
     _, l2 = ctx.index.locate_one(lat, lon)
     e = ctx.dataset.entities
-    return entities_geojson(e[e["grid"] == l2] if l2 else e.iloc[:0])
+    return ctx.to_map(entities_geojson(e[e["grid"] == l2] if l2 else e.iloc[:0]))
+
+
+ENTITY_FIELDS = ("uscc", "name", "kind", "category", "address", "lat", "lon", "grid")
 
 
 def search(ctx, query: str) -> dict | None:
-    """A grid (by id or name) or an entity (by credit code) -> a point to centre on."""
+    """A grid (by id or name) or an entity (by credit code) -> a point to centre on, the zoom to
+    show it at and, for an entity, its details."""
     g = ctx.dataset.grids
     hit = g[(g["id"] == query) | (g["name"].str.contains(query, regex=False))]
     if len(hit):
         pt = hit.iloc[0].geometry.representative_point()
-        return {"lat": pt.y, "lon": pt.x}
+        return {"lat": pt.y, "lon": pt.x, "zoom": 12 if int(hit.iloc[0]["level"]) == 1 else 14}
     e = ctx.dataset.entities
     hit = e[e["uscc"] == query.upper()]
     if len(hit):
-        return {"lat": float(hit.iloc[0]["lat"]), "lon": float(hit.iloc[0]["lon"])}
+        row = hit.iloc[0]
+        entity = {k: (None if row.get(k) is None or row.get(k) != row.get(k) else row.get(k)) for k in ENTITY_FIELDS}
+        return {"lat": float(row["lat"]), "lon": float(row["lon"]), "zoom": 17,
+                "entity": {**entity, "lat": float(row["lat"]), "lon": float(row["lon"])}}
     return None
 
 
@@ -315,9 +322,9 @@ def trail_geojson(ctx, device: str, t0: float, t1: float) -> dict:
     fixes = ctx.store.trail(device, t0, t1)
     if len(fixes) < 2:
         return {"type": "FeatureCollection", "features": []}
-    return {"type": "FeatureCollection", "features": [{
+    return ctx.to_map({"type": "FeatureCollection", "features": [{
         "type": "Feature", "properties": {"device": device, "from": fixes[0].tst, "to": fixes[-1].tst},
-        "geometry": {"type": "LineString", "coordinates": [[f.lon, f.lat] for f in fixes]}}]}
+        "geometry": {"type": "LineString", "coordinates": [[f.lon, f.lat] for f in fixes]}}]})
 
 
 # -- terminal ------------------------------------------------------------------------------------

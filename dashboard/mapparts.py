@@ -1,14 +1,23 @@
-"""Map pieces shared by the wall and the console: the base layer (configurable tiles, or none:
-a plain dark background with the grid outlines, since a command centre may have no internet)
-and the grid, supervisor, order and alert layers."""
+"""Map pieces shared by the wall and the console: the base layer (configurable tiles, local
+tiles served by /tiles, or none: a plain dark background with the grid outlines, since a
+command centre may have no internet), the grid, grid-name, entity-density, supervisor, order
+and alert layers, and the callbacks that follow the map's zoom. Every coordinate handed to the
+map passes through `ctx.to_map`, every point read from it through `ctx.from_map` (the tiles'
+datum, layers/datum.py)."""
 from __future__ import annotations
 
 import dash_leaflet as dl
+from dash import Input, Output, State, no_update
 
 from dashboard.context import WebContext
+from layers.datum import bounds_from_map, bounds_to_map
+from layers.density import density_geojson, points_geojson, res_for_zoom
 from layers.grids import bounds, grids_geojson
+from layers.labels import labels_geojson
 
 EMPTY = {"type": "FeatureCollection", "features": []}
+PREFIXES = ("wall", "con")
+TILE_ROUTE = "/tiles/{z}/{x}/{y}"
 
 
 def fn(name: str) -> dict:
@@ -16,30 +25,55 @@ def fn(name: str) -> dict:
     return {"variable": f"gridwatch.{name}"}
 
 
+def mapfn(name: str) -> dict:
+    """A reference to a function of dashboard/assets/gridwatch_map.js (names, density)."""
+    return {"variable": f"gridwatchMap.{name}"}
+
+
 def base_layers(ctx: WebContext) -> list:
-    url = ctx.settings.tile_url
+    s = ctx.settings
+    url = TILE_ROUTE if s.tile_dir else s.tile_url
     if not url:
         return []
-    return [dl.TileLayer(url=url, attribution=ctx.settings.tile_attribution, maxZoom=19)]
+    return [dl.TileLayer(url=url, attribution=s.tile_attribution, maxZoom=19)]
 
 
 def grid_layers(ctx: WebContext, prefix: str) -> list:
     grids = ctx.dataset.grids
     return [
-        dl.Overlay(dl.GeoJSON(id=f"{prefix}-grid-l2", data=ctx.cached("grids-l2", lambda: grids_geojson(grids, level=2)),
+        dl.Overlay(dl.GeoJSON(id=f"{prefix}-grid-l2",
+                              data=ctx.cached("grids-l2", lambda: ctx.to_map(grids_geojson(grids, level=2))),
                               style=fn("gridStyle"), hideout={"max": 0},
                               zoomToBoundsOnClick=False),
                    name="二级网格 level-2 grids", checked=True),
-        dl.Overlay(dl.GeoJSON(id=f"{prefix}-grid-l1", data=ctx.cached("grids-l1", lambda: grids_geojson(grids, level=1)),
+        dl.Overlay(dl.GeoJSON(id=f"{prefix}-grid-l1",
+                              data=ctx.cached("grids-l1", lambda: ctx.to_map(grids_geojson(grids, level=1))),
                               style=fn("gridStyle"), hideout={"max": 0}, interactive=False),
                    name="一级网格 level-1 grids", checked=True),
     ]
 
 
+def labels_layer(ctx: WebContext, prefix: str):
+    """Grid names; each appears from its own zoom (min_zoom), which the browser compares with
+    the map's zoom through the layer's hideout."""
+    data = ctx.cached("grid-labels", lambda: ctx.to_map(labels_geojson(ctx.dataset.grids)))
+    return dl.Overlay(dl.GeoJSON(id=f"{prefix}-labels", data=data, pointToLayer=mapfn("gridLabel"),
+                                 filter=mapfn("labelFilter"), hideout={"zoom": None}, interactive=False),
+                      name="网格名称 grid names", checked=True)
+
+
+def density_layer(prefix: str, checked: bool):
+    """Market entities: H3 density hexagons by zoom, the entities themselves when close."""
+    return dl.Overlay(dl.GeoJSON(id=f"{prefix}-density", data=EMPTY, style=mapfn("densityStyle"),
+                                 pointToLayer=mapfn("entityPoint"), onEachFeature=mapfn("densityFeature"),
+                                 hideout={"max": 0}),
+                      name="市场主体 market entities", checked=checked)
+
+
 def coverage_layer(ctx: WebContext, prefix: str):
     from layers.coverage import cells_geojson
 
-    data = ctx.cached("coverage-cells", lambda: cells_geojson(ctx.coverage_grid))
+    data = ctx.cached("coverage-cells", lambda: ctx.to_map(cells_geojson(ctx.coverage_grid)))
     return dl.Overlay(dl.GeoJSON(id=f"{prefix}-coverage", data=data, style=fn("coverageStyle"),
                                  hideout={"b": {}}, interactive=False),
                       name="实时覆盖 live coverage", checked=True)
@@ -56,15 +90,61 @@ def live_layers(prefix: str) -> list:
     ]
 
 
-def city_map(ctx: WebContext, prefix: str, extra: list | None = None, **kwargs) -> dl.Map:
-    b = ctx.cached("bounds", lambda: bounds(ctx.dataset.grids))
+def city_map(ctx: WebContext, prefix: str, extra: list | None = None, entities: bool = False, **kwargs) -> dl.Map:
+    """The city map; `entities` turns the market-entity layer on at first (it can always be
+    toggled in the layers control)."""
+    b = ctx.cached("bounds", lambda: bounds_to_map(bounds(ctx.dataset.grids), ctx.settings.tile_datum))
     # dash-leaflet tracks the viewport against `center`, so it must be set beside `bounds`.
     return dl.Map(
         id=f"{prefix}-map", className="gw-map", bounds=b, zoom=10, viewport={"bounds": b},
         center=[(b[0][0] + b[1][0]) / 2, (b[0][1] + b[1][1]) / 2],
-        preferCanvas=True, zoomSnap=0.25, attributionControl=bool(ctx.settings.tile_url),
-        children=base_layers(ctx) + [dl.LayersControl([coverage_layer(ctx, prefix)] + grid_layers(ctx, prefix)
+        preferCanvas=True, zoomSnap=0.25, attributionControl=bool(ctx.settings.tile_url or ctx.settings.tile_dir),
+        children=base_layers(ctx) + [dl.LayersControl([density_layer(prefix, entities), coverage_layer(ctx, prefix)]
+                                                      + grid_layers(ctx, prefix) + [labels_layer(ctx, prefix)]
                                                       + live_layers(prefix),
                                                       position="topright")] + (extra or []),
         **kwargs,
     )
+
+
+# -- reading the map ------------------------------------------------------------------------------
+
+def click_point(ctx: WebContext, click: dict | None) -> dict | None:
+    """A map click (dash-leaflet clickData) as a WGS-84 point."""
+    if not click or "latlng" not in click:
+        return None
+    lat, lon = ctx.from_map(float(click["latlng"]["lat"]), float(click["latlng"]["lng"]))
+    return {"lat": lat, "lon": lon}
+
+
+def density_view(ctx: WebContext, zoom: float | None, map_bounds, shown: dict | None = None):
+    """The entity layer's data and hideout for a view: hexagons of the zoom's resolution near
+    the view, or the entities inside it once zoomed in far enough. `shown` is the hideout the
+    layer has: city-wide hexagons already there are not sent again for a pan."""
+    if not map_bounds:
+        map_bounds = bounds(ctx.dataset.grids)
+    else:
+        map_bounds = bounds_from_map(map_bounds, ctx.settings.tile_datum)
+    res = res_for_zoom(zoom)
+    if res is None:
+        return ctx.to_map(points_geojson(ctx.dataset.entities, map_bounds)), {"max": 0, "res": None}
+    d = ctx.entity_density[res]
+    if res == min(ctx.entity_density) and (shown or {}).get("res") == res:
+        return no_update, no_update
+    # The coarsest resolution covers the whole city in under a thousand cells: built once.
+    fc = (ctx.cached(f"density-{res}", lambda: ctx.to_map(density_geojson(d))) if res == min(ctx.entity_density)
+          else ctx.to_map(density_geojson(d, map_bounds)))
+    return fc, {"max": d.max, "res": res}
+
+
+def register(app, ctx: WebContext) -> None:
+    for prefix in PREFIXES:
+        # Names appear and hide with the zoom in the browser alone: no round trip.
+        app.clientside_callback("function (zoom) { return {zoom: zoom}; }",
+                                Output(f"{prefix}-labels", "hideout"), Input(f"{prefix}-map", "zoom"))
+
+        @app.callback(Output(f"{prefix}-density", "data"), Output(f"{prefix}-density", "hideout"),
+                      Input(f"{prefix}-map", "zoom"), Input(f"{prefix}-map", "bounds"),
+                      State(f"{prefix}-density", "hideout"))
+        def density(zoom, map_bounds, shown):
+            return density_view(ctx, zoom, map_bounds, shown)

@@ -48,7 +48,7 @@ class AuthMiddleware(BaseHTTPMiddleware):
             user = self.ctx.accounts.user_of_session(request.cookies.get(SESSION_COOKIE))
         request.state.user = user
         if user is None and not path.startswith(PUBLIC_PREFIXES):
-            if request.method == "GET" and (path in PAGES or not path.startswith(("/api", "/_dash", "/metrics"))):
+            if request.method == "GET" and (path in PAGES or not path.startswith(("/api", "/_dash", "/metrics", "/tiles"))):
                 return RedirectResponse(f"/login?next={quote(path)}", status_code=303)
             return _error(401, "login or a bearer token is required")
         return await call_next(request)
@@ -120,6 +120,7 @@ def install_error_handlers(server: FastAPI) -> None:
 def create_server(settings: Settings, ctx: WebContext | None = None) -> FastAPI:
     from dashboard.api import install_api
     from dashboard.api_routes import install_error_mapping
+    from dashboard.tiles import install_tile_route
     from dashboard.ui import install_dash
 
     ctx = ctx or WebContext.build(settings)
@@ -135,6 +136,7 @@ def create_server(settings: Settings, ctx: WebContext | None = None) -> FastAPI:
     install_auth_routes(server, ctx, secure_cookies=settings.secure_cookies)
     install_api(server, ctx)
     install_error_mapping(server)
+    install_tile_route(server, settings.tile_dir)
     install_dash(server, ctx)
     server.add_middleware(AuthMiddleware, ctx=ctx)
     return server

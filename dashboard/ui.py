@@ -8,7 +8,7 @@ import dash
 from dash import Dash, Input, Output, State, dcc, html
 from fastapi import FastAPI
 
-from dashboard import console, terminal, wall
+from dashboard import console, mapparts, terminal, wall
 from dashboard.auth import SESSION_COOKIE
 from dashboard.context import WebContext
 from dashboard.i18n import lang_of
@@ -80,6 +80,7 @@ def install_dash(server: FastAPI, ctx: WebContext) -> Dash:
         await streams[opts["page"]](ctx, user, opts.get("lang", "zh"),
                                     alive=lambda: ws is None or not ws.is_shutdown)
 
+    mapparts.register(app, ctx)
     console.register(app, ctx, session_user)
     terminal.register(app, ctx, session_user)
     return app

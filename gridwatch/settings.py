@@ -4,6 +4,7 @@ environment itself)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, FilePath, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -37,6 +38,10 @@ class Settings(BaseSettings):
     low_battery_pct: int = 15
     tile_url: str = Field("", description="map tile URL template; empty draws the grids on a plain background")
     tile_attribution: str = ""
+    tile_dir: str = Field("", description="local tiles: a {z}/{x}/{y}.png directory or an .mbtiles file, "
+                          "served at /tiles/{z}/{x}/{y} and drawn instead of GRIDWATCH_TILE_URL")
+    tile_datum: Literal["wgs84", "gcj02"] = Field(
+        "wgs84", description="datum of the tiles: gcj02 for Amap/Tencent-style tiles (the map's data is shifted to match)")
     secure_cookies: bool = Field(False, description="mark session cookies Secure (set behind TLS)")
     # --- telemetry (issue 3): ingest, live store, nearest, simulator -----------------------
     h3_res: int = Field(9, description="H3 resolution of the live cell index (res 9: ~0.1 km2 cells)")

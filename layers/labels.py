@@ -18,6 +18,7 @@ FONT_PX = {1: 18, 2: 14}
 PAD_PX = 10             # halo and breathing room around a name
 LEVEL2_FROM_ZOOM = 12.0  # village names never join the township names at city zoom
 POLYLABEL_TOL_DEG = 1e-4  # ~10 m
+MAX_ZOOM = 22.0
 M_PER_PX_Z0 = 156_543.03392  # Web Mercator ground resolution at the equator, zoom 0
 EARTH_RADIUS_M = 6_371_008.8
 
@@ -50,9 +51,11 @@ def _zoom_to_clear(gap_m: np.ndarray, need_px: np.ndarray, m_per_px_z0: float) -
 
 
 def placement_zooms(lat, lon, widths, heights, floors) -> np.ndarray:
-    """For points in priority order, the smallest zoom (quarter steps, >= its floor) at which each
-    one's box clears every earlier box showing at that zoom. Boxes of widths/heights px centred
-    on the points; two boxes clear when apart by half their widths summed in x or heights in y."""
+    """For points in priority order, the smallest zoom (quarter steps, >= its floor) from which
+    each one's box never overlaps an earlier box: two boxes of widths/heights px centred on the
+    points clear once apart by half their widths summed in x or heights in y. Separation grows
+    with the zoom, so a pair overlaps only below `need`; an earlier name showing from `need` on
+    never meets this one, any other forces this one to wait for `need`."""
     lat, lon = np.asarray(lat, float), np.asarray(lon, float)
     lat0 = math.radians(float(lat.mean())) if len(lat) else 0.0
     x = np.radians(lon) * math.cos(lat0) * EARTH_RADIUS_M
@@ -61,18 +64,15 @@ def placement_zooms(lat, lon, widths, heights, floors) -> np.ndarray:
     w, h = np.asarray(widths, float), np.asarray(heights, float)
     out = np.zeros(len(x))
     for i in range(len(x)):
-        z = math.ceil(float(floors[i]) * 4) / 4
+        z = float(floors[i])
         if i:
             zx = _zoom_to_clear(np.abs(x[:i] - x[i]), (w[:i] + w[i]) / 2, mpp0)
             zy = _zoom_to_clear(np.abs(y[:i] - y[i]), (h[:i] + h[i]) / 2, mpp0)
-            need = np.minimum(np.minimum(zx, zy), 22.0)  # clear along either axis is enough
-            while True:  # raising z brings in names that show only from a higher zoom
-                active = out[:i] <= z
-                top = float(need[active].max()) if active.any() else -math.inf
-                if top <= z:
-                    break
-                z = math.ceil(top * 4) / 4
-        out[i] = z
+            need = np.minimum(np.minimum(zx, zy), MAX_ZOOM)  # clear along either axis is enough
+            meets = need > out[:i]
+            if meets.any():
+                z = max(z, float(need[meets].max()))
+        out[i] = math.ceil(z * 4) / 4
     return out
 
 

@@ -1,4 +1,7 @@
+import math
+
 import geopandas as gpd
+import numpy as np
 import shapely
 from shapely.geometry import Polygon, box
 
@@ -24,13 +27,22 @@ def test_a_name_close_to_an_earlier_one_waits_for_a_higher_zoom():
     assert 200 / m_per_px >= 80 and 200 / (m_per_px * 2 ** 0.25) < 80
 
 
-def test_floors_hold_and_names_showing_later_do_not_block_earlier_zooms():
-    lat, lon = [28.24, 28.24, 28.2401], [117.03, 117.0301, 117.03]
-    z = placement_zooms(lat, lon, [80, 80, 80], [24, 24, 24], [0, 15, 0])
-    assert z[1] >= 15
-    # The third name collides with both; it must clear the first at least, and the second only
-    # from the second's own zoom on.
-    assert z[2] > z[0]
+def test_no_two_names_ever_overlap_once_both_show():
+    rng = np.random.default_rng(3)
+    n = 200
+    lat, lon = 28.24 + rng.normal(0, 0.05, n), 117.03 + rng.normal(0, 0.05, n)
+    w, h = rng.uniform(40, 120, n), np.full(n, 24.0)
+    floors = np.where(np.arange(n) < 50, 0.0, 12.0)
+    z = placement_zooms(lat, lon, w, h, floors)
+    assert (z >= floors).all()
+    mpp0 = 156_543.03392 * math.cos(math.radians(lat.mean()))
+    x_m = np.radians(lon) * math.cos(math.radians(lat.mean())) * 6_371_008.8
+    y_m = np.radians(lat) * 6_371_008.8
+    for i in range(n):
+        for j in range(i):
+            px = 2 ** max(z[i], z[j]) / mpp0  # pixels per metre where both first show
+            assert (abs(x_m[i] - x_m[j]) * px >= (w[i] + w[j]) / 2 - 1e-6
+                    or abs(y_m[i] - y_m[j]) * px >= (h[i] + h[j]) / 2 - 1e-6), (i, j)
 
 
 def grids():
