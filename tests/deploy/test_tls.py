@@ -173,6 +173,18 @@ def test_client_that_does_not_trust_the_ca_is_refused(tls_broker, settings, ca):
         connect(s, "untrusting", clean_start=True, timeout=3)
 
 
+def test_ca_bundle_of_old_and_new_ca_is_trusted(tls_broker, settings, tmp_path):
+    """CA rotation (docs/tls.md): clients trust a bundle of the outgoing and the incoming CA."""
+    tb = tls_broker
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_bytes(tb.pki.other_ca.read_bytes() + tb.pki.ca.read_bytes())
+    s = _tls_settings(settings, f"mqtts://dev1:{tb.creds['dev1']}@127.0.0.1:{tb.tls_port}", mqtt_ca=bundle)
+    c = connect(s, "bundle", clean_start=True, session_expiry_s=0, timeout=3)
+    assert c.is_connected()
+    c.disconnect()
+    c.loop_stop()
+
+
 def test_certificate_for_another_host_is_refused(tls_broker, settings):
     """The certificate names 127.0.0.1 and localhost; the broker's listener on 127.0.0.2
     presents it too, and though it chains to the trusted CA it is refused there."""
