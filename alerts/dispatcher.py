@@ -48,7 +48,9 @@ class Dispatcher:
 
     # -- wiring ----------------------------------------------------------------------------
     def _redis(self) -> redis.Redis:
-        return redis.Redis.from_url(self.settings.redis_url, socket_timeout=30, health_check_interval=30)
+        from gridwatch.redisconn import connect
+
+        return connect(self.settings.redis_url, socket_timeout=30, health_check_interval=30)
 
     def _world(self, r):
         if self.world_factory is not None:

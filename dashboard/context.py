@@ -9,6 +9,7 @@ from functools import cached_property
 import redis
 
 from dashboard.auth import Accounts
+from gridwatch.redisconn import connect
 from gridwatch.settings import Settings
 
 
@@ -22,7 +23,7 @@ class WebContext:
 
     @classmethod
     def build(cls, settings: Settings) -> "WebContext":
-        r = redis.Redis.from_url(settings.redis_url, socket_timeout=5, health_check_interval=30)
+        r = connect(settings.redis_url, socket_timeout=5, health_check_interval=30)
         return cls(settings=settings, r=r, accounts=Accounts(r, settings.secret_key))
 
     @cached_property

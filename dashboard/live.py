@@ -11,10 +11,10 @@ import logging
 import time
 
 import orjson
-import redis.asyncio as aioredis
 
 from alerts.errors import AlertsError
 from alerts.keys import CHANNEL_ALERTS, CHANNEL_ORDERS
+from gridwatch.redisconn import aconnect
 from layers.alerts import alert_row
 from layers.orders import median_time_to_ack, order_row, orders_geojson
 from layers.supervisors import presence_counts, supervisors_geojson
@@ -134,7 +134,8 @@ class LiveHub:
                 await asyncio.sleep(1.0)
 
     async def _follow(self) -> None:
-        client = aioredis.Redis.from_url(self.ctx.settings.redis_url)
+        # a cluster client too: classic pub/sub reaches subscribers on any node
+        client = await aconnect(self.ctx.settings.redis_url)
         pubsub = client.pubsub()
         await pubsub.subscribe(DELTAS, CHANNEL_ALERTS, CHANNEL_ORDERS)
         changed: set[str] = set()

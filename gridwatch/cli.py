@@ -83,11 +83,10 @@ def load(
     repair: bool = typer.Option(False, "--repair", help="repair invalid polygons with make_valid instead of refusing them"),
 ) -> None:
     """Load a dataset into the store; idempotent; exit 1 when the dataset is refused."""
-    import redis
-
     from geodata.dataset import DatasetError, load_dataset
     from geodata.demo import ensure_demo_dataset
     from geodata.store import save_dataset
+    from gridwatch.redisconn import connect
 
     settings = settings_of(ctx)
     if directory is None:
@@ -99,7 +98,7 @@ def load(
     except DatasetError as e:
         typer.echo(str(e), err=True)
         raise typer.Exit(1)
-    r = redis.Redis.from_url(settings.redis_url)
+    r = connect(settings.redis_url)
     try:
         counts = save_dataset(r, ds)
     finally:
@@ -165,12 +164,11 @@ def users_add(ctx: typer.Context, name: str,
               password: Optional[str] = typer.Option(None, help="generated and printed when not given"),
               person: Optional[str] = typer.Option(None, help="for role supervisor: the person id")) -> None:
     """Create or replace a dashboard account."""
-    import redis
-
     from dashboard.auth import Accounts, AuthError
+    from gridwatch.redisconn import connect
 
     try:
-        pw = Accounts(redis.Redis.from_url(settings_of(ctx).redis_url)).add(name, role, password, person)
+        pw = Accounts(connect(settings_of(ctx).redis_url)).add(name, role, password, person)
     except AuthError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2)
@@ -180,22 +178,20 @@ def users_add(ctx: typer.Context, name: str,
 @users_app.command("device-secret")
 def users_device_secret(ctx: typer.Context, device: str) -> None:
     """Set (or rotate) DEVICE's HTTP ingest secret and print it (OwnTracks HTTP, OsmAnd)."""
-    import redis
-
     from dashboard.auth import set_device_secret
+    from gridwatch.redisconn import connect
 
-    typer.echo(set_device_secret(redis.Redis.from_url(settings_of(ctx).redis_url), device))
+    typer.echo(set_device_secret(connect(settings_of(ctx).redis_url), device))
 
 
 @users_app.command("token")
 def users_token(ctx: typer.Context, name: str) -> None:
     """Print a new bearer token for NAME (for integrations and scripts)."""
-    import redis
-
     from dashboard.auth import Accounts, AuthError
+    from gridwatch.redisconn import connect
 
     try:
-        typer.echo(Accounts(redis.Redis.from_url(settings_of(ctx).redis_url)).new_token(name))
+        typer.echo(Accounts(connect(settings_of(ctx).redis_url)).new_token(name))
     except AuthError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2)

@@ -12,6 +12,7 @@ import time
 
 import redis
 
+from gridwatch.redisconn import connect
 from gridwatch.services import MosquittoServer, RedisServer, ServiceError, ensure_on_path
 from gridwatch.settings import Settings
 
@@ -63,7 +64,7 @@ def run_demo(settings: Settings, extra_devices: int) -> int:
         data_dir = settings.data_dir()
         if settings.data is None:
             ensure_demo_dataset(data_dir)
-        r = redis.Redis.from_url(settings.redis_url)
+        r = connect(settings.redis_url)
         counts = save_dataset(r, load_dataset(data_dir))
         print(f"loaded {data_dir}: {counts}")
         logins = create_demo_accounts(settings, r)

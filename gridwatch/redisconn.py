@@ -97,7 +97,8 @@ async def aconnect(url: str, **kw) -> AsyncClient:
             await probe.aclose()
     if flag:
         kw.pop("health_check_interval", None)
-        return redis.asyncio.cluster.RedisCluster.from_url(plain, **kw)
+        # the asyncio client learns the slot map lazily, but its pub/sub needs it at once
+        return await redis.asyncio.cluster.RedisCluster.from_url(plain, **kw).initialize()
     return redis.asyncio.Redis.from_url(plain, **kw)
 
 

@@ -121,11 +121,10 @@ class Simulator:
 
     @classmethod
     def from_redis(cls, settings, extra: int = 0, **kw) -> "Simulator":
-        import redis
-
         from geodata.store import fetch_dataset
+        from gridwatch.redisconn import connect
 
-        r = redis.Redis.from_url(settings.redis_url)
+        r = connect(settings.redis_url)
         try:
             ds = fetch_dataset(r)
         finally:
