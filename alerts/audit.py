@@ -55,7 +55,14 @@ def record(pipe, *, ts: float, actor: str, kind: str, event: str, order: str = "
         # A per-order copy, so an order's trail is read without scanning the whole log.
         pipe.xadd(keys.order_audit(order), fields)
     notice = orjson.dumps({k: (v if k != "data" else data or {}) for k, v in fields.items()} | {"ts": ts})
-    pipe.publish(keys.CHANNEL_ALERTS if kind == "alert" else keys.CHANNEL_ORDERS, notice)
+    channel = keys.CHANNEL_ALERTS if kind == "alert" else keys.CHANNEL_ORDERS
+    pipe.execute_command("EVAL", _PUBLISH_LUA, 1, keys.AUDIT, channel, notice)
+
+
+# PUBLISH names no key, so a Redis Cluster client cannot place it in the transaction's slot (and
+# refuses it in a pipeline); this one-line script names the audit key (the `{orders}` slot) and
+# publishes from inside the MULTI all the same: the notice goes out only if the change commits.
+_PUBLISH_LUA = "return redis.call('PUBLISH', ARGV[1], ARGV[2])"
 
 
 def text(v) -> str:

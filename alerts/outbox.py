@@ -82,7 +82,7 @@ class Sender:
             if info.is_published():
                 done.append(entry_id)
         if done:
-            with self.r.pipeline() as p:
+            with self.r.pipeline(transaction=True) as p:  # cluster pipelines default to none
                 p.xack(keys.OUTBOX, keys.OUTBOX_GROUP, *done)
                 p.xdel(keys.OUTBOX, *done)
                 p.execute()

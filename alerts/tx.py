@@ -13,15 +13,24 @@ def transact(r: redis.Redis, watch: list[str], fn: Callable):
     its writes, or returns without MULTI when there is nothing to write. A concurrent write
     to a watched key aborts the EXEC and `fn` runs again on the new state.
     """
-    with r.pipeline() as pipe:
+    # transaction=True: a cluster client's pipelines default to none (every watched and written
+    # key carries the `{orders}` tag, so the transaction stays in one slot there too)
+    with r.pipeline(transaction=True) as pipe:
         while True:
             try:
                 pipe.watch(*watch)
                 result = fn(pipe)
-                if pipe.explicit_transaction:
+                if _in_multi(pipe):
                     pipe.execute()
                 else:
                     pipe.reset()
                 return result
             except redis.WatchError:
                 continue
+
+
+def _in_multi(pipe) -> bool:
+    """Whether `fn` called MULTI. A cluster pipeline keeps the flag in its strategy object."""
+    if hasattr(pipe, "explicit_transaction"):
+        return pipe.explicit_transaction
+    return pipe._execution_strategy._explicit_transaction

@@ -138,14 +138,20 @@ LOGIN_MAX_FAILURES = 10
 def login_throttled(r: redis.Redis, client: str, name: str) -> bool:
     """True when this client or this account has failed too often in the window."""
     keys = (f"gw:auth:fail:ip:{client}", f"gw:auth:fail:user:{name}")
-    return any(int(v or 0) >= LOGIN_MAX_FAILURES for v in r.mget(keys))
+    # two GETs, not MGET: on a Redis Cluster the two counters live in different slots
+    pipe = r.pipeline(transaction=False)
+    for key in keys:
+        pipe.get(key)
+    return any(int(v or 0) >= LOGIN_MAX_FAILURES for v in pipe.execute())
 
 
 def record_login_failure(r: redis.Redis, client: str, name: str) -> None:
-    pipe = r.pipeline()
+    # No transaction (the counters may sit in different Cluster slots): SET NX EX first, so a
+    # counter never exists without its expiry, then INCR, which keeps the expiry.
+    pipe = r.pipeline(transaction=False)
     for key in (f"gw:auth:fail:ip:{client}", f"gw:auth:fail:user:{name}"):
+        pipe.set(key, 0, ex=LOGIN_WINDOW_S, nx=True)
         pipe.incr(key)
-        pipe.expire(key, LOGIN_WINDOW_S, nx=True)
     pipe.execute()
 
 

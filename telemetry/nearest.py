@@ -164,7 +164,7 @@ def _fetch(r: redis.Redis, s: _Search, rings: Iterable[str], bounds: Iterable[fl
     for ring, bound in zip(rings, bounds):
         args += [ring, repr(max(bound, -1e300))]
     args[7] = (len(args) - 8) // 2
-    done, blob = _script(r, _NEAREST_SHA, NEAREST_LUA, [], args)
+    done, blob = _script(r, _NEAREST_SHA, NEAREST_LUA, [OCC], args)  # OCC: the `{live}` slot
     return bool(done), blob
 
 
