@@ -98,13 +98,14 @@ class RedisServer(LocalServer):
     name: str = "redis"
     package: str = "redis-server"
     appendonly: bool = True
+    extra_args: tuple[str, ...] = ()  # more `--option value` pairs (a Cluster node's, say)
 
     def command(self) -> list[str]:
         return [
             "redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
             "--dir", str(self.workdir.resolve()), "--save", "",
             "--appendonly", "yes" if self.appendonly else "no", "--appendfsync", "everysec",
-            "--protected-mode", "yes",
+            "--protected-mode", "yes", *self.extra_args,
         ]
 
     @property
