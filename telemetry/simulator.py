@@ -104,6 +104,7 @@ class Simulator:
 
         reg = Registry(ds)
         geoms = dict(zip(ds.grids["id"], ds.grids.geometry))
+        shapely.prepare(list(geoms.values()))  # every walk step asks `contains`
         l2 = [g for g, lvl in zip(ds.grids["id"], ds.grids["level"]) if lvl == 2]
         everywhere = shapely.union_all(list(geoms.values()))
         rng = random.Random(kw.get("seed", 1))
@@ -112,6 +113,7 @@ class Simulator:
             p = reg.person_of_device(device)
             own = [geoms[g] for g in (p.grids if p else ()) if g in geoms]
             area = shapely.union_all(own) if own else geoms[rng.choice(l2)] if l2 else everywhere
+            shapely.prepare(area)
             terminals.append(Terminal(device, p.id if p else None, p.role if p else None, area))
         for i in range(extra):
             area = geoms[rng.choice(l2)] if l2 else everywhere
@@ -276,7 +278,12 @@ class Simulator:
         now = time.time()
         for t in self.terminals:
             if t.registered and self.connect_registered:
-                self._connect(t)
+                try:
+                    self._connect(t)
+                except (ConnectionError, OSError) as e:  # a busy broker: that phone tries again later
+                    log.warning("simulator: %s could not connect (%s); retrying in 30 s", t.device, e)
+                    t.online = False
+                    self._at(now + 30, self._return, t)
             self._at(now + self.rng.uniform(0, self.interval_s), self._report, t)
 
     def _loop(self) -> None:
