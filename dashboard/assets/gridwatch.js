@@ -5,7 +5,6 @@ window.gridwatch = (function () {
   const COLORS = {live: "#22c55e", stale: "#f59e0b", offline: "#64748b"};
   const STATUS_RING = {sos: "#ef4444", busy: "#a855f7", off_duty: "#94a3b8", on_duty: "#e6edf7"};
   const FRESH_RANK = {offline: 0, stale: 1, live: 2};
-  const TAU = 2 * Math.PI;
 
   // Where each device's marker was last drawn, and when: the browser tests and the
   // publish-to-marker benchmark read it, and it helps when debugging a wall.
@@ -31,13 +30,14 @@ window.gridwatch = (function () {
 
   // -- supervisors: every marker in one canvas ----------------------------------------------------
   // One slot per device in parallel arrays (position, projected point, style key, properties).
-  // A delta only writes the arrays and asks for a frame; the frame draws everything once, a
-  // canvas path per style (a dozen fills for 10k markers, where a Leaflet circleMarker each
-  // cost a fill and a stroke, and any move redrew every marker under its dirty region).
+  // A delta only writes the arrays and asks for a frame. A frame lists the visible markers by
+  // style (a few hundred microseconds for 10k) and hands them to a worker that paints the canvas
+  // (OffscreenCanvas), so the painting, ~40 ms for 10k markers on a wall without a GPU, never
+  // blocks the page; where a browser has no OffscreenCanvas the page paints them itself.
   const sup = {
     slot: new Map(), device: [], props: [], lat: [], lon: [], key: [],
     x: [], y: [], zoom: null,   // projected pixels at `zoom`; NaN: not projected yet
-    changed: new Set(),         // devices changed since the last draw
+    changed: new Set(),         // devices changed since the last frame
   };
   const styles = new Map();     // style key -> markerStyle
   const PAD = 0.1;              // canvas margin around the view, so a short pan shows no gap
@@ -49,30 +49,81 @@ window.gridwatch = (function () {
     return key;
   }
 
-  // Each style's marker rasterised once; a redraw copies it to whole device pixels. Filling
-  // and stroking 10k arcs made the (software, on walls without a GPU) rasteriser the cost:
-  // ~0.5 s of the main thread per redraw at 10k, against a few ms of copies.
-  const sprites = new Map();
-  function sprite(key, dpr) {
-    const id = `${key}@${dpr}`;
-    let c = sprites.get(id);
-    if (c) return c;
-    const s = styles.get(key), half = s.radius + s.weight / 2 + 1;
-    c = document.createElement("canvas");
-    c.width = c.height = 2 * Math.ceil(half * dpr);
-    const ctx = c.getContext("2d");
-    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    ctx.beginPath();
-    ctx.arc(c.width / dpr / 2, c.height / dpr / 2, s.radius, 0, TAU);
-    ctx.globalAlpha = s.fillOpacity;
-    ctx.fillStyle = s.fillColor;
-    ctx.fill();
-    ctx.globalAlpha = 1;
-    ctx.lineWidth = s.weight;
-    ctx.strokeStyle = s.color;
-    ctx.stroke();
-    sprites.set(id, c);
-    return c;
+  // Paints one frame: {size: [w, h] device px, dpr, groups: [[key, n, style]], pts: x, y pairs in
+  // device px, halo}. Self-contained: it runs in the worker (from its source text) or here.
+  // Each style's marker is rasterised once and copied to whole pixels: filling and stroking 10k
+  // arcs cost the software rasteriser ~0.5 s a frame, copies ~40 ms.
+  function painter() {
+    const TAU = 2 * Math.PI, sprites = new Map();
+    function surface(w, h) {
+      if (typeof OffscreenCanvas !== "undefined") return new OffscreenCanvas(w, h);
+      const c = document.createElement("canvas");
+      c.width = w;
+      c.height = h;
+      return c;
+    }
+    function sprite(key, s, dpr) {
+      const id = `${key}@${dpr}`;
+      let c = sprites.get(id);
+      if (c) return c;
+      const side = 2 * Math.ceil((s.radius + s.weight / 2 + 1) * dpr);
+      c = surface(side, side);
+      const ctx = c.getContext("2d");
+      ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+      ctx.beginPath();
+      ctx.arc(side / dpr / 2, side / dpr / 2, s.radius, 0, TAU);
+      ctx.globalAlpha = s.fillOpacity;
+      ctx.fillStyle = s.fillColor;
+      ctx.fill();
+      ctx.globalAlpha = 1;
+      ctx.lineWidth = s.weight;
+      ctx.strokeStyle = s.color;
+      ctx.stroke();
+      sprites.set(id, c);
+      return c;
+    }
+    return function paint(canvas, f) {
+      if (canvas.width !== f.size[0] || canvas.height !== f.size[1]) {
+        canvas.width = f.size[0];
+        canvas.height = f.size[1];
+      }
+      const ctx = canvas.getContext("2d"), pts = f.pts;
+      ctx.setTransform(1, 0, 0, 1, 0, 0);
+      ctx.clearRect(0, 0, canvas.width, canvas.height);
+      let k = 0;
+      for (const [key, n, s] of f.groups) {
+        const img = sprite(key, s, f.dpr), h = img.width / 2, start = k;
+        for (let j = 0; j < n; j++, k += 2) ctx.drawImage(img, Math.round(pts[k] - h), Math.round(pts[k + 1] - h));
+        if (f.halo && key.startsWith("sos|")) {  // SOS flashes: a ring every other half second
+          const r = 2 * s.radius * f.dpr;
+          ctx.beginPath();
+          for (let j = start; j < k; j += 2) {
+            ctx.moveTo(pts[j] + r, pts[j + 1]);
+            ctx.arc(pts[j], pts[j + 1], r, 0, TAU);
+          }
+          ctx.lineWidth = 0.75 * s.weight * f.dpr;
+          ctx.strokeStyle = "#ef4444";
+          ctx.stroke();
+        }
+      }
+    };
+  }
+
+  // The painting worker: frames in, {seq, ms} out once painted; {probe: [x, y]} answers a pixel.
+  function painterWorker(canvas) {
+    const src = `const paint = (${painter.toString()})(); let canvas = null;
+      onmessage = e => {
+        const m = e.data;
+        if (m.canvas) { canvas = m.canvas; return; }
+        if (m.probe) { postMessage({probe: m.id, rgba: Array.from(canvas.getContext("2d").getImageData(m.probe[0], m.probe[1], 1, 1).data)}); return; }
+        const t0 = performance.now();
+        paint(canvas, m);
+        postMessage({seq: m.seq, ms: performance.now() - t0});
+      };`;
+    const w = new Worker(URL.createObjectURL(new Blob([src], {type: "text/javascript"})));
+    const off = canvas.transferControlToOffscreen();
+    w.postMessage({canvas: off}, [off]);
+    return w;
   }
 
   function removeSlot(i) {
@@ -128,7 +179,20 @@ window.gridwatch = (function () {
         }
         const anim = map._zoomAnimated ? "leaflet-zoom-animated" : "leaflet-zoom-hide";
         this._canvas = L.DomUtil.create("canvas", `gw-supervisors ${anim}`, pane);
-        this._ctx = this._canvas.getContext("2d");
+        this._worker = null;
+        if (this._canvas.transferControlToOffscreen && window.Worker) {
+          try {
+            this._worker = painterWorker(this._canvas);
+            this._worker.onmessage = e => this._painted(e.data);
+          } catch (e) {
+            this._worker = null;  // e.g. a policy forbids blob workers: paint here
+          }
+        }
+        if (!this._worker) this._paint = painter();
+        this._pending = new Map();  // frames sent to the worker, not yet painted
+        this._probes = new Map();
+        this._seq = 0;
+        this._geom = this._next = this._sent = null;
         this._tip = L.tooltip({direction: "top", offset: [0, -8 * SCALE]});
         this._hover = null;
         this._last = this._gap = 0;
@@ -142,6 +206,7 @@ window.gridwatch = (function () {
         clearTimeout(this._wait);
         clearInterval(this._flash);
         this._frame = this._flash = this._wait = null;
+        if (this._worker) this._worker.terminate();
         this._tip.remove();
         L.DomUtil.remove(this._canvas);
       },
@@ -151,11 +216,15 @@ window.gridwatch = (function () {
                 zoom: this._onZoom, mousemove: this._onMove, mouseout: this._onOut, click: this._onMove};
       },
 
-      // At most one draw per animation frame, and no more often than 8x the last draw's cost
-      // (so the layer keeps to about a ninth of the main thread; a 10k-marker draw of ~10 ms
-      // gives ~80 ms between draws, a 1k one under a frame).
+      // At most one frame per animation frame and one frame at a time in the worker (deltas
+      // that arrive meanwhile go into the next); and no more often than 8x the last frame's cost
+      // on this thread.
       redraw() {
         if (!this._map || this._frame || this._wait) return;
+        if (this._pending.size) {
+          this._again = true;
+          return;
+        }
         const wait = this._last + this._gap - performance.now();
         if (wait > 0) {
           this._wait = setTimeout(() => { this._wait = null; this.redraw(); }, wait);
@@ -164,28 +233,31 @@ window.gridwatch = (function () {
         }
       },
 
-      // The canvas covers the view plus PAD on each side, placed in layer coordinates.
+      // The canvas covers the view plus PAD on each side, placed in layer coordinates. The new
+      // place is taken when the frame painted for it is there, so a pan or zoom shows no jump.
       _reset() {
-        const map = this._map, size = map.getSize(), dpr = window.devicePixelRatio || 1;
-        this._origin = map.containerPointToLayerPoint(size.multiplyBy(-PAD)).round();
-        this._w = Math.round(size.x * (1 + 2 * PAD));
-        this._h = Math.round(size.y * (1 + 2 * PAD));
-        this._center = map.getCenter();
-        this._zoom = map.getZoom();
-        L.DomUtil.setPosition(this._canvas, this._origin);
-        this._canvas.width = this._w * dpr;
-        this._canvas.height = this._h * dpr;
-        this._canvas.style.width = `${this._w}px`;
-        this._canvas.style.height = `${this._h}px`;
-        this._dpr = dpr;
+        const map = this._map, size = map.getSize();
+        this._next = {
+          origin: map.containerPointToLayerPoint(size.multiplyBy(-PAD)).round(),
+          w: Math.round(size.x * (1 + 2 * PAD)), h: Math.round(size.y * (1 + 2 * PAD)),
+          center: map.getCenter(), zoom: map.getZoom(), dpr: window.devicePixelRatio || 1,
+        };
         this.draw();
+      },
+      _place(g) {
+        if (!g || g === this._geom) return;
+        this._geom = g;
+        L.DomUtil.setPosition(this._canvas, g.origin);
+        this._canvas.style.width = `${g.w}px`;
+        this._canvas.style.height = `${g.h}px`;
       },
 
       // While zooming, the canvas is scaled as Leaflet scales its own renderers (L.Renderer).
       _transform(center, zoom) {
-        const map = this._map, scale = map.getZoomScale(zoom, this._zoom);
-        const half = map.getSize().multiplyBy(0.5 + PAD);
-        const offset = half.multiplyBy(-scale).add(map.project(this._center, zoom))
+        const map = this._map, g = this._geom;
+        if (!g) return;
+        const scale = map.getZoomScale(zoom, g.zoom), half = map.getSize().multiplyBy(0.5 + PAD);
+        const offset = half.multiplyBy(-scale).add(map.project(g.center, zoom))
           .subtract(map._getNewPixelOrigin(center, zoom));
         L.DomUtil.setTransform(this._canvas, offset, scale);
       },
@@ -197,13 +269,15 @@ window.gridwatch = (function () {
         if (!map || map._animatingZoom) return; // moveend at the end of the zoom draws again
         const t0 = performance.now();
         const zoom = map.getZoom(), n = sup.device.length, {x, y, lat, lon, key} = sup;
+        const g = this._next || this._sent, dpr = g.dpr;
+        this._sent = g;
         if (sup.zoom !== zoom) {
           sup.zoom = zoom;
           x.fill(NaN);
         }
-        const po = map.getPixelOrigin(), ox = po.x + this._origin.x, oy = po.y + this._origin.y;
-        const W = this._w, H = this._h, M = 20 * SCALE;
+        const po = map.getPixelOrigin(), ox = po.x + g.origin.x, oy = po.y + g.origin.y, M = 20 * SCALE;
         const groups = new Map();
+        let visible = 0;
         for (let i = 0; i < n; i++) {
           if (x[i] !== x[i]) {
             const pt = map.project([lat[i], lon[i]], zoom);
@@ -211,57 +285,82 @@ window.gridwatch = (function () {
             y[i] = pt.y;
           }
           const cx = x[i] - ox, cy = y[i] - oy;
-          if (cx < -M || cy < -M || cx > W + M || cy > H + M) continue;
-          let g = groups.get(key[i]);
-          if (!g) groups.set(key[i], g = []);
-          g.push(cx, cy);
+          if (cx < -M || cy < -M || cx > g.w + M || cy > g.h + M) continue;
+          let list = groups.get(key[i]);
+          if (!list) groups.set(key[i], list = []);
+          list.push(i);
+          visible++;
         }
-        const ctx = this._ctx, dpr = this._dpr;
-        ctx.setTransform(1, 0, 0, 1, 0, 0);
-        ctx.clearRect(0, 0, this._canvas.width, this._canvas.height);
         // Offline under stale under live; SOS last, on top of everything.
         const rank = k => (k.startsWith("sos|") ? 10 : 0) + (FRESH_RANK[k.split("|")[1]] || 0);
         const order = Array.from(groups.keys()).sort((a, b) => rank(a) - rank(b));
-        let sos = false;
-        for (const k of order) {
-          const img = sprite(k, dpr), pts = groups.get(k), h = img.width / 2;
-          for (let j = 0; j < pts.length; j += 2) {
-            ctx.drawImage(img, Math.round(pts[j] * dpr - h), Math.round(pts[j + 1] * dpr - h));
-          }
-          if (k.startsWith("sos|")) {
-            sos = true;
-            if (this._flashOn) this._halo(pts, styles.get(k).radius);
+        const pts = new Float32Array(2 * visible);
+        let k = 0;
+        for (const key of order) {
+          for (const i of groups.get(key)) {
+            pts[k++] = (x[i] - ox) * dpr;
+            pts[k++] = (y[i] - oy) * dpr;
           }
         }
-        this._flashing(sos);
-        const t1 = performance.now();
-        for (const dev of sup.changed) {
+        const frame = {seq: ++this._seq, size: [Math.round(g.w * dpr), Math.round(g.h * dpr)], dpr, pts,
+                       groups: order.map(key => [key, groups.get(key).length, styles.get(key)]), halo: !!this._flashOn};
+        const notes = Array.from(sup.changed, dev => {
           const i = sup.slot.get(dev);
-          if (i === undefined) { delete drawn[dev]; continue; }
-          const p = sup.props[i];
-          drawn[dev] = {lat: lat[i], lon: lon[i], status: p.status, fresh: p.fresh, t: t1};
-        }
-        const changed = sup.changed.size;
+          return i === undefined ? [dev] : [dev, lat[i], lon[i], sup.props[i].status, sup.props[i].fresh];
+        });
         sup.changed.clear();
+        this._flashing(order.some(key => key.startsWith("sos|")));
+        this._next = null;
+        const done = {seq: frame.seq, geom: g, notes, t: t0};
+        if (this._worker) {
+          this._pending.set(frame.seq, done);
+          this._worker.postMessage(frame, [pts.buffer]);
+        } else {
+          this._paint(this._canvas, frame);
+        }
         this._last = t0;
-        this._gap = Math.min(100, 8 * (t1 - t0));
-        if (this._hover !== null) this._show(sup.slot.get(this._hover));
-        measure("gridwatch:draw", t0, {markers: n, changed});
+        this._gap = Math.min(100, 8 * (performance.now() - t0));
+        measure("gridwatch:draw", t0, {markers: n, changed: notes.length});
+        if (!this._worker) this._painted({seq: frame.seq, ms: performance.now() - t0}, done);
       },
 
-      // SOS markers flash: a ring every other half second (a redraw costs a few ms).
-      _halo(pts, r) {
-        const ctx = this._ctx;
-        ctx.setTransform(this._dpr, 0, 0, this._dpr, 0, 0);
-        ctx.beginPath();
-        for (let j = 0; j < pts.length; j += 2) {
-          ctx.moveTo(pts[j] + 2 * r, pts[j + 1]);
-          ctx.arc(pts[j], pts[j + 1], 2 * r, 0, TAU);
+      // A frame is on the canvas: the canvas takes its place, and the devices it moved are noted.
+      _painted(m, done) {
+        if (m.probe !== undefined) {
+          const resolve = this._probes.get(m.probe);
+          this._probes.delete(m.probe);
+          return resolve && resolve(m.rgba);
         }
-        ctx.lineWidth = 3 * SCALE;
-        ctx.strokeStyle = "#ef4444";
-        ctx.stroke();
+        done = done || this._pending.get(m.seq);
+        if (!done) return;
+        this._pending.delete(m.seq);
+        this._place(done.geom);
+        const t = performance.now();
+        for (const [dev, lat, lon, status, fresh] of done.notes) {
+          if (lat === undefined) delete drawn[dev];
+          else drawn[dev] = {lat, lon, status, fresh, t};
+        }
+        if (this._worker) measure("gridwatch:paint", done.t, {worker_ms: m.ms});
+        if (this._hover !== null) this._show(sup.slot.get(this._hover));
+        if (this._again && !this._pending.size) {
+          this._again = false;
+          this.redraw();
+        }
       },
+
+      // The canvas pixel [r, g, b, a] under a point of the page (tests read marker colours).
+      pixel(clientX, clientY) {
+        const r = this._canvas.getBoundingClientRect(), dpr = this._geom.dpr;
+        const at = [Math.round((clientX - r.left) * dpr), Math.round((clientY - r.top) * dpr)];
+        if (!this._worker) return Promise.resolve(Array.from(this._canvas.getContext("2d").getImageData(at[0], at[1], 1, 1).data));
+        return new Promise(resolve => {
+          const id = ++this._seq;
+          this._probes.set(id, resolve);
+          this._worker.postMessage({probe: at, id});
+        });
+      },
+
+      // SOS markers flash: a ring every other half second.
       _flashing(on) {
         if (on && !this._flash) {
           this._flash = setInterval(() => { this._flashOn = !this._flashOn; this.redraw(); }, 500);

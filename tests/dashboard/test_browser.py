@@ -94,29 +94,28 @@ def drawn(chrome, device):
     return chrome.execute_script("return window.gridwatch && window.gridwatch.drawn[arguments[0]]", device)
 
 
-# The supervisor layer's pixel at a device's marker, and the marker's place in the page (the
-# layer is one canvas drawn by gridwatch.js, so the colour is read from it).
+# A device's marker: its place in the page and the supervisor layer's pixel there (the layer is
+# one canvas painted by gridwatch.js, so the colour is read from it).
 MARKER_JS = """
+const done = arguments[arguments.length - 1];
 const g = window.gridwatch, l = g.supervisorLayer(), d = g.drawn[arguments[0]];
-if (!l || !l._map || !d) return null;
-const m = l._map, c = document.querySelector("canvas.gw-supervisors");
-const cp = m.latLngToContainerPoint([d.lat, d.lon]), mr = m.getContainer().getBoundingClientRect();
-const cr = c.getBoundingClientRect(), k = c.width / cr.width, x = mr.left + cp.x, y = mr.top + cp.y;
-const px = c.getContext("2d").getImageData(Math.round((x - cr.left) * k), Math.round((y - cr.top) * k), 1, 1).data;
-return {rgba: Array.from(px), x: x, y: y};
+if (!l || !l._map || !d) return done(null);
+const m = l._map, cp = m.latLngToContainerPoint([d.lat, d.lon]), r = m.getContainer().getBoundingClientRect();
+const x = r.left + cp.x, y = r.top + cp.y;
+l.pixel(x, y).then(rgba => done({rgba: rgba, x: x, y: y}));
 """
 
 
 def marker_colour(chrome, device, rgb):
     """The marker is drawn with this fill colour (canvas blending may move a channel by a few)."""
-    m = chrome.execute_script(MARKER_JS, device)
+    m = chrome.execute_async_script(MARKER_JS, device)
     return bool(m) and m["rgba"][3] > 200 and all(abs(a - b) <= 4 for a, b in zip(m["rgba"], rgb))
 
 
 def hover_marker(chrome, device) -> str:
     """Moves the pointer onto the device's marker (a real DOM event, hit-tested by the layer)
     and returns the tooltip's text."""
-    m = chrome.execute_script(MARKER_JS, device)
+    m = chrome.execute_async_script(MARKER_JS, device)
     chrome.execute_script("""document.querySelector("#wall-map, #con-map").dispatchEvent(new MouseEvent("mousemove",
         {clientX: arguments[0], clientY: arguments[1], bubbles: true}));""", m["x"], m["y"])
     return chrome.execute_script("const t = document.querySelector('.leaflet-tooltip'); return t && t.textContent")
