@@ -130,6 +130,8 @@ def pipeline_rate(settings, r: redis.Redis, items, workers: int) -> tuple[float,
     ps = [q for t in tree for q in t]
     cpu = lambda: sum(sum(p.cpu_times()[:2]) for p in ps)  # noqa: E731 - user + system, all workers
     peak, t_first, first_count, cpu0, polls, peak_rss = 0, None, 0, cpu(), 0, []
+    rinfo = r.info("cpu")
+    rcpu0 = rinfo["used_cpu_user"] + rinfo["used_cpu_sys"]
     while True:
         calls = r.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0)
         now = time.perf_counter()
@@ -148,6 +150,10 @@ def pipeline_rate(settings, r: redis.Redis, items, workers: int) -> tuple[float,
     # Worker CPU per message: steadier than the rates on a shared machine (the other tenants
     # move the rates, bare and pipeline alike, far more than the work each message costs).
     cpu_us = (cpu() - cpu0) / len(items) * 1e6
+    rinfo = r.info("cpu")
+    redis_us = (rinfo["used_cpu_user"] + rinfo["used_cpu_sys"] - rcpu0) / len(items) * 1e6
+    print(f"    Redis CPU {redis_us:.1f} us per message (live script, trail, tally; the province arithmetic "
+          f"in docs/scale-out.md uses it)")
     for p in procs:
         p.send_signal(signal.SIGTERM)
         p.wait(30)
