@@ -17,6 +17,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "no_orders": ("暂无进行中指令", "No open orders"),
     "sos_banner": ("紧急求助", "SOS"),
     "escalation_banner": ("指令升级", "Escalation"),
+    "sound": ("告警声音（开/关）", "Alarm sound (on/off)"),
     "click_map": ("在地图上点击位置，或输入网格/主体信用代码搜索", "Click the map, or search a grid / entity credit code"),
     "search": ("搜索", "Search"),
     "responsible": ("网格责任人", "Responsible"),

@@ -198,6 +198,11 @@ def test_sos_raises_the_banner_on_the_wall(stack, chrome):
                  and "紧急求助" in b.text, what="the SOS banner")
         wait_for(lambda: (d := drawn(chrome, dev)) and d["status"] == "sos", what="the SOS marker")
         assert marker_colour(chrome, dev, (0xef, 0x44, 0x44))  # red, drawn on top of any other marker
+        # the alarm sound: silent until the duty officer switches it on, then beeping while the banner is up
+        assert chrome.execute_script("return window.gridwatchSound.beeps") == 0
+        chrome.find_element(By.ID, "wall-sound").click()
+        wait_for(lambda: chrome.execute_script("return window.gridwatchSound.beeps") >= 1, what="the alarm sound")
+        assert chrome.find_element(By.ID, "wall-sound").get_attribute("aria-pressed") == "true"
     finally:
         term.close()
 
