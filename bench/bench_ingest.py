@@ -128,6 +128,7 @@ def pipeline_rate(settings, r: redis.Redis, items, workers: int) -> tuple[float,
     # a worker is two processes: the MQTT receiver and its store process (StoreProcess)
     tree = [[psutil.Process(p.pid), *psutil.Process(p.pid).children(recursive=True)] for p in procs]
     ps = [q for t in tree for q in t]
+    names = [" ".join(q.cmdline())[-40:] for q in tree[-1]]
     cpu = lambda: sum(sum(p.cpu_times()[:2]) for p in ps)  # noqa: E731 - user + system, all workers
     peak, t_first, first_count, cpu0, polls, peak_rss = 0, None, 0, cpu(), 0, []
     rinfo = r.info("cpu")
@@ -157,7 +158,6 @@ def pipeline_rate(settings, r: redis.Redis, items, workers: int) -> tuple[float,
     for p in procs:
         p.send_signal(signal.SIGTERM)
         p.wait(30)
-    names = [" ".join(q.cmdline())[-40:] for q in tree[-1]]
     print("    peak RSS per process of a worker: " + ", ".join(
         f"{'receiver' if i == 0 else 'resource tracker' if 'resource_tracker' in n else 'store'} {b / 2**20:.0f} MB"
         for i, (n, b) in enumerate(zip(names, peak_rss))))

@@ -84,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--seconds", type=float, default=60.0, help="measuring time after the warm-up")
     a = ap.parse_args(argv or [])
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stop the servers and processes it started
     ensure_on_path()
     with tempfile.TemporaryDirectory() as tmp:
         rs = RedisServer(workdir=Path(tmp) / "redis").start()  # AOF everysec, as deployed

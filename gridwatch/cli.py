@@ -210,7 +210,7 @@ def ingest(
     import logging
     import socket
 
-    from telemetry.ingest import IngestWorker
+    from telemetry.worker import IngestWorker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     settings = settings_of(ctx)
