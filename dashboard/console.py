@@ -18,7 +18,7 @@ from layers.choropleth import MEASURES
 
 
 def layout(ctx: WebContext, user, lang: str):
-    panels = live.panels(ctx)
+    panels = ctx.hub.recent_panels() or live.panels(ctx)  # an open page keeps the hub's fresh
     can_order = user.can_order
     return html.Div([
         dcc.Store(id="con-lang", data=lang),

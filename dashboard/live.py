@@ -36,19 +36,28 @@ def _names(ctx) -> dict[str, str]:
     return ctx.person_names
 
 
+def device_states(ctx, devices=None) -> list[dict]:
+    """Every device's live state as a dict (one Redis read of them all), or the given devices'."""
+    return [s.as_dict() for s in ctx.store.devices(None if devices is None else list(devices))]
+
+
+def supervisor_features(ctx, states: list[dict]) -> dict:
+    return ctx.to_map(supervisors_geojson(states, _names(ctx)))
+
+
 def supervisors_snapshot(ctx, devices=None) -> dict:
     """Supervisors as map features: all, or the given devices."""
-    ids = None if devices is None else list(devices)
-    return ctx.to_map(supervisors_geojson((s.as_dict() for s in ctx.store.devices(ids)), _names(ctx)))
+    return supervisor_features(ctx, device_states(ctx, devices))
 
 
-def coverage(ctx) -> dict:
+def coverage(ctx, states: list[dict] | None = None) -> dict:
     """The coverage layer's hideout: each not fully covered cell's bucket, and the uncovered %."""
     from layers.coverage import hideout, nearest_distance_m
 
-    on = [s for s in ctx.store.devices() if s.lat is not None and s.fresh == "live"
-          and s.status == "on_duty" and s.role in SUPERVISOR_ROLES]
-    dist = nearest_distance_m(ctx.coverage_grid, [s.lat for s in on], [s.lon for s in on])
+    states = device_states(ctx) if states is None else states
+    on = [s for s in states if s["lat"] is not None and s["fresh"] == "live"
+          and s["status"] == "on_duty" and s["role"] in SUPERVISOR_ROLES]
+    dist = nearest_distance_m(ctx.coverage_grid, [s["lat"] for s in on], [s["lon"] for s in on])
     return hideout(ctx.coverage_grid, dist)
 
 
@@ -60,10 +69,12 @@ def median_ack_today(ctx, now: float | None = None) -> float | None:
 
 
 def panels(ctx, now: float | None = None, uncovered_pct: float | None = None,
-           median_ack_s: float | None = None) -> dict:
+           median_ack_s: float | None = None, states: list[dict] | None = None) -> dict:
+    """KPIs, open alerts and orders, and the orders layer; `states`: the devices' states if the
+    caller has them (the hub keeps them), else read here."""
     now = time.time() if now is None else now
     names, grids = _names(ctx), ctx.grid_names
-    states = [s.as_dict() for s in ctx.store.devices()]
+    states = device_states(ctx) if states is None else states
     open_orders = ctx.orders.list("open")
     open_alerts = ctx.alerts.list("open")
     kpis = {**presence_counts(states), "open_orders": len(open_orders), "open_alerts": len(open_alerts),
@@ -94,6 +105,16 @@ class LiveHub:
         self.fresh: dict[str, str] = {}
         self.coverage: dict | None = None
         self.median_ack: float | None = None
+        # every device's state as last read: the changed ones on each delta, all of them on each
+        # sweep; panels and coverage are computed from it instead of reading 10k hashes again
+        self.states: dict[str, dict] = {}
+        self.synced = False
+        self.last_panels: tuple[float, dict] | None = None  # (monotonic time, panels)
+
+    def recent_panels(self, max_age_s: float = 2 * PANEL_EVERY_S) -> dict | None:
+        """The panels the hub last sent, if recent: a page's first layout needn't read them again."""
+        p = self.last_panels
+        return p[1] if p is not None and time.monotonic() - p[0] <= max_age_s else None
 
     def _broadcast(self, item) -> None:
         for q in list(self.queues):
@@ -114,7 +135,12 @@ class LiveHub:
             self.task = asyncio.get_running_loop().create_task(self._run())
         try:
             if snapshot:
-                yield "delta", await asyncio.to_thread(supervisors_snapshot, self.ctx)
+                # the hub's states are at most a sweep old, and every change after them reaches
+                # this follower's queue, which exists already
+                states = list(self.states.values()) if self.synced else None
+                yield "delta", await asyncio.to_thread(
+                    supervisor_features, self.ctx, states) if states is not None else await asyncio.to_thread(
+                    supervisors_snapshot, self.ctx)
             while alive():
                 try:
                     yield await asyncio.wait_for(q.get(), timeout=PANEL_EVERY_S * 2)
@@ -139,7 +165,7 @@ class LiveHub:
         pubsub = client.pubsub()
         await pubsub.subscribe(DELTAS, CHANNEL_ALERTS, CHANNEL_ORDERS)
         changed: set[str] = set()
-        dirty, last_panel, last_sweep, last_cover = True, 0.0, time.monotonic(), 0.0
+        dirty, last_panel, last_sweep, last_cover = True, 0.0, 0.0, 0.0
         try:
             while self.queues:
                 msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=DELTA_FLUSH_S)
@@ -152,7 +178,9 @@ class LiveHub:
                     msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0)
                 if changed:
                     devices, changed = list(changed), set()
-                    fc = await asyncio.to_thread(supervisors_snapshot, self.ctx, devices)
+                    states = await asyncio.to_thread(device_states, self.ctx, devices)
+                    self.states.update((st["device"], st) for st in states)
+                    fc = await asyncio.to_thread(supervisor_features, self.ctx, states)
                     for f in fc["features"]:
                         self.fresh[f["properties"]["device"]] = f["properties"]["fresh"]
                     self._broadcast(("delta", fc))
@@ -162,20 +190,25 @@ class LiveHub:
                     await self._sweep()
                 if now - last_cover >= COVERAGE_EVERY_S:
                     last_cover = now
-                    self.coverage = await asyncio.to_thread(coverage, self.ctx)
+                    self.coverage = await asyncio.to_thread(coverage, self.ctx, list(self.states.values()))
                     self.median_ack = await asyncio.to_thread(median_ack_today, self.ctx)
                     self._broadcast(("coverage", self.coverage))
                 if dirty or now - last_panel >= PANEL_EVERY_S:
                     dirty, last_panel = False, now
                     pct = self.coverage["pct"] if self.coverage else None
-                    self._broadcast(("panels", await asyncio.to_thread(panels, self.ctx, None, pct, self.median_ack)))
+                    p = await asyncio.to_thread(panels, self.ctx, None, pct, self.median_ack, list(self.states.values()))
+                    self.last_panels = (time.monotonic(), p)
+                    self._broadcast(("panels", p))
         finally:
             await pubsub.aclose()
             await client.aclose()
 
     async def _sweep(self) -> None:
         """Sends the devices whose presence changed with the clock, not with a message."""
-        snap = await asyncio.to_thread(supervisors_snapshot, self.ctx)
+        states = await asyncio.to_thread(device_states, self.ctx)
+        self.states = {st["device"]: st for st in states}
+        self.synced = True
+        snap = await asyncio.to_thread(supervisor_features, self.ctx, states)
         moved = [f for f in snap["features"]
                  if self.fresh.get(f["properties"]["device"]) != f["properties"]["fresh"]]
         self.fresh = {f["properties"]["device"]: f["properties"]["fresh"] for f in snap["features"]}

@@ -69,7 +69,7 @@ def banner(panels: dict, lang: str) -> tuple[str, str]:
 
 
 def layout(ctx: WebContext, user, lang: str):
-    panels = live.panels(ctx)
+    panels = ctx.hub.recent_panels() or live.panels(ctx)  # an open page keeps the hub's fresh
     text, cls = banner(panels, lang)
     return html.Div([
         dcc.Store(id="wall-lang", data=lang),
