@@ -48,7 +48,7 @@ def layout(ctx: WebContext, user, lang: str):
                                                     " · ", html.A(t("logout", lang), href="/logout")])]),
         html.Div([html.Button(t("duty_on", lang), id="term-on", className="secondary"),
                   html.Button(t("duty_off", lang), id="term-off", className="secondary"),
-                  html.Span(me["status"], id="term-status", className="gw-msg")], className="gw-duty"),
+                  html.Span(t("duty_" + me["status"], lang), id="term-status", className="gw-msg")], className="gw-duty"),
         html.Button(t("sos_button", lang), id="term-sos", className="gw-sos-btn"),
         html.Div(id="term-msg", className="gw-msg"),
         html.H3(t("my_orders", lang)),
@@ -86,12 +86,12 @@ def register(app, ctx: WebContext, session_user) -> None:
 
     @app.callback(Output("term-duty", "data"), Output("term-status", "children"),
                   Input("term-on", "n_clicks"), Input("term-off", "n_clicks"), Input("term-sos", "n_clicks"),
-                  prevent_initial_call=True)
-    def status(_on, _off, _sos):
+                  State("term-lang", "data"), prevent_initial_call=True)
+    def status(_on, _off, _sos, lang):
         user = session_user(ctx)
         st = {"term-on": "on_duty", "term-off": "off_duty", "term-sos": "sos"}[dctx.triggered_id]
         live.terminal_status(ctx, user, st)
-        return ("on_duty" if st == "sos" else st), st
+        return ("on_duty" if st == "sos" else st), t("duty_" + st, lang)
 
 
 async def stream(ctx: WebContext, user, lang: str, alive=lambda: True) -> None:

@@ -74,7 +74,8 @@ def layout(ctx: WebContext, user, lang: str):
     return html.Div([
         dcc.Store(id="wall-lang", data=lang),
         html.Div(text, id="wall-banner", className=cls),
-        html.Button("🔔", id="wall-sound", className="gw-sound", title=t("sound", lang), **{"aria-pressed": "false"}),
+        html.Button(t("sound_short", lang), id="wall-sound", className="gw-sound", title=t("sound", lang),
+                    **{"aria-pressed": "false"}),
         html.Div(kpi_strip(panels["kpis"], lang), id="wall-kpis", className="gw-kpis"),
         city_map(ctx, "wall"),
         html.Div([
