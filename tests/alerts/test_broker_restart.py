@@ -21,7 +21,7 @@ from alerts import keys
 from gridwatch.services import MosquittoServer
 
 from .field import POINT, wait_for
-from .test_e2e import Field, short
+from .test_e2e import make_field, short  # noqa: F401 - make_field is a fixture
 
 
 @pytest.fixture
@@ -37,20 +37,6 @@ def make_broker(tmp_path):
     yield make
     for s in made:
         s.stop()
-
-
-@pytest.fixture
-def make_field():
-    made = []
-
-    def make(settings) -> Field:
-        f = Field(settings)
-        made.append(f)
-        return f
-
-    yield make
-    for f in made:
-        f.close()
 
 
 def issue(field, title: str, **kw) -> dict:

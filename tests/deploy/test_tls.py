@@ -126,41 +126,38 @@ def _report(client, device: str, lat: float, lon: float) -> None:
     client.publish(f"gw/{device}/loc", orjson.dumps(body), qos=1).wait_for_publish(5)
 
 
-def test_device_over_tls_is_stored_by_ingest_trusting_the_local_ca(tls_broker, settings, rdb):
+def _stored_through(tb, settings, rdb, s, client_id: str, device: str, lat: float, lon: float):
+    """`device` reports (lat, lon) over TLS while an ingest worker with settings `s` runs; its
+    state once the worker has stored it."""
     from telemetry.store import LiveStore
 
-    tb = tls_broker
-    s = _tls_settings(settings, f"mqtts://gridwatch-ingest:{tb.creds['gridwatch-ingest']}@127.0.0.1:{tb.tls_port}",
-                      mqtt_ca=tb.pki.ca)
-    with IngestThread(s, "ingest-tls"):
-        dev = _device(tb, settings, "dev1")
+    with IngestThread(s, client_id):
+        dev = _device(tb, settings, device)
         try:
-            _report(dev, "dev1", 28.2210, 117.0110)
-            state = wait_for(lambda: LiveStore(rdb, s).device("dev1"), what="dev1 stored")
+            _report(dev, device, lat, lon)
+            return wait_for(lambda: LiveStore(rdb, s).device(device), what=f"{device} stored")
         finally:
             dev.disconnect()
             dev.loop_stop()
+
+
+def test_device_over_tls_is_stored_by_ingest_trusting_the_local_ca(tls_broker, settings, rdb):
+    tb = tls_broker
+    s = _tls_settings(settings, f"mqtts://gridwatch-ingest:{tb.creds['gridwatch-ingest']}@127.0.0.1:{tb.tls_port}",
+                      mqtt_ca=tb.pki.ca)
+    state = _stored_through(tb, settings, rdb, s, "ingest-tls", "dev1", 28.2210, 117.0110)
     assert (state.lat, state.lon, state.l2) == (28.2210, 117.0110, "W-S")
 
 
 def test_client_certificate_is_the_account_on_the_mutual_tls_listener(tls_broker, settings, rdb):
     """No password: the broker takes the account from the certificate's CN (gridwatch-ingest),
     and its ACL applies; without a certificate the same listener refuses the client."""
-    from telemetry.store import LiveStore
-
     tb = tls_broker
     url = f"mqtts://127.0.0.1:{tb.mtls_port}"
     with pytest.raises(OSError):
         connect(_tls_settings(settings, url, mqtt_ca=tb.pki.ca), "no-cert", clean_start=True, timeout=3)
     s = _tls_settings(settings, url, mqtt_ca=tb.pki.ca, mqtt_cert=tb.pki.client, mqtt_key=tb.pki.client_key)
-    with IngestThread(s, "ingest-mtls"):
-        dev = _device(tb, settings, "dev2")
-        try:
-            _report(dev, "dev2", 28.2710, 117.0110)
-            state = wait_for(lambda: LiveStore(rdb, s).device("dev2"), what="dev2 stored")
-        finally:
-            dev.disconnect()
-            dev.loop_stop()
+    state = _stored_through(tb, settings, rdb, s, "ingest-mtls", "dev2", 28.2710, 117.0110)
     assert state.l2 == "W-N"
 
 
