@@ -17,10 +17,11 @@ import redis
 
 import numpy as np
 
-from telemetry.store import NEAREST_LUA, OCC, OCCUPIED_LUA, REC_SEP
+from telemetry.store import NEAREST_LUA, OCC, OCCST, OCCUPANCY_LUA, OCCUPIED_LUA, REC_SEP
 
 _NEAREST_SHA = hashlib.sha1(NEAREST_LUA.encode()).hexdigest()
 _OCCUPIED_SHA = hashlib.sha1(OCCUPIED_LUA.encode()).hexdigest()
+_OCCUPANCY_SHA = hashlib.sha1(OCCUPANCY_LUA.encode()).hexdigest()
 EARTH_RADIUS_M = 6371007.180918475  # h3's authalic radius, so bounds and distances agree
 
 # Safety margins on measured geometry: the H3 lattice is only locally regular (edges within
@@ -30,6 +31,7 @@ RADIUS_MARGIN = 1.03
 SLACK_M = 1.0
 FINE_MAX_RING = 4   # beyond this the sparse-area search over coarse cells takes over
 COARSE_BATCH = 8    # coarse cells fetched per round trip in the sparse-area search
+SKIP_AFTER = 16     # coarse cells read before a filtered search asks which cells hold anyone eligible
 
 
 class Candidate(NamedTuple):
@@ -193,6 +195,8 @@ def nearest(r: redis.Redis, lat: float, lon: float, k: int = 5, *, statuses: Ite
     if k <= 0:
         return []
     now = time.time() if now is None else now
+    statuses = None if statuses is None else tuple(statuses)
+    roles = None if roles is None else tuple(roles)
     s = _Search(lat, lon, k, statuses, max_age_s, roles, tuple(exclude), now)
     c0 = h3.latlng_to_cell(lat, lon, res)
     geo = local_geometry(c0)
@@ -203,7 +207,8 @@ def nearest(r: redis.Redis, lat: float, lon: float, k: int = 5, *, statuses: Ite
         s.take(blob)
         if done:
             return s.result()
-    return _coarse_search(r, s, lat, lon, coarse_res)
+    return _coarse_search(r, s, lat, lon, coarse_res, None if statuses is None else frozenset(statuses),
+                          None if roles is None else frozenset(roles))
 
 
 @lru_cache(maxsize=100_000)
@@ -227,13 +232,59 @@ def _occupied(r: redis.Redis) -> tuple[list[str], np.ndarray]:
     return _occupied_cache[1]
 
 
+class Occupancy:
+    """Live devices per coarse cell, and per (status, role) in each, as last read: which
+    cells hold anyone a filter lets through (parsed again only when the counts changed)."""
+
+    def __init__(self) -> None:
+        self.blobs = (None, None)
+        self.total = self.st_total = 0
+        self.per: dict[str, list[tuple[str, str]]] = {}
+        self._sets: dict = {}
+
+    def update(self, occ_blob: bytes, st_blob: bytes) -> "Occupancy":
+        if (occ_blob, st_blob) != self.blobs:
+            self.total = sum(int(p.rsplit("=", 1)[1]) for p in occ_blob.decode().split(",")) if occ_blob else 0
+            per: dict[str, list[tuple[str, str]]] = {}
+            total = 0
+            for part in (st_blob.decode().split(",") if st_blob else []):
+                key, n = part.rsplit("=", 1)
+                cell, st, role = key.split("|", 2)
+                per.setdefault(cell, []).append((st, role))
+                total += int(n)
+            self.per, self.st_total, self.blobs, self._sets = per, total, (occ_blob, st_blob), {}
+        return self
+
+    def eligible(self, statuses: frozenset | None, roles: frozenset | None) -> set[str] | None:
+        """The cells holding a device of those statuses and roles; None: any cell may (no
+        filter, or per-status counts that do not add up to the cells' counts, as in a store
+        written before they were kept: then nothing is skipped)."""
+        if (statuses is None and roles is None) or self.st_total != self.total:
+            return None
+        key = (statuses, roles)
+        if key not in self._sets:
+            self._sets[key] = {cell for cell, kinds in self.per.items()
+                               if any((statuses is None or st in statuses) and (roles is None or ro in roles)
+                                      for st, ro in kinds)}
+        return self._sets[key]
+
+
+_occupancy = Occupancy()
+
+
+def _eligible_cells(r: redis.Redis, statuses: frozenset | None, roles: frozenset | None) -> set[str] | None:
+    occ_blob, st_blob = _script(r, _OCCUPANCY_SHA, OCCUPANCY_LUA, [OCC, OCCST])
+    return _occupancy.update(occ_blob, st_blob).eligible(statuses, roles)
+
+
 def haversine_m(lat: float, lon: float, lats_rad: np.ndarray, lons_rad: np.ndarray) -> np.ndarray:
     la, lo = math.radians(lat), math.radians(lon)
     a = np.sin((lats_rad - la) / 2) ** 2 + math.cos(la) * np.cos(lats_rad) * np.sin((lons_rad - lo) / 2) ** 2
     return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.minimum(a, 1.0)))
 
 
-def _coarse_search(r: redis.Redis, s: _Search, lat: float, lon: float, coarse_res: int) -> list[Candidate]:
+def _coarse_search(r: redis.Redis, s: _Search, lat: float, lon: float, coarse_res: int,
+                   statuses: frozenset | None = None, roles: frozenset | None = None) -> list[Candidate]:
     cells, geo = _occupied(r)
     if not cells:
         return s.result()
@@ -241,8 +292,18 @@ def _coarse_search(r: redis.Redis, s: _Search, lat: float, lon: float, coarse_re
     lb = haversine_m(lat, lon, geo[:, 0], geo[:, 1]) - geo[:, 2] - 0.5
     idx = np.argsort(lb)
     order = list(zip(lb[idx].tolist(), [cells[i] for i in idx]))
-    i, size = 0, 1
+    i, size, skipping = 0, 1, statuses is None and roles is None
     while i < len(order) and order[i][0] < s.kth:
+        if not skipping and i >= SKIP_AFTER:
+            # A filter few pass (or k beyond what exists): from here on read only the cells
+            # the per-status counts say hold someone eligible. Asked only now, because most
+            # searches settle within a few cells and the counts cost a read of their own.
+            skipping = True
+            eligible = _eligible_cells(r, statuses, roles)
+            if eligible is not None:
+                known = _occupancy.per
+                order = order[:i] + [(b, c) for b, c in order[i:] if c in eligible or c not in known]
+                continue
         batch = []
         while i < len(order) and order[i][0] < s.kth and len(batch) < size:
             batch.append(order[i][1])

@@ -22,6 +22,7 @@ LIVE = "gw:{live}"
 DEV = LIVE + ":dev:"          # hash per device: latest state
 CELL = LIVE + ":cell:"        # hash per H3 cell (fine and coarse): device -> packed record
 OCC = LIVE + ":occ"           # hash: coarse cell -> number of live devices in it
+OCCST = LIVE + ":occst"       # hash: "coarse cell|status|role" -> number of live devices (nearest's filters)
 SEEN = LIVE + ":seen"         # zset: device -> last message time (0 after its will)
 FIXAGE = LIVE + ":fixage"     # hash: 10-s bucket of latest-fix time -> device count (presence counts)
 FIXAGE_S = 10
@@ -58,10 +59,28 @@ _APPLY_LUA = r"""
 local dev, seenk, fixk, occk, evk = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local op, device, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local person, role, maxlen, prefix = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
-local h = redis.call('HMGET', dev, 'tst', 'cell', 'coarse', 'st', 'st_tst', 'gone', 'seen', 'lat', 'lon', 'l1', 'l2', 'batt')
+local h = redis.call('HMGET', dev, 'tst', 'cell', 'coarse', 'st', 'st_tst', 'gone', 'seen', 'lat', 'lon', 'l1', 'l2', 'batt',
+                     'oc')
 local cur_tst, cur_cell, cur_coarse, cur_st, cur_st_tst, gone = h[1], h[2], h[3], h[4], h[5], h[6]
 local eff = cur_st or 'on_duty'
 local flags = 0
+local occst, cur_oc = occk .. 'st', h[13] or ''
+
+-- The device's place in the per-status counts (OCCST): "coarse|status|role", kept in the
+-- device hash ('oc') so the count it left is the one decremented, whatever changed since.
+local function occ_set(coarse, st)
+  local oc = ''
+  if coarse and coarse ~= '' then oc = coarse .. '|' .. st .. '|' .. role end
+  if oc == cur_oc then return end
+  if cur_oc ~= '' and redis.call('HINCRBY', occst, cur_oc, -1) <= 0 then redis.call('HDEL', occst, cur_oc) end
+  if oc ~= '' then
+    redis.call('HINCRBY', occst, oc, 1)
+    redis.call('HSET', dev, 'oc', oc)
+  else
+    redis.call('HDEL', dev, 'oc')
+  end
+  cur_oc = oc
+end
 
 local function record(lat, lon, tst, st)
   return lat .. '|' .. lon .. '|' .. tst .. '|' .. st .. '|' .. role .. '|' .. person
@@ -72,6 +91,7 @@ local function drop_membership()
     redis.call('HDEL', prefix .. cur_coarse, device)
     if redis.call('HINCRBY', occk, cur_coarse, -1) <= 0 then redis.call('HDEL', occk, cur_coarse) end
   end
+  occ_set('', '')
 end
 local function fix_bucket(t)
   -- presence counts without a per-device sorted set: devices per 10-s bucket of their latest
@@ -107,6 +127,7 @@ local function touch()
       redis.call('HINCRBY', occk, cc, 1)
       redis.call('HSET', dev, 'cell', c, 'coarse', cc)
       cur_cell, cur_coarse = c, cc
+      occ_set(cc, eff)
     end
     redis.call('HDEL', dev, 'gcell', 'gcoarse')
     event({'kind', 'status', 'st', eff, 'prev', 'offline', 'tst', ARGV[3], 'l1', h[10] or '', 'l2', h[11] or ''})
@@ -142,6 +163,7 @@ if op == 'fix' then
     if ARGV[10 + i] ~= '' then redis.call('HSET', dev, names[i], ARGV[10 + i]) else redis.call('HDEL', dev, names[i]) end
   end
   if ARGV[15] ~= '' then redis.call('HSET', dev, 'batt', ARGV[15]) end
+  occ_set(coarse, st)
   fix_bucket(math.min(tst, now))
   flags = flags + 1
   if ARGV[16] ~= '' and ARGV[16] ~= eff then
@@ -174,6 +196,7 @@ elseif op == 'status' then
     local rec = record(f[1], f[2], f[3], st)
     redis.call('HSET', prefix .. cur_cell, device, rec)
     redis.call('HSET', prefix .. cur_coarse, device, rec)
+    occ_set(cur_coarse, st)
   end
   return flags
 
@@ -262,6 +285,18 @@ return {0, table.concat(out, '\n')}
 # The occupied coarse cells as one comma-separated string (see _FETCH_LUA on why one string).
 _OCCUPIED_LUA = r"""
 return table.concat(redis.call('HKEYS', KEYS[1]), ',')
+"""
+
+# The occupied coarse cells with their number of live devices, and the same counts per status
+# and role: two strings, "cell=n,..." and "cell|status|role=n,...". KEYS: 1 occ, 2 occst.
+_OCCUPANCY_LUA = r"""
+local out = {}
+for i = 1, 2 do
+  local kv, parts = redis.call('HGETALL', KEYS[i]), {}
+  for j = 1, #kv, 2 do parts[#parts + 1] = kv[j] .. '=' .. kv[j + 1] end
+  out[i] = table.concat(parts, ',')
+end
+return out
 """
 
 
@@ -692,3 +727,4 @@ def parse_record(rec: bytes | str) -> tuple[float, float, float, str, str, str]:
 FETCH_LUA = _FETCH_LUA
 NEAREST_LUA = _NEAREST_LUA
 OCCUPIED_LUA = _OCCUPIED_LUA
+OCCUPANCY_LUA = _OCCUPANCY_LUA

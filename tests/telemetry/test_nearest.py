@@ -153,3 +153,69 @@ def test_fewer_eligible_than_k_terminates_with_all(world):
 def test_empty_store_and_result_shape(rdb):
     assert nearest(rdb, 28.2, 117.0, 5) == []
     assert Candidate._fields[:4] == ("device", "person", "distance_m", "state")
+
+
+def test_per_status_counts_follow_every_change_and_let_rare_filters_skip_cells(rdb):
+    """OCCST (devices per coarse cell, status and role) stays equal to what the cells hold
+    through moves across coarse cells, status changes, late fixes, wills and returns; nearest
+    with a filter few pass equals brute force, reads only the cells holding someone eligible,
+    and still equals it when the counts cannot be trusted (a store written before they were kept)."""
+    from gridwatch.settings import Settings
+    from telemetry import nearest as nearest_mod
+    from telemetry.protocols import Status
+    from telemetry.store import CELL, OCC, OCCST, parse_record
+
+    settings = Settings()
+    store = LiveStore(rdb, settings)
+    store.ensure_scripts()
+    rng = random.Random(21)
+    n = 3000
+    state = {}  # device -> (lat, lon, tst, status, role, online)
+    for step in range(6):
+        pipe = rdb.pipeline(transaction=False)
+        for i in range(n):
+            d = f"c{i:05d}"
+            role = "coordinator" if i < 6 else ROLES[i % len(ROLES)]
+            lat0, lon0, tst0, st0, _, _ = state.get(d, (None, None, NOW - 1000, "on_duty", role, True))
+            roll = rng.random()
+            if step and roll < 0.1:  # the will, or back after it with a status
+                will = state[d][5]
+                store.queue_status(pipe, Status(d, "offline" if will else "busy", None if will else tst0 + 1,
+                                                will=will), NOW, d, role)
+                state[d] = (lat0, lon0, tst0 if will else tst0 + 1, st0 if will else "busy", role, not will)
+            elif step and roll < 0.2:  # a duty status change with no position
+                st = rng.choice(STATUSES + ("sos",))
+                store.queue_status(pipe, Status(d, st, tst0 + 1), NOW, d, role)
+                state[d] = (lat0, lon0, tst0 + 1, st, role, True)
+            elif step and roll < 0.25:  # a late fix: nothing may move
+                store.queue_fix(pipe, Fix(d, tst0 - 500, 28.0, 117.0), NOW, d, role, None, None)
+                state[d] = (lat0, lon0, tst0, st0, role, True)
+            else:  # a new fix, anywhere in the box: usually another coarse cell
+                lat, lon = round(rng.uniform(*BOX[:2]), 6), round(rng.uniform(*BOX[2:]), 6)
+                st = rng.choice(STATUSES) if rng.random() < 0.3 else None
+                store.queue_fix(pipe, Fix(d, tst0 + 1, lat, lon, st=st), NOW, d, role, None, None)
+                state[d] = (lat, lon, tst0 + 1, st or st0, role, True)
+        store.execute(pipe)
+        # the counts equal a recount of the coarse cells' members
+        recount: dict[str, int] = {}
+        for cell in (c.decode() for c in rdb.hkeys(OCC)):
+            for rec in rdb.hvals(CELL + cell):
+                _, _, _, st, role, _ = parse_record(rec)
+                recount[f"{cell}|{st}|{role}"] = recount.get(f"{cell}|{st}|{role}", 0) + 1
+        assert {k.decode(): int(v) for k, v in rdb.hgetall(OCCST).items()} == recount, step
+
+    online = {d: v for d, v in state.items() if v[5] and v[0] is not None}
+    w = dict(lat=np.array([v[0] for v in online.values()]), lon=np.array([v[1] for v in online.values()]),
+             tst=np.array([v[2] for v in online.values()], dtype=float), st=np.array([v[3] for v in online.values()]),
+             role=np.array([v[4] for v in online.values()]), device=np.array(list(online)))
+    rare = dict(statuses=None, roles=("coordinator",))
+    eligible = nearest_mod._eligible_cells(rdb, None, frozenset(rare["roles"]))
+    cells, _ = nearest_mod._occupied(rdb)
+    assert eligible is not None and 0 < len(eligible) <= 6 and len(cells) > 100
+    for _ in range(100):
+        check(rdb, w, rng.uniform(*BOX[:2]), rng.uniform(*BOX[2:]), k=3, **rare)
+    assert nearest(rdb, 28.2, 117.1, 3, roles=("nobody",), now=NOW) == []
+    rdb.delete(OCCST)  # counts missing: nothing is skipped, the answer is the same
+    assert nearest_mod._eligible_cells(rdb, None, frozenset(rare["roles"])) is None
+    for _ in range(30):
+        check(rdb, w, rng.uniform(*BOX[:2]), rng.uniform(*BOX[2:]), k=3, **rare)
