@@ -188,20 +188,32 @@ class Orders:
     # -- reads -----------------------------------------------------------------------------
     def get(self, order_id: str, *, with_audit: bool = True) -> dict:
         """One order with each recipient's state, timestamps and durations, and its audit trail."""
-        with self.r.pipeline(transaction=False) as p:
-            p.hgetall(keys.order(order_id))
-            p.hgetall(keys.recipients(order_id))
-            raw, rraw = p.execute()
-        if not raw:
+        (o,) = self._read_many([order_id])
+        if o is None:
             raise NotFound(f"no order {order_id}", order=order_id)
-        o = _read_order(_Const(raw), order_id)
-        o.pop("explicit", None)
-        rec = [_recipient_view(orjson.loads(v)) for v in rraw.values()]
-        rec.sort(key=lambda x: (x["round"], x["t"].get("sent", 0), x["device"]))
-        o["recipients"] = rec
         if with_audit:
             o["audit"] = [e.row() for e in audit.read_order(self.r, order_id)]
         return o
+
+    def _read_many(self, ids: list[str]) -> list[dict | None]:
+        """The orders (None where there is none), in one round trip whatever their number."""
+        with self.r.pipeline(transaction=False) as p:
+            for oid in ids:
+                p.hgetall(keys.order(oid))
+                p.hgetall(keys.recipients(oid))
+            replies = p.execute()
+        out = []
+        for oid, raw, rraw in zip(ids, replies[0::2], replies[1::2]):
+            if not raw:
+                out.append(None)
+                continue
+            o = _read_order(_Const(raw), oid)
+            o.pop("explicit", None)
+            rec = [_recipient_view(orjson.loads(v)) for v in rraw.values()]
+            rec.sort(key=lambda x: (x["round"], x["t"].get("sent", 0), x["device"]))
+            o["recipients"] = rec
+            out.append(o)
+        return out
 
     def list(self, state: str | None = None, limit: int = 200) -> list[dict]:
         """Orders, newest first; `state` filters on open, closed or cancelled."""
@@ -212,24 +224,19 @@ class Orders:
         else:
             ids = [audit.text(i) for i in self.r.zrevrange(keys.ORDERS, 0, -1 if state else limit - 1)]
         out = []
-        for oid in ids:
-            try:
-                o = self.get(oid, with_audit=False)
-            except NotFound:
-                continue
-            if state is None or o["state"] == state:
-                out.append(o)
-            if len(out) >= limit:
-                break
+        for at in range(0, len(ids), max(limit, 1)):  # a page of reads per round trip
+            for o in self._read_many(ids[at:at + max(limit, 1)]):
+                if o is not None and (state is None or o["state"] == state):
+                    out.append(o)
+                    if len(out) >= limit:
+                        return out
         return out
 
     def for_device(self, device: str) -> list[dict]:
         """Open orders a device is a recipient of (the terminal page)."""
-        out = []
-        for oid in self.r.smembers(keys.OPEN_ORDERS):
-            o = self.get(audit.text(oid), with_audit=False)
-            if any(x["device"] == device for x in o["recipients"]):
-                out.append(o)
+        ids = [audit.text(i) for i in self.r.smembers(keys.OPEN_ORDERS)]
+        out = [o for o in self._read_many(ids)
+               if o is not None and any(x["device"] == device for x in o["recipients"])]
         return sorted(out, key=lambda o: -o["issued_at"])
 
     # -- recipients' reports -----------------------------------------------------------------
