@@ -281,7 +281,10 @@ class IngestWorker:
             if batch:
                 seq += 1
                 inflight[seq] = batch
-                stage.send(seq, [(m.topic, m.payload) for m in batch])
+                try:
+                    stage.send(seq, [(m.topic, m.payload) for m in batch])
+                except OSError:
+                    pass  # the store process is gone: settle() starts another and sends this again
             if inflight and not settle(0.0):
                 return
         # stopping: let the store finish what it has (it gives up only if Redis is away)
