@@ -99,6 +99,7 @@ class SharedMetrics:
 # ---- the pipeline ------------------------------------------------------------------------------
 
 STATS_INTERVAL_S = 1.0  # how often a pipeline adds its counts to the shared tally in Redis
+DATASET_CHECK_S = 5.0   # how often a pipeline looks for a newly loaded dataset version
 
 HTTP_STATUS = {"oversize": 413, "not_json": 400, "schema": 400, "foreign_topic": 403,
                "person_mismatch": 403, "unknown_device": 403}
@@ -175,6 +176,8 @@ class Pipeline:
         self._last_flush = 0.0
         self._tally = Tally(0, {}, {}, [])  # counts not yet added to the shared tally in Redis
         self._tally_at = time.monotonic()
+        self.version: str | None = None  # the dataset version in use, when built from the store
+        self._version_at = time.monotonic()
 
     @classmethod
     def from_redis(cls, r: redis.Redis, settings, **kw) -> "Pipeline":
@@ -185,7 +188,9 @@ class Pipeline:
 
         try:
             loc = fetch_locator(r)
-            return cls(settings, r, DeviceTable(loc.devices), loc.index, **kw)
+            pipeline = cls(settings, r, DeviceTable(loc.devices), loc.index, **kw)
+            pipeline.version = loc.version  # follow `gridwatch load` from now on (follow_dataset)
+            return pipeline
         except LookupError as e:
             log.warning("%s; building the grid index from the dataset instead", e)
         from geodata.index import GridIndex
@@ -247,6 +252,7 @@ class Pipeline:
     def _run(self, decoded: list[list], now: float, count_now: bool = False) -> list[Outcome]:
         """`decoded`: per message received, what it decoded to (messages or drops). With
         `count_now` (HTTP requests: no idle loop flushes them) the counts go out with this batch."""
+        self.follow_dataset()  # a busy worker never idles: look here too (a clock check, mostly)
         lim = self.limits
         # 1. identity and filters, in arrival order (the jump filter is stateful)
         self._seed([m for msgs in decoded for m in msgs if isinstance(m, Fix)])
@@ -342,9 +348,31 @@ class Pipeline:
         self.store.queue_stats(pipe, self._tally)
         self._tally, self._tally_at = Tally(0, {}, {}, []), time.monotonic()
 
+    def follow_dataset(self, force: bool = False) -> bool:
+        """Every DATASET_CHECK_S: if `gridwatch load` made another dataset version current,
+        take its grid index and device table, so a new grid or a new person's device counts
+        within seconds without restarting the workers. True when it changed."""
+        if self.version is None or (not force and time.monotonic() - self._version_at < DATASET_CHECK_S):
+            return False
+        from geodata.store import current_version, fetch_locator
+
+        self._version_at = time.monotonic()
+        if current_version(self.r) in (None, self.version):
+            return False
+        try:
+            loc = fetch_locator(self.r)
+        except LookupError as e:
+            log.warning("dataset changed but cannot be followed (%s); keeping version %s", e, self.version)
+            return False
+        self.registry, self.index, self._ids, self.version = DeviceTable(loc.devices), loc.index, {}, loc.version
+        log.info("following dataset version %s: %d devices", loc.version, len(loc.devices))
+        return True
+
     def flush(self, force: bool = False) -> None:
-        """What an idle worker does now and then: publish pending deltas, and add the counts
-        of the last second (all of them, with `force`, when stopping) to the shared tally."""
+        """What an idle worker does now and then: publish pending deltas, add the counts of the
+        last second (all of them, with `force`, when stopping) to the shared tally, and follow
+        a newly loaded dataset."""
+        self.follow_dataset()
         self.flush_deltas(force=force)
         if self._tally.messages and (force or time.monotonic() - self._tally_at >= STATS_INTERVAL_S):
             pipe = self.store.batch()

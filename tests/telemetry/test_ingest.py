@@ -253,3 +253,43 @@ def test_counts_of_every_worker_are_shared_in_redis(settings, rdb, demo_in_redis
     assert 'gridwatch_ingest_dropped_total{reason="not_json"} 7.0' in text
     assert 'gridwatch_ingest_dropped_total{reason="jump"} 0.0' in text
     assert 'gridwatch_ingest_lag_seconds_count 200.0' in text
+
+
+def test_a_newly_loaded_dataset_is_followed_without_restarting_the_worker(settings, rdb, demo_in_redis):
+    """`gridwatch load` of a dataset giving a person a new terminal: a running `gridwatch
+    ingest` drops that terminal's fixes as unknown until then, and stores them within seconds
+    after, without a restart (the store process follows the current dataset version)."""
+    import dataclasses
+
+    from geodata.dataset import load_dataset
+    from geodata.store import save_dataset
+
+    s = settings.model_copy(update={"ingest_group": f"g{uuid.uuid4().hex[:6]}"})
+    new = "dev-new-0001"
+    store = LiveStore(rdb, s)
+
+    def fix(j):
+        return (f"gw/{new}/loc", orjson.dumps({"_type": "location", "lat": 28.25 + j * 1e-5, "lon": 117.03,
+                                               "tst": int(time.time()) - 1, "acc": 5}))
+
+    proc = _worker(s, f"ingest-follow-{uuid.uuid4().hex[:6]}")
+    _wait_subscribed(proc)
+    try:
+        publish_all(s, [fix(0)])
+        assert wait_for(lambda: store.stats()["dropped"].get("unknown_device", 0) == 1, timeout=30)
+        assert store.device(new) is None
+        ds = load_dataset(settings.data)
+        people = ds.people.copy()
+        who = people.index[people["device"].isna() & (people["role"] == "assistant")][0]
+        people.loc[who, "device"] = new
+        save_dataset(rdb, dataclasses.replace(ds, people=people))
+        j = 0
+        while store.device(new) is None and j < 60:  # the worker looks every few seconds
+            j += 1
+            publish_all(s, [fix(j)])
+            time.sleep(0.5)
+        got = store.device(new)
+        assert got is not None and got.person == people.loc[who, "id"] and got.role == "assistant"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
