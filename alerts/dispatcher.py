@@ -203,6 +203,8 @@ class Dispatcher:
                          s["timed_out"], s["added"])
             if time.monotonic() >= next_check:
                 next_check = time.monotonic() + self.settings.check_interval_s
+                if world.follow_dataset():
+                    log.info("following dataset version %s", world.version)
                 alerts.check()
             self.stop.wait(self.timer_poll_s)
 

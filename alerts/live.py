@@ -25,31 +25,60 @@ def _grids_of(p) -> tuple[str, ...]:
     return tuple(g or ())
 
 
+DATASET_CHECK_S = 30.0  # how often a world built from the store looks for a new dataset version
+
+
 class RedisWorld:
     def __init__(self, r, settings, dataset=None, index=None):
-        from geodata.index import GridIndex
         from telemetry.store import LiveStore
 
-        if dataset is None:
-            from geodata.store import fetch_dataset
-
-            dataset = fetch_dataset(r)
         self.r = r
         self.settings = settings
-        self.index = index or GridIndex.from_grids(dataset.grids)
         self.store = LiveStore(r, settings)
-        self.people: dict[str, object] = {}
-        self.device_person: dict[str, str] = {}
-        self.responsible_of: dict[tuple[str, str], str] = {}
+        self.version: str | None = None  # set when the dataset came from the store: then followed
+        self._checked = time.monotonic()
+        if dataset is None:
+            from geodata.store import current_version, fetch_dataset
+
+            self.version = current_version(r)
+            dataset = fetch_dataset(r)
+        self._take(dataset, index)
+
+    def _take(self, dataset, index=None) -> None:
+        """Build the tables from a dataset, then swap them in (each an attribute assignment,
+        so the dispatcher's threads see the old tables or the new, never a half-built one)."""
+        from geodata.index import GridIndex
+
+        people: dict[str, object] = {}
+        device_person: dict[str, str] = {}
+        responsible_of: dict[tuple[str, str], str] = {}
         for p in _rows(dataset.people):
             pid = str(p.id)
-            self.people[pid] = p
+            people[pid] = p
             if isinstance(getattr(p, "device", None), str) and p.device:
-                self.device_person[p.device] = pid
+                device_person[p.device] = pid
             for g in _grids_of(p):
-                self.responsible_of.setdefault((g, p.role), pid)
+                responsible_of.setdefault((g, p.role), pid)
         levels = dict(zip(dataset.grids["id"], dataset.grids["level"]))
+        self.index = index or GridIndex.from_grids(dataset.grids)
+        self.people, self.device_person, self.responsible_of = people, device_person, responsible_of
         self.level = {str(k): int(v) for k, v in levels.items()}
+
+    def follow_dataset(self, force: bool = False) -> bool:
+        """Every DATASET_CHECK_S (the dispatcher's timer loop calls it): if `gridwatch load`
+        made another dataset version current, rebuild the people, responsibilities and grid
+        index from it, so a new person or grid counts without restarting. True when it changed."""
+        if self.version is None or (not force and time.monotonic() - self._checked < DATASET_CHECK_S):
+            return False
+        from geodata.store import current_version, fetch_dataset
+
+        self._checked = time.monotonic()
+        version = current_version(self.r)
+        if version in (None, self.version):
+            return False
+        self._take(fetch_dataset(self.r))
+        self.version = version
+        return True
 
     def locate(self, lat, lon):
         l1, l2 = self.index.locate_one(lat, lon)

@@ -50,6 +50,9 @@ class World(Protocol):
     def devices(self) -> Iterable[DeviceView]:
         """Every registered supervisor's device with its latest state."""
 
+    def follow_dataset(self, force: bool = False) -> bool:
+        """Take a newly loaded dataset if there is one; True when the tables changed."""
+
 
 class StaticWorld:
     """A World over fixed tables: people, devices and positions given up front, distances by
@@ -99,3 +102,6 @@ class StaticWorld:
 
     def devices(self):
         return list(self.views.values())
+
+    def follow_dataset(self, force: bool = False) -> bool:
+        return False  # fixed tables

@@ -201,3 +201,32 @@ def test_order_not_found(rdb, fast):
         Orders(rdb, fast).get("O000000-00001")
     with pytest.raises(Invalid):
         Orders(rdb, fast).list("weird")
+
+
+def test_the_dispatchers_world_follows_a_newly_loaded_dataset(rdb, demo_data):
+    """`gridwatch load` of a dataset that hands a village to a new supervisor: a RedisWorld built
+    from the store (the dispatcher's) takes it on its next check, without a restart."""
+    import dataclasses
+
+    import pandas as pd
+
+    from alerts.live import RedisWorld
+    from geodata.dataset import load_dataset
+    from geodata.store import save_dataset
+    from gridwatch.settings import Settings
+
+    ds = load_dataset(demo_data)
+    save_dataset(rdb, ds)
+    world = RedisWorld(rdb, Settings())
+    assert world.follow_dataset(force=True) is False  # nothing new
+    people = ds.people.copy()
+    old = people[(people["role"] == "l2_supervisor") & (people["grids"].map(len) > 1)].iloc[0]
+    grid = old["grids"][0]
+    assert world.responsible(grid) == old["id"]
+    people.at[people.index[people["id"] == old["id"]][0], "grids"] = tuple(old["grids"][1:])
+    newcomer = {"id": "p-new-1", "name": "新人", "role": "l2_supervisor", "grids": (grid,), "device": "dev-new-1",
+                "phone": ""}
+    save_dataset(rdb, dataclasses.replace(ds, people=pd.concat([people, pd.DataFrame([newcomer])], ignore_index=True)))
+    assert world.follow_dataset(force=True) is True
+    assert world.responsible(grid) == "p-new-1" and world.person_of("dev-new-1") == "p-new-1"
+    assert world.device_of("p-new-1") == "dev-new-1"
