@@ -1,8 +1,10 @@
 """What a web process holds for its lifetime: settings, one Redis client, accounts, and the
-dataset read from the store (grids, index, registry), built once at start-up."""
+dataset read from the store (grids, index, registry), built on first use and again after
+`gridwatch load` makes another version current (`follow_dataset`)."""
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -20,6 +22,31 @@ class WebContext:
     accounts: Accounts
     _closers: list = field(default_factory=list)
     _cache: dict = field(default_factory=dict)
+    _version: str | None = None   # the dataset version the cached values below were built from
+    _version_checked: float = 0.0
+
+    # what is built from the dataset, dropped when another version becomes current
+    DATASET_DERIVED = ("dataset", "index", "registry", "world", "orders", "alerts", "coverage_grid",
+                       "person_names", "entity_density", "grid_names")
+    DATASET_CHECK_S = 5.0
+
+    def follow_dataset(self, force: bool = False) -> bool:
+        """At most every DATASET_CHECK_S (page layouts and the live hub call it): if `gridwatch
+        load` made another dataset version current, drop what was built from the old one; it
+        is rebuilt on next use. Pages already open keep their grid layers until reloaded."""
+        now = time.monotonic()
+        if "dataset" not in self.__dict__ or (not force and now - self._version_checked < self.DATASET_CHECK_S):
+            return False
+        from geodata.store import current_version
+
+        self._version_checked = now
+        version = current_version(self.r)
+        if version is None or version == self._version:
+            return False
+        for name in self.DATASET_DERIVED:
+            self.__dict__.pop(name, None)
+        self._cache.clear()
+        return True
 
     @classmethod
     def build(cls, settings: Settings) -> "WebContext":
@@ -28,8 +55,9 @@ class WebContext:
 
     @cached_property
     def dataset(self):
-        from geodata.store import fetch_dataset
+        from geodata.store import current_version, fetch_dataset
 
+        self._version = current_version(self.r)  # read first: a load in between is seen next time
         return fetch_dataset(self.r)
 
     @cached_property

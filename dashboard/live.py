@@ -190,6 +190,7 @@ class LiveHub:
                     await self._sweep()
                 if now - last_cover >= COVERAGE_EVERY_S:
                     last_cover = now
+                    await asyncio.to_thread(self.ctx.follow_dataset)  # grid names and people of a new load
                     self.coverage = await asyncio.to_thread(coverage, self.ctx, list(self.states.values()))
                     self.median_ack = await asyncio.to_thread(median_ack_today, self.ctx)
                     self._broadcast(("coverage", self.coverage))

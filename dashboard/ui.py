@@ -64,6 +64,7 @@ def install_dash(server: FastAPI, ctx: WebContext) -> Dash:
         if user is None:
             return dcc.Location(id="to-login", href=f"/login?next={path or '/'}"), None
         page = pages.get(path, wall)
+        ctx.follow_dataset()  # a page built after `gridwatch load` shows the new grids and people
         # The WebSocket carries no cookies: the stream learns who it serves from a signed token.
         opts = {"page": page.__name__.rsplit(".", 1)[-1], "lang": lang, "token": ctx.accounts.stream_token(user)}
         return page.layout(ctx, user, lang), opts

@@ -250,3 +250,31 @@ def test_console_shows_the_entities_of_the_grid_at_a_point(web_stack):
     assert one["uscc"] in {f["properties"]["uscc"] for f in fc["features"]}
     assert len(fc["features"]) == min(int((e["grid"] == one["grid"]).sum()), 5000)
     assert live.entities_at(web_stack.ctx, 40.0, 116.0)["features"] == []
+
+
+def test_a_web_process_follows_a_newly_loaded_dataset(api, web_stack, demo_data):
+    """After `gridwatch load` renames a grid, the web process serves the new name once it has
+    looked (page layouts and the live hub look every few seconds), without a restart."""
+    import dataclasses
+
+    from geodata.dataset import load_dataset
+    from geodata.store import save_dataset
+
+    ctx = web_stack.ctx
+    ds = load_dataset(demo_data)
+    gid = ds.grids["id"].iloc[0]
+    old_name = ctx.grid_names[gid]
+    assert ctx.follow_dataset(force=True) is False  # nothing new yet
+    grids = ds.grids.copy()
+    grids.loc[grids["id"] == gid, "name"] = "改名测试村"
+    try:
+        save_dataset(web_stack.r, dataclasses.replace(ds, grids=grids))
+        assert ctx.follow_dataset(force=True) is True
+        assert ctx.grid_names[gid] == "改名测试村"
+        names = {f["properties"]["id"]: f["properties"]["name"]
+                 for f in api.get("/api/grids", headers=h(web_stack, "viewer1")).json()["features"]}
+        assert names[gid] == "改名测试村"
+    finally:
+        save_dataset(web_stack.r, ds)
+        ctx.follow_dataset(force=True)
+    assert ctx.grid_names[gid] == old_name
