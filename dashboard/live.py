@@ -102,7 +102,6 @@ class LiveHub:
         self.ctx = ctx
         self.queues: set[asyncio.Queue] = set()
         self.task: asyncio.Task | None = None
-        self.fresh: dict[str, str] = {}
         self.coverage: dict | None = None
         self.median_ack: float | None = None
         # every device's state as last read: the changed ones on each delta, all of them on each
@@ -137,10 +136,11 @@ class LiveHub:
             if snapshot:
                 # the hub's states are at most a sweep old, and every change after them reaches
                 # this follower's queue, which exists already
-                states = list(self.states.values()) if self.synced else None
-                yield "delta", await asyncio.to_thread(
-                    supervisor_features, self.ctx, states) if states is not None else await asyncio.to_thread(
-                    supervisors_snapshot, self.ctx)
+                if self.synced:
+                    fc = await asyncio.to_thread(supervisor_features, self.ctx, list(self.states.values()))
+                else:
+                    fc = await asyncio.to_thread(supervisors_snapshot, self.ctx)
+                yield "delta", fc
             while alive():
                 try:
                     yield await asyncio.wait_for(q.get(), timeout=PANEL_EVERY_S * 2)
@@ -180,10 +180,7 @@ class LiveHub:
                     devices, changed = list(changed), set()
                     states = await asyncio.to_thread(device_states, self.ctx, devices)
                     self.states.update((st["device"], st) for st in states)
-                    fc = await asyncio.to_thread(supervisor_features, self.ctx, states)
-                    for f in fc["features"]:
-                        self.fresh[f["properties"]["device"]] = f["properties"]["fresh"]
-                    self._broadcast(("delta", fc))
+                    self._broadcast(("delta", await asyncio.to_thread(supervisor_features, self.ctx, states)))
                 now = time.monotonic()
                 if now - last_sweep >= SWEEP_EVERY_S:
                     last_sweep = now
@@ -207,14 +204,11 @@ class LiveHub:
     async def _sweep(self) -> None:
         """Sends the devices whose presence changed with the clock, not with a message."""
         states = await asyncio.to_thread(device_states, self.ctx)
-        self.states = {st["device"]: st for st in states}
+        before, self.states = self.states, {st["device"]: st for st in states}
         self.synced = True
-        snap = await asyncio.to_thread(supervisor_features, self.ctx, states)
-        moved = [f for f in snap["features"]
-                 if self.fresh.get(f["properties"]["device"]) != f["properties"]["fresh"]]
-        self.fresh = {f["properties"]["device"]: f["properties"]["fresh"] for f in snap["features"]}
+        moved = [st for st in states if (before.get(st["device"]) or {}).get("fresh") != st["fresh"]]
         if moved:
-            self._broadcast(("delta", {"type": "FeatureCollection", "features": moved}))
+            self._broadcast(("delta", await asyncio.to_thread(supervisor_features, self.ctx, moved)))
 
 
 class Changes:

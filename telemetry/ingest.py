@@ -320,9 +320,12 @@ class Pipeline:
         # would otherwise pay more for its counters than for its data)
         outcomes, tally = self._count(results, now)
         self._add_tally(tally)
-        if count_now or time.monotonic() - self._tally_at >= STATS_INTERVAL_S:
-            self._queue_tally(pipe)
+        send_tally = count_now or time.monotonic() - self._tally_at >= STATS_INTERVAL_S
+        if send_tally:
+            self.store.queue_stats(pipe, self._tally)
         replies = self.store.execute(pipe)
+        if send_tally:
+            self._tally_sent()
         # 5. live deltas and this process's metrics, once Redis has it all
         for m, ident, at in writes:
             self._delta(m, ident, replies[at], grids.get(id(m)))
@@ -344,8 +347,8 @@ class Pipeline:
         acc.lags.extend(t.lags)
         self._tally = acc._replace(messages=acc.messages + t.messages)
 
-    def _queue_tally(self, pipe) -> None:
-        self.store.queue_stats(pipe, self._tally)
+    def _tally_sent(self) -> None:
+        """The tally went out with a pipeline Redis has run: start the next one."""
         self._tally, self._tally_at = Tally(0, {}, {}, []), time.monotonic()
 
     def follow_dataset(self, force: bool = False) -> bool:
@@ -371,13 +374,19 @@ class Pipeline:
     def flush(self, force: bool = False) -> None:
         """What an idle worker does now and then: publish pending deltas, add the counts of the
         last second (all of them, with `force`, when stopping) to the shared tally, and follow
-        a newly loaded dataset."""
-        self.follow_dataset()
-        self.flush_deltas(force=force)
-        if self._tally.messages and (force or time.monotonic() - self._tally_at >= STATS_INTERVAL_S):
-            pipe = self.store.batch()
-            self._queue_tally(pipe)
-            self.store.execute(pipe)
+        a newly loaded dataset. A Redis outage only postpones it (the batches report outages)."""
+        try:
+            self.follow_dataset()
+            self.flush_deltas(force=force)
+            if self._tally.messages and (force or time.monotonic() - self._tally_at >= STATS_INTERVAL_S):
+                pipe = self.store.batch()
+                self.store.queue_stats(pipe, self._tally)
+                self.store.execute(pipe)
+                self._tally_sent()
+        except (redis.ConnectionError, redis.TimeoutError) as e:
+            if force:
+                raise
+            log.debug("idle flush postponed: Redis unavailable (%s)", e)
 
     @staticmethod
     def _count(results: list[list], now: float) -> tuple[list[Outcome], "Tally"]:

@@ -54,9 +54,13 @@ class StoreProcess:
         self.proc.start()
         there.close()
         self.conn = here
-        if not here.poll(timeout):
-            raise RuntimeError("the ingest store process did not start")
-        here.recv()  # "ready": the grid index is loaded, the Lua script is in Redis
+        try:
+            if not here.poll(timeout):
+                raise EOFError
+            here.recv()  # "ready": the grid index is loaded, the Lua script is in Redis
+        except EOFError:
+            self.close(0)
+            raise RuntimeError("the ingest store process did not start (its error is logged above)") from None
         return self
 
     def restart(self) -> "StoreProcess":

@@ -293,3 +293,35 @@ def test_a_newly_loaded_dataset_is_followed_without_restarting_the_worker(settin
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0
+
+
+def test_an_idle_store_process_waits_out_a_redis_outage(settings, own_redis, demo_data):
+    """Redis goes away while no messages come: the idle store process's housekeeping (deltas,
+    counts, the dataset check) waits for it instead of dying, and the worker stores again
+    once Redis is back, with the same store process."""
+    from geodata.dataset import load_dataset
+    from geodata.registry import Registry
+    from geodata.store import save_dataset
+
+    r = redis.Redis.from_url(own_redis.url)
+    ds = load_dataset(demo_data)
+    save_dataset(r, ds)
+    devices = list(Registry(ds).devices()[:4])
+    s = settings.model_copy(update={"redis_url": own_redis.url, "ingest_group": f"g{uuid.uuid4().hex[:6]}"})
+    proc = _worker(s, f"ingest-outage-{uuid.uuid4().hex[:6]}")
+    _wait_subscribed(proc)
+    try:
+        (child,) = store_processes(proc.pid)
+        items = fixes(devices, 40, 28.25, 117.03)
+        publish_all(s, items[:20])
+        assert wait_for(lambda: stored(r, s, devices) == 20, timeout=30)
+        own_redis.stop()
+        time.sleep(7)  # longer than the dataset check (5 s) and the counts' flush (1 s)
+        own_redis.start()
+        publish_all(s, items[20:])
+        assert wait_for(lambda: stored(r, s, devices) == 40, timeout=60)
+        assert proc.poll() is None and store_processes(proc.pid) == [child]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+        r.close()
