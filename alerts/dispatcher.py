@@ -204,7 +204,7 @@ class Dispatcher:
             if time.monotonic() >= next_check:
                 next_check = time.monotonic() + self.settings.check_interval_s
                 if world.follow_dataset():
-                    log.info("following dataset version %s", world.version)
+                    log.info("following dataset version %s", world.watch.version)
                 alerts.check()
             self.stop.wait(self.timer_poll_s)
 

@@ -35,12 +35,11 @@ class RedisWorld:
         self.r = r
         self.settings = settings
         self.store = LiveStore(r, settings)
-        self.version: str | None = None  # set when the dataset came from the store: then followed
-        self._checked = time.monotonic()
+        self.watch = None  # a VersionWatch when the dataset came from the store: then followed
         if dataset is None:
-            from geodata.store import current_version, fetch_dataset
+            from geodata.store import VersionWatch, current_version, fetch_dataset
 
-            self.version = current_version(r)
+            self.watch = VersionWatch(r, DATASET_CHECK_S, current_version(r))
             dataset = fetch_dataset(r)
         self._take(dataset, index)
 
@@ -68,16 +67,13 @@ class RedisWorld:
         """Every DATASET_CHECK_S (the dispatcher's timer loop calls it): if `gridwatch load`
         made another dataset version current, rebuild the people, responsibilities and grid
         index from it, so a new person or grid counts without restarting. True when it changed."""
-        if self.version is None or (not force and time.monotonic() - self._checked < DATASET_CHECK_S):
+        version = self.watch.newer(force) if self.watch is not None else None
+        if version is None:
             return False
-        from geodata.store import current_version, fetch_dataset
+        from geodata.store import fetch_dataset
 
-        self._checked = time.monotonic()
-        version = current_version(self.r)
-        if version in (None, self.version):
-            return False
         self._take(fetch_dataset(self.r))
-        self.version = version
+        self.watch.version = version
         return True
 
     def locate(self, lat, lon):

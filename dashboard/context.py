@@ -4,7 +4,6 @@ dataset read from the store (grids, index, registry), built on first use and aga
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -22,8 +21,7 @@ class WebContext:
     accounts: Accounts
     _closers: list = field(default_factory=list)
     _cache: dict = field(default_factory=dict)
-    _version: str | None = None   # the dataset version the cached values below were built from
-    _version_checked: float = 0.0
+    _watch: object = None  # geodata.store.VersionWatch of the version `dataset` was read from
 
     # what is built from the dataset, dropped when another version becomes current
     DATASET_DERIVED = ("dataset", "index", "registry", "world", "orders", "alerts", "coverage_grid",
@@ -34,14 +32,7 @@ class WebContext:
         """At most every DATASET_CHECK_S (page layouts and the live hub call it): if `gridwatch
         load` made another dataset version current, drop what was built from the old one; it
         is rebuilt on next use. Pages already open keep their grid layers until reloaded."""
-        now = time.monotonic()
-        if "dataset" not in self.__dict__ or (not force and now - self._version_checked < self.DATASET_CHECK_S):
-            return False
-        from geodata.store import current_version
-
-        self._version_checked = now
-        version = current_version(self.r)
-        if version is None or version == self._version:
+        if "dataset" not in self.__dict__ or self._watch.newer(force) is None:
             return False
         for name in self.DATASET_DERIVED:
             self.__dict__.pop(name, None)
@@ -55,9 +46,10 @@ class WebContext:
 
     @cached_property
     def dataset(self):
-        from geodata.store import current_version, fetch_dataset
+        from geodata.store import VersionWatch, current_version, fetch_dataset
 
-        self._version = current_version(self.r)  # read first: a load in between is seen next time
+        # the version first: a load in between is seen at the next look
+        self._watch = VersionWatch(self.r, self.DATASET_CHECK_S, current_version(self.r))
         return fetch_dataset(self.r)
 
     @cached_property

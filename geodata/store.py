@@ -15,6 +15,7 @@ import csv
 import hashlib
 import io
 import json
+import time
 from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
@@ -82,6 +83,24 @@ def save_dataset(r, ds: Dataset) -> dict[str, int]:
 def current_version(r) -> str | None:
     v = r.get(CURRENT)
     return v.decode() if isinstance(v, bytes) else v
+
+
+class VersionWatch:
+    """Notices `gridwatch load` making another dataset version current, asking Redis at most
+    every `every_s`. Processes that hold what they built from a version (ingest pipelines, the
+    dispatcher's world, web workers) ask `newer()` now and then, rebuild, and set `version`."""
+
+    def __init__(self, r, every_s: float, version: str | None) -> None:
+        self.r, self.every_s, self.version = r, every_s, version
+        self._asked = time.monotonic()
+
+    def newer(self, force: bool = False) -> str | None:
+        """The current version if it is not `version` (and there is one), else None."""
+        if self.version is None or (not force and time.monotonic() - self._asked < self.every_s):
+            return None
+        self._asked = time.monotonic()
+        v = current_version(self.r)
+        return v if v not in (None, self.version) else None
 
 
 def fetch_dataset(r) -> Dataset:

@@ -17,6 +17,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
 from telemetry import filters, protocols
 from telemetry.filters import FixFilter, Limits
 from telemetry.protocols import Ack, Drop, Fix, Status
+from geodata.store import VersionWatch
 from telemetry.store import LAG_BUCKETS, LiveStore, Tally
 
 log = logging.getLogger("gridwatch.ingest")
@@ -176,8 +177,7 @@ class Pipeline:
         self._last_flush = 0.0
         self._tally = Tally(0, {}, {}, [])  # counts not yet added to the shared tally in Redis
         self._tally_at = time.monotonic()
-        self.version: str | None = None  # the dataset version in use, when built from the store
-        self._version_at = time.monotonic()
+        self.watch: VersionWatch | None = None  # the dataset version in use, when built from the store
 
     @classmethod
     def from_redis(cls, r: redis.Redis, settings, **kw) -> "Pipeline":
@@ -189,7 +189,7 @@ class Pipeline:
         try:
             loc = fetch_locator(r)
             pipeline = cls(settings, r, DeviceTable(loc.devices), loc.index, **kw)
-            pipeline.version = loc.version  # follow `gridwatch load` from now on (follow_dataset)
+            pipeline.watch = VersionWatch(r, DATASET_CHECK_S, loc.version)  # follow `gridwatch load`
             return pipeline
         except LookupError as e:
             log.warning("%s; building the grid index from the dataset instead", e)
@@ -355,19 +355,17 @@ class Pipeline:
         """Every DATASET_CHECK_S: if `gridwatch load` made another dataset version current,
         take its grid index and device table, so a new grid or a new person's device counts
         within seconds without restarting the workers. True when it changed."""
-        if self.version is None or (not force and time.monotonic() - self._version_at < DATASET_CHECK_S):
+        if self.watch is None or self.watch.newer(force) is None:
             return False
-        from geodata.store import current_version, fetch_locator
+        from geodata.store import fetch_locator
 
-        self._version_at = time.monotonic()
-        if current_version(self.r) in (None, self.version):
-            return False
         try:
             loc = fetch_locator(self.r)
         except LookupError as e:
-            log.warning("dataset changed but cannot be followed (%s); keeping version %s", e, self.version)
+            log.warning("dataset changed but cannot be followed (%s); keeping version %s", e, self.watch.version)
             return False
-        self.registry, self.index, self._ids, self.version = DeviceTable(loc.devices), loc.index, {}, loc.version
+        self.registry, self.index, self._ids = DeviceTable(loc.devices), loc.index, {}
+        self.watch.version = loc.version
         log.info("following dataset version %s: %d devices", loc.version, len(loc.devices))
         return True
 
