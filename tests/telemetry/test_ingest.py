@@ -37,9 +37,15 @@ def fixes(devices, n, base_lat=28.22, base_lon=117.02):
     return out
 
 
-def publish_all(settings, items, client_id=None):
+def publish_all(settings, items, client_id=None, per_s=None):
+    """QoS 1, all of them; `per_s` paces the stream (a worker to be stopped mid-stream stores
+    thousands of messages a second: unpaced, the stream may be over before the stop)."""
     pub = connect(settings, client_id or f"pub-{uuid.uuid4().hex[:8]}", clean_start=True, session_expiry_s=0)
-    infos = [pub.publish(t, p, qos=1) for t, p in items]
+    infos = []
+    for i, (t, p) in enumerate(items):
+        infos.append(pub.publish(t, p, qos=1))
+        if per_s and i % 50 == 49:
+            time.sleep(50 / per_s)
     for info in infos:
         info.wait_for_publish(30)
     pub.disconnect()
@@ -136,7 +142,7 @@ def test_worker_stopped_mid_stream_loses_no_qos1_message(settings, rdb, demo_in_
     time.sleep(0.3)
     n = 3000
     items = fixes(devices, n, 28.25, 117.03)
-    publisher = threading.Thread(target=publish_all, args=(s, items))
+    publisher = threading.Thread(target=publish_all, args=(s, items), kwargs={"per_s": 1000})
     publisher.start()
     assert wait_for(lambda: stored(rdb, s, devices) >= 300, timeout=60, step=0.01)
     if how == "kill9":
@@ -206,7 +212,8 @@ def test_store_process_killed_is_restarted_and_loses_nothing(settings, rdb, demo
     try:
         (child,) = store_processes(proc.pid)
         n = 3000
-        publisher = threading.Thread(target=publish_all, args=(s, fixes(devices, n, 28.25, 117.03)))
+        publisher = threading.Thread(target=publish_all, args=(s, fixes(devices, n, 28.25, 117.03)),
+                                     kwargs={"per_s": 1000})
         publisher.start()
         assert wait_for(lambda: stored(rdb, s, devices) >= 300, timeout=60, step=0.01)
         child.kill()
