@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+import weakref
 from typing import Any, Iterable, NamedTuple
 
 import numpy as np
@@ -37,13 +38,15 @@ class Metrics(NamedTuple):
     lag: Histogram
 
 
-_metrics: dict[int, Metrics] = {}
+# by registry, weakly: keyed by id() a registry of an earlier (collected) test could hand its
+# id and its old collectors to a new one, whose counters then never moved
+_metrics: "weakref.WeakKeyDictionary[CollectorRegistry, Metrics]" = weakref.WeakKeyDictionary()
 
 
 def metrics(registry: CollectorRegistry | None = None) -> Metrics:
     """The ingest collectors, created once per registry (default: prometheus' global one)."""
     registry = REGISTRY if registry is None else registry
-    m = _metrics.get(id(registry))
+    m = _metrics.get(registry)
     if m is None:
         m = Metrics(
             Counter("gridwatch_ingest_messages", "Messages received (MQTT publishes and HTTP requests)",
@@ -56,7 +59,7 @@ def metrics(registry: CollectorRegistry | None = None) -> Metrics:
         )
         for reason in filters.ALL_REASONS:
             m.dropped.labels(reason)  # every label present from the start, at 0
-        _metrics[id(registry)] = m
+        _metrics[registry] = m
     return m
 
 
