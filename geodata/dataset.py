@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +27,9 @@ import shapely
 from geodata import uscc
 
 GRID_FILES = ("grids.geojson", "grids.gpkg", "grids.shp")
+# A terminal's id is an MQTT topic level and a field of the live store's records: letters,
+# digits and _ . : - only (no / + # of MQTT, no | , of the store's lists), at most 64.
+DEVICE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
 ROLES = ("l1_supervisor", "l2_supervisor", "assistant", "informant", "coordinator", "duty_officer")
 # Roles responsible for grids, and the level of the grids they hold.
 ROLE_LEVEL = {"l1_supervisor": 1, "l2_supervisor": 2, "assistant": 2, "informant": 2}
@@ -363,6 +367,9 @@ def read_people(path: Path, grids: gpd.GeoDataFrame) -> tuple[pd.DataFrame, list
         if r.role in ("l1_supervisor", "assistant", "informant") and len(grids_of) > 1:
             problems.append(Problem(path.name, where, "several grids", f"only a level-2 supervisor holds several; {r.role}"))
         if r.device:
+            if not DEVICE_ID.fullmatch(r.device):
+                problems.append(Problem(path.name, where, "bad device id",
+                                        f"{r.device!r}: letters, digits and _ . : - only, at most 64"))
             if r.device in seen_dev:
                 problems.append(Problem(path.name, where, "duplicate device", f"{r.device} also on row {seen_dev[r.device]}"))
             else:

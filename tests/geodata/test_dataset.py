@@ -101,8 +101,10 @@ def test_projected_crs_is_reprojected(tmp_path, small):
 
 
 def test_people_rules_are_named_by_row(tmp_path):
-    people = PEOPLE + "x1,辛,l2_supervisor,A1;NOPE,dev-1,13800000008\nx2,壬,janitor,A1,,13800000009\n"
+    people = PEOPLE + ("x1,辛,l2_supervisor,A1;NOPE,dev-1,13800000008\nx2,壬,janitor,A1,,13800000009\n"
+                       "x3,癸,informant,A1,t|3,13800000010\n")
     problems = refused(write_small(tmp_path, people=people))
+    assert has(problems, "people.csv", "row 11 (id x3)", "bad device id")[0]
     assert has(problems, "people.csv", "row 9 (id x1)", "unknown grid")[0]
     assert has(problems, "people.csv", "row 9 (id x1)", "duplicate device")[0]
     assert has(problems, "people.csv", "row 10 (id x2)", "bad role")[0]
