@@ -1,18 +1,21 @@
 """Exact k-nearest search over the live store: grow H3 disks around the point and stop as soon
 as no unseen cell can hold anything closer than the k-th candidate; no radius needed.
 
-The bounds are pure functions (cell_geometry, ring_lower_bound) so they can be tested alone;
+The bounds are pure functions (ring_bounds, ring_lower_bounds) so they can be tested alone;
 `nearest` is the thin shell that fetches cell membership from Redis.
 """
 from __future__ import annotations
 
 import hashlib
 import math
+import operator
 import time
 from functools import lru_cache
 from typing import Iterable, NamedTuple
 
 import h3
+import h3.api.basic_int as h3i
+import h3.api.numpy_int as h3n
 import redis
 
 import numpy as np
@@ -26,10 +29,15 @@ EARTH_RADIUS_M = 6371007.180918475  # h3's authalic radius, so bounds and distan
 
 # Safety margins on measured geometry: the H3 lattice is only locally regular (edges within
 # one res-9 cell differ by ~9%), and its distortion drifts slowly with distance.
-SPACING_MARGIN = 0.97
+SUPPORT_MARGIN = 0.99
 RADIUS_MARGIN = 1.03
 SLACK_M = 1.0
-FINE_MAX_RING = 4   # beyond this the sparse-area search over coarse cells takes over
+FIRST_RINGS = 3     # rings read in the first call: among 100k devices in Yingtan they settle ~all queries
+FINE_MAX_RING = 4   # the second call reads up to here; beyond, the search over coarse cells takes over
+# The first call's cells, nearest first by their lower bounds, go in groups ending at these
+# counts (the script may stop after each group): small groups where searches usually end.
+GROUP_ENDS = (4, 7, 9, 11, 13, 16, 20, 25, 3 * FIRST_RINGS * (FIRST_RINGS + 1) + 1)
+LAYOUT_DRIFT = 0.01  # a shared disk layout's centres may be off by this share of their distance
 COARSE_BATCH = 8    # coarse cells fetched per round trip in the sparse-area search
 SKIP_AFTER = 16     # coarse cells read before a filtered search asks which cells hold anyone eligible
 
@@ -45,16 +53,17 @@ class Candidate(NamedTuple):
     role: str
 
 
-class CellGeometry(NamedTuple):
-    spacing_m: float   # lower bound of (centre distance of cells n rings apart) / n
-    radius_m: float    # upper bound of any nearby cell's circumradius
-    centre: tuple[float, float]
-
-
-def _local_xy(origin: tuple[float, float], p: tuple[float, float]) -> tuple[float, float]:
+def _local_xy(origin: tuple[float, float], p: tuple[float, float], cos_lat: float | None = None) -> tuple[float, float]:
     """Metres east/north of origin on the tangent plane (exact enough over a few cells)."""
-    k = math.pi / 180 * 6371007.180918475
-    return ((p[1] - origin[1]) * k * math.cos(math.radians(origin[0])), (p[0] - origin[0]) * k)
+    k = math.pi / 180 * EARTH_RADIUS_M
+    if cos_lat is None:
+        cos_lat = math.cos(math.radians(origin[0]))
+    return ((p[1] - origin[1]) * k * cos_lat, (p[0] - origin[0]) * k)
+
+
+def _unit(x: float, y: float) -> tuple[float, float]:
+    n = math.hypot(x, y)
+    return x / n, y / n
 
 
 def circumradius_m(cell: str) -> float:
@@ -64,91 +73,187 @@ def circumradius_m(cell: str) -> float:
     return max(h3.great_circle_distance(c, v, "m") for v in h3.cell_to_boundary(cell))
 
 
-@lru_cache(maxsize=200_000)
-def cell_geometry(cell: str) -> CellGeometry | None:
-    """Conservative lattice geometry measured from the cells around `cell`.
+class RingBounds(NamedTuple):
+    """How far the rings around a cell lie from its centre, as half-planes: every point of
+    every cell at grid distance >= n + 1 lies beyond at least one of the lines
+    normal_j . x = support[n][j] (x in metres east/north of the centre)."""
+    cos_lat: float                               # the tangent plane's scale at the centre
+    normals: tuple[tuple[float, float], ...]     # 12 unit vectors
+    support: tuple[tuple[float, ...], ...]       # per ring n + 1, per normal (inf: no cell there)
 
-    In a flat lattice of regular hexagons with edge e, the centre of any cell at grid distance
-    >= n lies at least 1.5*n*e from the centre cell's centre (ring n is a hexagon of cells whose
-    sides are 1.5*n*e from the centre). H3 cells are not regular, so two measures are taken
-    and the smaller kept: 1.5 * the shortest edge among the cell and its neighbours, and the
-    distance from the centre to each line through two adjacent neighbour centres (in a locally
-    affine lattice ring n's sides lie n times that far). The radius term takes the largest of
-    the longest edge and the measured circumradius of those cells. Both get a safety margin.
-    Using the *average* edge here is what made Apache Pinot's H3 index return wrong results
-    (pinot#7766, fixed in #14628). None near a pentagon: callers fall back to the exact
-    per-cell search."""
+
+@lru_cache(maxsize=20_000)
+def ring_bounds(cell: str, rings: int = FINE_MAX_RING + 1) -> RingBounds | None:
+    """Measured from the cells around `cell` (their real, distorted H3 boundaries).
+
+    Take 12 directions: towards the 6 neighbours' centres and between them (the sides of a hex
+    ring face those). Give every cell of ring n + 1 to the direction along which its nearest
+    vertex projects farthest, and keep per direction the least such projection: support[n].
+    Each cell is convex, so all of it lies beyond its direction's line; and anything at grid
+    distance > n + 1 is reached only through ring n + 1. So for a query inside, the distance
+    to every unseen cell is at least min_j (support[n][j] - normal_j . q), which is
+    ring_lower_bounds. This follows the zigzag edge of the disk closely; bounding by centre
+    distance minus a radius, or worse by the *average* edge length, does not (the average
+    is what made Apache Pinot's H3 index return wrong results: pinot#7766, fixed in #14628).
+    The supports get a safety margin for the tangent plane and for use by neighbouring cells
+    (local_ring_bounds). None near a pentagon: callers fall back to the exact per-cell search."""
     try:
-        disk = h3.grid_disk(cell, 1)
+        disk = h3.grid_disk(cell, rings)
     except h3.H3BaseException:
         return None
-    if len(disk) != 7 or any(h3.is_pentagon(c) for c in disk):
+    if len(disk) != 3 * rings * (rings + 1) + 1 or any(h3.is_pentagon(c) for c in disk):
         return None
     centre = h3.cell_to_latlng(cell)
-    edges = [h3.edge_length(e, "m") for c in disk for e in h3.origin_to_directed_edges(c)]
-    radius = max(max(edges), max(circumradius_m(c) for c in disk))
-    pts = [_local_xy(centre, h3.cell_to_latlng(c)) for c in disk if c != cell]
-    pts.sort(key=lambda p: math.atan2(p[1], p[0]))
-    side = math.inf
-    for (x1, y1), (x2, y2) in zip(pts, pts[1:] + pts[:1]):
-        side = min(side, abs(x1 * y2 - x2 * y1) / math.hypot(x2 - x1, y2 - y1))
-    spacing = min(1.5 * min(edges), side)
-    return CellGeometry(spacing * SPACING_MARGIN, radius * RADIUS_MARGIN + SLACK_M, centre)
+    cos_lat = math.cos(math.radians(centre[0]))
+    toward = sorted((_unit(*_local_xy(centre, h3.cell_to_latlng(c), cos_lat)) for c in h3.grid_ring(cell, 1)),
+                    key=lambda u: math.atan2(u[1], u[0]))
+    normals = tuple(toward) + tuple(_unit(a[0] + b[0], a[1] + b[1]) for a, b in zip(toward, toward[1:] + toward[:1]))
+    k = math.pi / 180 * EARTH_RADIUS_M
+    to_normals = np.array(normals).T
+    support = []
+    for n in range(1, rings + 1):
+        outlines = [h3.cell_to_boundary(c) for c in h3.grid_ring(cell, n)]
+        m = max(len(o) for o in outlines)  # 6, more where an outline crosses a face edge
+        ll = np.array([o + o[-1:] * (m - len(o)) for o in outlines])  # cells x vertices x (lat, lon)
+        xy = np.stack(((ll[..., 1] - centre[1]) * k * cos_lat, (ll[..., 0] - centre[0]) * k), axis=-1)
+        proj = (xy @ to_normals).min(axis=1)  # cells x normals: each cell's least projection
+        j = proj.argmax(axis=1)
+        least = np.full(len(normals), math.inf)
+        np.minimum.at(least, j, proj[np.arange(len(j)), j])
+        support.append(tuple((least * SUPPORT_MARGIN - SLACK_M).tolist()))
+    return RingBounds(cos_lat, normals, tuple(support))
+
+
+class DiskLayout(NamedTuple):
+    """Where the cells of a disk lie around its centre cell, in h3's disk order (centre first,
+    then ring by ring): each cell's centre in metres east and north of the centre cell's, and
+    how much to take off the distance to that centre for a lower bound of the distance to any
+    point of the cell (its circumradius, with margins for use by other cells nearby)."""
+    centres: np.ndarray   # complex: east + north * 1j, metres
+    reach: np.ndarray
+
+
+def disk_layout(cell: str, rings: int) -> DiskLayout | None:
+    """Measured at `cell` (None near a pentagon, where h3 does not list disks ring by ring)."""
+    disk = h3.grid_disk(cell, rings)
+    if len(disk) != 3 * rings * (rings + 1) + 1 or any(h3.is_pentagon(c) for c in disk):
+        return None
+    centre = h3.cell_to_latlng(cell)
+    cos_lat = math.cos(math.radians(centre[0]))
+    xy = np.array([_local_xy(centre, h3.cell_to_latlng(c), cos_lat) for c in disk])
+    radius = max(circumradius_m(c) for c in disk) * RADIUS_MARGIN + SLACK_M
+    centres = xy[:, 0] + 1j * xy[:, 1]
+    return DiskLayout(centres, radius + LAYOUT_DRIFT * np.abs(centres))
+
+
+class _Area(NamedTuple):
+    bounds: RingBounds | None
+    layout: DiskLayout | None
 
 
 GEOMETRY_PARENT_STEPS = 3  # res 9 cells share the geometry measured for their res-6 parent
+_PENTAGON_BASES = frozenset(h3.get_base_cell_number(p) for p in h3.get_pentagons(0))
 
 
-def local_geometry(cell: str) -> CellGeometry | None:
-    """cell_geometry measured once per parent GEOMETRY_PARENT_STEPS levels up (~3 km across for
-    res 9), at the parent's centre child: H3's distortion drifts by well under 1 % over that
-    distance, inside the safety margins, and a query then costs no geometry work. Near a
-    pentagon, or where the parent's own measure is unavailable, the cell's own is used."""
+@lru_cache(maxsize=20_000)
+def _area(parent: str, res: int) -> _Area:
+    """The geometry shared by the parent's res-`res` cells, measured once at its centre child:
+    H3's distortion drifts by well under 1 % over a res-6 cell (~3 km), inside the margins.
+    Where the parent and its neighbours lie on one icosahedron face (H3's lattice bends at
+    face edges) the ring bounds serve all its cells; where they are also in one base cell
+    that is no pentagon's, every disk of FIRST_RINGS rings around its cells is listed in the
+    same pattern (h3 walks a disk in its base cell's fixed directions), so one layout serves."""
+    disk = h3.grid_disk(parent, 1)
+    if len({f for c in disk for f in h3.get_icosahedron_faces(c)}) != 1:
+        return _Area(None, None)
+    centre = h3.cell_to_center_child(parent, res)
+    bounds = ring_bounds(centre)
+    bases = {h3.get_base_cell_number(c) for c in disk}
+    if bounds is None or len(bases) != 1 or bases & _PENTAGON_BASES:
+        return _Area(bounds, None)
+    return _Area(bounds, disk_layout(centre, FIRST_RINGS))
+
+
+def local_ring_bounds(cell: str) -> RingBounds | None:
+    """ring_bounds shared by the cells of one parent (_area), or near a pentagon or an
+    icosahedron face edge the cell's own."""
+    res = h3.get_resolution(cell)
+    if res > GEOMETRY_PARENT_STEPS:
+        rb = _area(h3.cell_to_parent(cell, res - GEOMETRY_PARENT_STEPS), res).bounds
+        if rb is not None:
+            return rb
+    return ring_bounds(cell)
+
+
+def local_layout(cell: str) -> DiskLayout | None:
+    """The disk layout shared by the cells of one parent, None where none serves (_area)."""
     res = h3.get_resolution(cell)
     if res <= GEOMETRY_PARENT_STEPS:
-        return cell_geometry(cell)
-    parent = h3.cell_to_parent(cell, res - GEOMETRY_PARENT_STEPS)
-    geo = cell_geometry(h3.cell_to_center_child(parent, res))
-    return geo if geo is not None else cell_geometry(cell)
+        return None
+    return _area(h3.cell_to_parent(cell, res - GEOMETRY_PARENT_STEPS), res).layout
 
 
-def ring_lower_bound(geo: CellGeometry, offset_m: float, n: int) -> float:
-    """Lower bound of the distance from the query to any point in a cell at grid distance
-    >= n from the query's cell, `offset_m` being the query's distance from that cell's centre."""
-    return n * geo.spacing_m - geo.radius_m - offset_m
+def _beyond(rb: RingBounds, x: float, y: float, n: int) -> float:
+    """ring_lower_bounds' n-th, for a point x m east and y m north of the cell's centre."""
+    return min(map(operator.sub, rb.support[n], [nx * x + ny * y for nx, ny in rb.normals]))
+
+
+def ring_lower_bounds(rb: RingBounds, centre: tuple[float, float], lat: float, lon: float) -> list[float]:
+    """For each n, a lower bound of the distance from (lat, lon), a point in the cell centred
+    at `centre`, to any point of any cell at grid distance >= n + 1 from it."""
+    x, y = _local_xy(centre, (lat, lon), rb.cos_lat)
+    return [_beyond(rb, x, y, n) for n in range(len(rb.support))]
+
+
+def cell_lower_bounds(layout: DiskLayout, x: float, y: float) -> np.ndarray:
+    """Per disk cell (h3's order), a lower bound of the distance from a point x m east and y m
+    north of the centre cell's centre to any point of that cell."""
+    return np.abs(layout.centres - complex(x, y)) - layout.reach
 
 
 class _Search:
     """Accumulates eligible candidates; one device counted once (it may move mid-search).
-    Eligibility is decided in Redis (NEAREST_LUA); here only exact distances are taken."""
+    Eligibility and distances are decided in Redis (NEAREST_LUA: h3's haversine, the same
+    formula and radius as h3.great_circle_distance)."""
 
-    def __init__(self, lat, lon, k, statuses, max_age_s, roles, exclude, now):
+    __slots__ = ("q", "k", "filter_args", "exclude", "best")
+
+    def __init__(self, lat, lon, k, filter_args, exclude):
         self.q = (lat, lon)
         self.k = k
-        self.filter_args = [
-            "" if statuses is None else "," + ",".join(statuses) + ",",
-            "" if roles is None else "," + ",".join(roles) + ",",
-            "-1e18" if max_age_s is None else repr(now - max_age_s),
-            "," + ",".join(exclude) + "," if exclude else "",
-        ]
+        self.filter_args = filter_args
+        self.exclude = exclude
         self.best: dict[str, Candidate] = {}
-        self.kth = math.inf
 
     def take(self, blob: bytes) -> None:
         if not blob:
             return
-        q, best, dist = self.q, self.best, h3.great_circle_distance
+        best, new = self.best, tuple.__new__
         for line in blob.decode().split("\n"):
-            device, lat, lon, tst, st, role, person = line.split(REC_SEP, 6)
-            lat, lon, tst = float(lat), float(lon), float(tst)
+            dist, device, lat, lon, tst, st, role, person = line.split(REC_SEP, 7)
+            tst = float(tst)
             old = best.get(device)
             if old is None or old.tst < tst:
-                best[device] = Candidate(device, person, dist(q, (lat, lon), "m"), st, lat, lon, tst, role)
-        if len(best) >= self.k:
-            self.kth = sorted(c.distance_m for c in best.values())[self.k - 1]
+                best[device] = new(Candidate, (device, person, float(dist), st, float(lat), float(lon), tst, role))
+
+    @property
+    def kth(self) -> float:
+        return self.result()[-1].distance_m if len(self.best) >= self.k else math.inf
 
     def result(self) -> list[Candidate]:
-        return sorted(self.best.values(), key=lambda c: (c.distance_m, c.device))[: self.k]
+        return sorted(self.best.values(), key=_rank)[: self.k]
+
+
+def _rank(c: Candidate) -> tuple[float, str]:
+    return c.distance_m, c.device
+
+
+@lru_cache(maxsize=256)
+def _filter_args(statuses: tuple | None, roles: tuple | None, exclude: tuple) -> tuple[str, str, str]:
+    """NEAREST_LUA's ",a,b," lists (statuses, roles, exclude); '' for no limit."""
+    return ("" if statuses is None else "," + ",".join(statuses) + ",",
+            "" if roles is None else "," + ",".join(roles) + ",",
+            "," + ",".join(exclude) + "," if exclude else "")
 
 
 def _script(r: redis.Redis, sha: str, source: str, keys: list[str], args: list = ()):
@@ -159,20 +264,84 @@ def _script(r: redis.Redis, sha: str, source: str, keys: list[str], args: list =
         return r.evalsha(sha, len(keys), *keys, *args)
 
 
-def _fetch(r: redis.Redis, s: _Search, rings: Iterable[str], bounds: Iterable[float]) -> tuple[bool, bytes]:
-    """Eligible members of the cells, ring by ring (each ring a comma-separated string of
-    cells), stopping as soon as the bounds allow."""
-    args = [repr(s.q[0]), repr(s.q[1]), s.k, *s.filter_args, 0]
+def _fetch(r: redis.Redis, s: _Search, min_tst: str, rings: Iterable[str], bounds: Iterable[float]) -> tuple[bool, bytes]:
+    """Eligible members of the cells, ring by ring (each ring a string of cells, as _rings
+    gives them), stopping as soon as the bounds allow, counting the candidates already known."""
+    sts, roles, excl = s.filter_args
+    seed = ""
+    if s.best:
+        # the k best known go along: their distances count towards the k-th, and their
+        # devices are not read again (one device counted once, even if it moved meanwhile)
+        known = s.result()
+        seed = ",".join([repr(c.distance_m) for c in known])
+        excl = "," + ",".join([*s.exclude, *(c.device for c in known)]) + ","
+    args = [s.q[0], s.q[1], s.k, sts, roles, min_tst, excl, seed, 0]
     for ring, bound in zip(rings, bounds):
-        args += [ring, repr(max(bound, -1e300))]
-    args[7] = (len(args) - 8) // 2
+        args += [ring, max(bound, -1e300)]  # no "-inf": a number Lua reads for sure
+    args[8] = (len(args) - 9) // 2
     done, blob = _script(r, _NEAREST_SHA, NEAREST_LUA, [OCC], args)  # OCC: the `{live}` slot
     return bool(done), blob
 
 
-@lru_cache(maxsize=100_000)
-def _rings(cell: str, n: int) -> tuple[str, ...]:
-    return tuple(",".join(h3.grid_ring(cell, i)) for i in range(n + 1))
+def _rings(cell: int, n: int) -> tuple[str, ...]:
+    """Rings 0..n around the cell, each as its cells' indexes in 16 hex digits (NEAREST_LUA's
+    form). Outside the 12 pentagons' base cells h3 lists a disk ring by ring, centre first, so
+    one conversion of the whole disk serves, each ring at a fixed span of it."""
+    disk = h3n.grid_disk(cell, n)
+    if h3i.get_base_cell_number(cell) in _PENTAGON_BASES or len(disk) != 3 * n * (n + 1) + 1:
+        name = h3i.int_to_str(cell)
+        return tuple(_cell_list(h3.grid_ring(name, i)) for i in range(n + 1))
+    text = disk.astype(">u8").tobytes().hex()
+    return tuple(text[16 * (3 * i * (i - 1) + 1) if i else 0: 16 * (3 * i * (i + 1) + 1)] for i in range(n + 1))
+
+
+def _cell_list(cells: Iterable[str]) -> str:
+    """Cells in NEAREST_LUA's form: 16 hex digits each, one after another (h3 names a cell in
+    15, its top digit being 0)."""
+    return "".join("0" + c for c in cells)
+
+
+class _Plan(NamedTuple):
+    bounds: RingBounds
+    centre: tuple[float, float]
+    layout: DiskLayout | None
+    disk: np.ndarray | None        # with a layout: the disk's cells, big-endian (hex in order)
+    rings: tuple[str, ...] | None  # without: rings 0..FIRST_RINGS, as _rings gives them
+
+
+@lru_cache(maxsize=20_000)  # < 1 KB each
+def _plan(cell: int) -> _Plan | None:
+    """What a search from this cell needs for its first call. None near a pentagon
+    (ring_bounds explains); the coarse search then does it all."""
+    res = h3i.get_resolution(cell)
+    area = _area(h3i.int_to_str(h3i.cell_to_parent(cell, res - GEOMETRY_PARENT_STEPS)), res) \
+        if res > GEOMETRY_PARENT_STEPS else _Area(None, None)
+    rb = area.bounds or ring_bounds(h3i.int_to_str(cell))
+    if rb is None:
+        return None
+    centre = h3i.cell_to_latlng(cell)
+    if area.layout is not None:
+        disk = h3n.grid_disk(cell, FIRST_RINGS)
+        if len(disk) == len(area.layout.reach):
+            return _Plan(rb, centre, area.layout, disk.astype(">u8"), None)
+    return _Plan(rb, centre, None, None, _rings(cell, FIRST_RINGS))
+
+
+def _first_groups(plan: _Plan, x: float, y: float) -> tuple[list[str], list[float]]:
+    """The first call's cells in groups, nearest first, each with the least distance of
+    anything not read by then: the next cell's lower bound, or what lies beyond the disk."""
+    beyond = _beyond(plan.bounds, x, y, FIRST_RINGS)
+    if plan.layout is None:
+        return list(plan.rings), [_beyond(plan.bounds, x, y, n) for n in range(FIRST_RINGS)] + [beyond]
+    lb = cell_lower_bounds(plan.layout, x, y)
+    order = lb.argsort()
+    text = plan.disk[order].tobytes().hex()
+    nxt = lb[order[_GROUP_NEXT]].tolist()
+    return [text[a:b] for a, b in _GROUP_SPANS], [v if v < beyond else beyond for v in nxt] + [beyond]
+
+
+_GROUP_SPANS = tuple((16 * a, 16 * b) for a, b in zip((0,) + GROUP_ENDS, GROUP_ENDS))  # in the hex text
+_GROUP_NEXT = np.array(GROUP_ENDS[:-1])  # the first cell after each group but the last
 
 
 def nearest(r: redis.Redis, lat: float, lon: float, k: int = 5, *, statuses: Iterable[str] | None = ("on_duty",),
@@ -184,30 +353,37 @@ def nearest(r: redis.Redis, lat: float, lon: float, k: int = 5, *, statuses: Ite
     Devices that sent their will (offline) are not in the live index. Fewer than k come back
     when fewer are eligible. `res`/`coarse_res` must be the store's (Settings.h3_res/_coarse_res).
 
-    Dense areas, usually one round trip: the rings of fine cells around the query's cell go to
-    Redis with, for each ring n, the bound ring_lower_bound(n + 1) (cell_geometry explains it);
-    the script reads ring after ring and stops at the first where k eligible devices are known
-    and the k-th is no farther than the bound, i.e. no unseen cell can hold anything closer.
+    Dense areas, usually one round trip: the fine cells of FIRST_RINGS rings around the query's
+    cell go to Redis nearest first, in groups, each group with the least distance of anything
+    not read by then (per cell: its centre's distance minus its radius, DiskLayout; beyond the
+    disk: ring_bounds explains it); the script reads group after group and stops at the first
+    where k eligible devices are known and the k-th is no farther than the bound, i.e. no
+    unseen cell can hold anything closer. Then, if need be, rings up to FINE_MAX_RING.
     Sparse areas, or filters that exclude most: when FINE_MAX_RING rings do not settle it, the
     occupied coarse cells are visited best-first by an exact per-cell bound (distance to the
     centre minus the measured circumradius), so the search ends at the populated extent even
     when fewer than k are eligible. Filtering happens in Redis, in the same call."""
     if k <= 0:
         return []
-    now = time.time() if now is None else now
     statuses = None if statuses is None else tuple(statuses)
     roles = None if roles is None else tuple(roles)
-    s = _Search(lat, lon, k, statuses, max_age_s, roles, tuple(exclude), now)
-    c0 = h3.latlng_to_cell(lat, lon, res)
-    geo = local_geometry(c0)
-    if geo is not None:
-        offset = h3.great_circle_distance((lat, lon), h3.cell_to_latlng(c0), "m")
-        rings = _rings(c0, FINE_MAX_RING)
-        done, blob = _fetch(r, s, rings, [ring_lower_bound(geo, offset, n + 1) for n in range(len(rings))])
+    exclude = tuple(exclude)
+    s = _Search(lat, lon, k, _filter_args(statuses, roles, exclude), exclude)
+    min_tst = "" if max_age_s is None else repr((time.time() if now is None else now) - max_age_s)
+    cell = h3i.latlng_to_cell(lat, lon, res)
+    plan = _plan(cell)
+    if plan is not None:
+        x, y = _local_xy(plan.centre, (lat, lon), plan.bounds.cos_lat)
+        done, blob = _fetch(r, s, min_tst, *_first_groups(plan, x, y))
         s.take(blob)
         if done:
             return s.result()
-    return _coarse_search(r, s, lat, lon, coarse_res, None if statuses is None else frozenset(statuses),
+        done, blob = _fetch(r, s, min_tst, _rings(cell, FINE_MAX_RING)[FIRST_RINGS + 1:],
+                            [_beyond(plan.bounds, x, y, n) for n in range(FIRST_RINGS + 1, FINE_MAX_RING + 1)])
+        s.take(blob)
+        if done:
+            return s.result()
+    return _coarse_search(r, s, min_tst, lat, lon, coarse_res, None if statuses is None else frozenset(statuses),
                           None if roles is None else frozenset(roles))
 
 
@@ -283,7 +459,7 @@ def haversine_m(lat: float, lon: float, lats_rad: np.ndarray, lons_rad: np.ndarr
     return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.minimum(a, 1.0)))
 
 
-def _coarse_search(r: redis.Redis, s: _Search, lat: float, lon: float, coarse_res: int,
+def _coarse_search(r: redis.Redis, s: _Search, min_tst: str, lat: float, lon: float, coarse_res: int,
                    statuses: frozenset | None = None, roles: frozenset | None = None) -> list[Candidate]:
     cells, geo = _occupied(r)
     if not cells:
@@ -292,8 +468,8 @@ def _coarse_search(r: redis.Redis, s: _Search, lat: float, lon: float, coarse_re
     lb = haversine_m(lat, lon, geo[:, 0], geo[:, 1]) - geo[:, 2] - 0.5
     idx = np.argsort(lb)
     order = list(zip(lb[idx].tolist(), [cells[i] for i in idx]))
-    i, size, skipping = 0, 1, statuses is None and roles is None
-    while i < len(order) and order[i][0] < s.kth:
+    i, size, skipping, kth = 0, 1, statuses is None and roles is None, s.kth
+    while i < len(order) and order[i][0] < kth:
         if not skipping and i >= SKIP_AFTER:
             # A filter few pass (or k beyond what exists): from here on read only the cells
             # the per-status counts say hold someone eligible. Asked only now, because most
@@ -305,10 +481,11 @@ def _coarse_search(r: redis.Redis, s: _Search, lat: float, lon: float, coarse_re
                 order = order[:i] + [(b, c) for b, c in order[i:] if c in eligible or c not in known]
                 continue
         batch = []
-        while i < len(order) and order[i][0] < s.kth and len(batch) < size:
+        while i < len(order) and order[i][0] < kth and len(batch) < size:
             batch.append(order[i][1])
             i += 1
-        s.take(_fetch(r, s, [",".join(batch)], [-math.inf])[1])
+        s.take(_fetch(r, s, min_tst, [_cell_list(batch)], [-math.inf])[1])
+        kth = s.kth
         size = min(size * 2, COARSE_BATCH)  # start small: the first cell often settles it
     return s.result()
 

@@ -3,6 +3,7 @@ random live positions for thousands of query points: dense, at grid borders, at 
 edge of the populated area, with filters that exclude most, and with fewer than k eligible."""
 from __future__ import annotations
 
+import math
 import random
 import time
 
@@ -10,7 +11,8 @@ import h3
 import numpy as np
 import pytest
 
-from telemetry.nearest import Candidate, local_geometry, nearest, ring_lower_bound
+from telemetry.nearest import (EARTH_RADIUS_M, FINE_MAX_RING, FIRST_RINGS, Candidate, _local_xy, _rings,
+                               cell_lower_bounds, local_layout, local_ring_bounds, nearest, ring_lower_bounds)
 from telemetry.protocols import Fix
 from telemetry.store import LiveStore
 
@@ -20,21 +22,126 @@ ROLES = ("l2_supervisor", "assistant", "l1_supervisor")
 STATUSES = ("on_duty", "on_duty", "on_duty", "busy", "off_duty")
 
 
-def test_lattice_bound_is_conservative():
-    """Every cell at grid distance exactly n, every vertex of it, is at least the bound away."""
+def _least_distances(lat, lon, rings):
+    """The exact least great-circle distance from the point to each ring of cells (outlines
+    sampled every ~1/40 of an edge, so within centimetres)."""
+    out = []
+    t = np.linspace(0, 1, 41)[:, None]
+    for cells in rings:
+        pts = []
+        for c in cells:
+            b = np.array(h3.cell_to_boundary(c))
+            a, z = b, np.roll(b, -1, axis=0)
+            pts.append((a[None] * (1 - t[..., None]) + z[None] * t[..., None]).reshape(-1, 2))
+        p = np.radians(np.concatenate(pts))
+        la, lo = math.radians(lat), math.radians(lon)
+        h = np.sin((p[:, 0] - la) / 2) ** 2 + math.cos(la) * np.cos(p[:, 0]) * np.sin((p[:, 1] - lo) / 2) ** 2
+        out.append(float((2 * EARTH_RADIUS_M * np.arctan2(np.sqrt(h), np.sqrt(1 - h))).min()))
+    return out
+
+
+def _check_bounds(lat, lon, res=9):
+    c0 = h3.latlng_to_cell(lat, lon, res)
+    rb = local_ring_bounds(c0)  # what the search uses: measured once per res-6 parent
+    if rb is None:
+        assert any(h3.is_pentagon(c) for c in h3.grid_disk(c0, FINE_MAX_RING + 1))
+        return None
+    bounds = ring_lower_bounds(rb, h3.cell_to_latlng(c0), lat, lon)
+    assert len(bounds) == FINE_MAX_RING + 1
+    # beyond ring n: ring n + 1, and for good measure ring n + 2
+    exact = _least_distances(lat, lon, [h3.grid_ring(c0, n) for n in range(1, FINE_MAX_RING + 3)])
+    for n, bound in enumerate(bounds):
+        assert min(exact[n], exact[n + 1]) >= bound, (lat, lon, n, exact[n], bound)
+    return [b / e for b, e in zip(bounds[1:], exact[1:])]  # ring 1 can touch the point
+
+
+def test_ring_bounds_are_conservative_and_tight():
+    """Every point of every cell beyond ring n lies at least the bound away: in Yingtan, on a
+    cell's vertex (the largest offset from its centre), anywhere on Earth, beside icosahedron
+    face edges (where the lattice bends) and near pentagons."""
     rng = random.Random(3)
-    for _ in range(200):
-        lat, lon = rng.uniform(*BOX[:2]), rng.uniform(*BOX[2:])
-        c0 = h3.latlng_to_cell(lat, lon, 9)
-        geo = local_geometry(c0)  # what the search uses: measured once per res-6 parent
-        off = h3.great_circle_distance((lat, lon), h3.cell_to_latlng(c0), "m")
-        for n in (1, 2, 3, 6):
-            bound = ring_lower_bound(geo, off, n)
-            closest = min(h3.great_circle_distance((lat, lon), v, "m")
-                          for c in h3.grid_ring(c0, n) for v in h3.cell_to_boundary(c))
-            assert closest >= bound, (lat, lon, n)
-    # and it is useful: ring 3 is provably farther than a few hundred metres
-    assert ring_lower_bound(geo, 0.0, 3) > 250
+    ratios = []
+    for _ in range(150):
+        ratios += _check_bounds(rng.uniform(*BOX[:2]), rng.uniform(*BOX[2:]))
+    for _ in range(50):
+        v = h3.cell_to_boundary(h3.latlng_to_cell(rng.uniform(*BOX[:2]), rng.uniform(*BOX[2:]), 9))[rng.randrange(6)]
+        _check_bounds(*v)
+    # tight: on average the bound is within a few per cent of the exact distance (the search
+    # reads a ring more whenever it is loose; the centre-distance-minus-radius bound this
+    # replaced averaged 0.84)
+    assert np.mean(ratios) > 0.93, np.mean(ratios)
+    world, edges = 0, 0
+    while world < 150 or edges < 25:
+        lat, lon = math.degrees(math.asin(rng.uniform(-1, 1))), rng.uniform(-180, 180)
+        parent = h3.cell_to_parent(h3.latlng_to_cell(lat, lon, 9), 6)
+        one_face = len({f for c in h3.grid_disk(parent, 1) for f in h3.get_icosahedron_faces(c)}) == 1
+        if one_face and world < 150:
+            world += 1
+        elif not one_face:
+            edges += 1
+        else:
+            continue
+        _check_bounds(lat, lon)
+    for p in h3.get_pentagons(9)[:4]:
+        plat, plon = h3.cell_to_latlng(p)
+        for _ in range(5):
+            _check_bounds(plat + rng.uniform(-0.05, 0.05), plon + rng.uniform(-0.05, 0.05))
+
+
+def _check_cells(lat, lon, res=9):
+    """Each cell of the first call's disk is at least its lower bound away; False when no
+    shared layout serves here (the per-ring path is taken)."""
+    c0 = h3.latlng_to_cell(lat, lon, res)
+    layout = local_layout(c0)
+    if layout is None:
+        return False
+    disk = h3.grid_disk(c0, FIRST_RINGS)  # h3's order, which the layout's must match
+    assert len(disk) == len(layout.reach)
+    rb = local_ring_bounds(c0)
+    centre = h3.cell_to_latlng(c0)
+    lb = cell_lower_bounds(layout, *_local_xy(centre, (lat, lon), rb.cos_lat))
+    exact = _least_distances(lat, lon, [[c] for c in disk])
+    for cell, bound, d in zip(disk, lb, exact):
+        assert d >= bound, (lat, lon, cell, d, bound)
+    # and tight: the bound of the farthest cells is within a few per cent (a layout taken
+    # from a wrongly ordered disk would put cells hundreds of metres off)
+    far = [b / d for b, d in zip(lb, exact) if d > 400]
+    assert min(far) > 0.85, (lat, lon, min(far))
+    return True
+
+
+def test_cell_lower_bounds_are_conservative():
+    """The disk layout shared by a parent's cells (measured once, at its centre child) gives
+    each cell of any of its cells' disks a true lower bound, in Yingtan and anywhere on Earth;
+    near face edges, other base cells and pentagons no layout is used."""
+    rng = random.Random(5)
+    for _ in range(150):
+        assert _check_cells(rng.uniform(*BOX[:2]), rng.uniform(*BOX[2:]))
+    for _ in range(50):  # on a cell's vertex: the largest offset from its centre
+        c = h3.latlng_to_cell(rng.uniform(*BOX[:2]), rng.uniform(*BOX[2:]), 9)
+        assert _check_cells(*h3.cell_to_boundary(c)[rng.randrange(6)])
+    used = 0
+    for _ in range(400):
+        used += _check_cells(math.degrees(math.asin(rng.uniform(-1, 1))), rng.uniform(-180, 180))
+    assert used > 300  # most of the Earth is far from where a layout cannot serve
+    for p in h3.get_pentagons(9):
+        assert local_layout(p) is None
+
+
+def test_ring_strings_are_the_rings():
+    """The disk sliced by ring equals h3's own rings, in the form the script reads, here and
+    in pentagons' base cells (where the slow path is taken)."""
+    rng = random.Random(4)
+    points = [(rng.uniform(*BOX[:2]), rng.uniform(*BOX[2:])) for _ in range(100)]
+    points += [(math.degrees(math.asin(rng.uniform(-1, 1))), rng.uniform(-180, 180)) for _ in range(300)]
+    points += [h3.cell_to_latlng(p) for p in h3.get_pentagons(9)]
+    for lat, lon in points:
+        cell = h3.latlng_to_cell(lat, lon, 9)
+        got = _rings(h3.str_to_int(cell), FINE_MAX_RING)
+        for n, ring in enumerate(got):
+            cells = [ring[i + 1:i + 16] for i in range(0, len(ring), 16)]
+            assert all(ring[i] == "0" for i in range(0, len(ring), 16))
+            assert sorted(cells) == sorted(h3.grid_ring(cell, n)), (lat, lon, n)
 
 
 @pytest.fixture(scope="module")
@@ -109,6 +216,8 @@ def test_equals_brute_force_random_points(world):
     rng = random.Random(11)
     for _ in range(1200):
         check(r, w, rng.uniform(*BOX[:2]), rng.uniform(*BOX[2:]))
+    for _ in range(100):  # the k-th farther out: the bounds of the outer rings decide
+        check(r, w, rng.uniform(*BOX[:2]), rng.uniform(*BOX[2:]), k=rng.choice((60, 150)))
 
 
 def test_equals_brute_force_in_the_dense_cluster_and_at_cell_borders(world):
