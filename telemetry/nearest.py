@@ -174,6 +174,11 @@ def _area(parent: str, res: int) -> _Area:
     return _Area(bounds, disk_layout(centre, FIRST_RINGS))
 
 
+@lru_cache(maxsize=20_000)
+def _area_of(parent: int, res: int) -> _Area:
+    return _area(h3i.int_to_str(parent), res)
+
+
 def local_ring_bounds(cell: str) -> RingBounds | None:
     """ring_bounds shared by the cells of one parent (_area), or near a pentagon or an
     icosahedron face edge the cell's own."""
@@ -314,7 +319,7 @@ def _plan(cell: int) -> _Plan | None:
     """What a search from this cell needs for its first call. None near a pentagon
     (ring_bounds explains); the coarse search then does it all."""
     res = h3i.get_resolution(cell)
-    area = _area(h3i.int_to_str(h3i.cell_to_parent(cell, res - GEOMETRY_PARENT_STEPS)), res) \
+    area = _area_of(h3i.cell_to_parent(cell, res - GEOMETRY_PARENT_STEPS), res) \
         if res > GEOMETRY_PARENT_STEPS else _Area(None, None)
     rb = area.bounds or ring_bounds(h3i.int_to_str(cell))
     if rb is None:
