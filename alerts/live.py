@@ -102,7 +102,7 @@ class RedisWorld:
 
         found = nearest(self.r, lat, lon, k, statuses=("on_duty",), max_age_s=self.settings.stale_s,
                         roles=ORDER_ROLES, exclude=exclude, now=time.time(),
-                        res=self.settings.h3_res, coarse_res=self.settings.h3_coarse_res)
+                        res=self.settings.h3_res)
         # The live index holds only devices that have not sent their will; max_age_s keeps
         # the stale ones out, so what comes back is on duty and live.
         return [Candidate(c.device, c.person or self.person_of(c.device), c.distance_m, c.state, "live")

@@ -106,7 +106,7 @@ def install_live_routes(api: APIRouter, ctx) -> None:
             raise HTTPException(422, f"unknown status {', '.join(bad)}")
         s = ctx.settings
         found = nearest(ctx.r, lat, lon, k, statuses=statuses, max_age_s=max_age_s, now=time.time(),
-                        res=s.h3_res, coarse_res=s.h3_coarse_res)
+                        res=s.h3_res)
         return [{"device": c.device, "person": c.person, "name": ctx.person_names.get(c.person or ""),
                  "role": c.role, "distance_m": round(c.distance_m, 1), "lat": c.lat, "lon": c.lon, "tst": c.tst,
                  "status": c.state} for c in found]

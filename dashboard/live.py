@@ -276,7 +276,7 @@ def point_info(ctx, lat: float, lon: float, k: int = 5) -> dict:
             out[key] = {"id": gid, "name": ctx.grid_names.get(gid, gid), "people": [_person_row(p) for p in people]}
     s = ctx.settings
     found = nearest(ctx.r, lat, lon, k, statuses=("on_duty",), max_age_s=s.stale_s, now=time.time(),
-                    res=s.h3_res, coarse_res=s.h3_coarse_res, roles=("l1_supervisor", "l2_supervisor"))
+                    res=s.h3_res, roles=("l1_supervisor", "l2_supervisor"))
     names = _names(ctx)
     out["nearest"] = [{"device": c.device, "name": names.get(c.person or "", c.device), "distance_m": c.distance_m,
                        "status": c.state, "fresh": "live"} for c in found]

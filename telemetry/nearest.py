@@ -38,6 +38,7 @@ FINE_MAX_RING = 4   # the second call reads up to here; beyond, the search over 
 # counts (the script may stop after each group): small groups where searches usually end.
 GROUP_ENDS = (4, 7, 9, 11, 13, 16, 20, 25, 3 * FIRST_RINGS * (FIRST_RINGS + 1) + 1)
 LAYOUT_DRIFT = 0.01  # a shared disk layout's centres may be off by this share of their distance
+MAX_ABS_LAT = 85.0   # nearer the poles the tangent plane is no good: the coarse search serves
 COARSE_BATCH = 8    # coarse cells fetched per round trip in the sparse-area search
 SKIP_AFTER = 16     # coarse cells read before a filtered search asks which cells hold anyone eligible
 
@@ -54,11 +55,12 @@ class Candidate(NamedTuple):
 
 
 def _local_xy(origin: tuple[float, float], p: tuple[float, float], cos_lat: float | None = None) -> tuple[float, float]:
-    """Metres east/north of origin on the tangent plane (exact enough over a few cells)."""
+    """Metres east/north of origin on the tangent plane (exact enough over a few cells, away
+    from the poles: MAX_ABS_LAT); across the 180th meridian too."""
     k = math.pi / 180 * EARTH_RADIUS_M
     if cos_lat is None:
         cos_lat = math.cos(math.radians(origin[0]))
-    return ((p[1] - origin[1]) * k * cos_lat, (p[0] - origin[0]) * k)
+    return (((p[1] - origin[1] + 180.0) % 360.0 - 180.0) * k * cos_lat, (p[0] - origin[0]) * k)
 
 
 def _unit(x: float, y: float) -> tuple[float, float]:
@@ -96,14 +98,17 @@ def ring_bounds(cell: str, rings: int = FINE_MAX_RING + 1) -> RingBounds | None:
     distance minus a radius, or worse by the *average* edge length, does not (the average
     is what made Apache Pinot's H3 index return wrong results: pinot#7766, fixed in #14628).
     The supports get a safety margin for the tangent plane and for use by neighbouring cells
-    (local_ring_bounds). None near a pentagon: callers fall back to the exact per-cell search."""
+    (local_ring_bounds). None near a pentagon or a pole (MAX_ABS_LAT): callers fall back to
+    the exact search over coarse cells."""
+    centre = h3.cell_to_latlng(cell)
+    if abs(centre[0]) > MAX_ABS_LAT:
+        return None
     try:
         disk = h3.grid_disk(cell, rings)
     except h3.H3BaseException:
         return None
     if len(disk) != 3 * rings * (rings + 1) + 1 or any(h3.is_pentagon(c) for c in disk):
         return None
-    centre = h3.cell_to_latlng(cell)
     cos_lat = math.cos(math.radians(centre[0]))
     toward = sorted((_unit(*_local_xy(centre, h3.cell_to_latlng(c), cos_lat)) for c in h3.grid_ring(cell, 1)),
                     key=lambda u: math.atan2(u[1], u[0]))
@@ -115,7 +120,8 @@ def ring_bounds(cell: str, rings: int = FINE_MAX_RING + 1) -> RingBounds | None:
         outlines = [h3.cell_to_boundary(c) for c in h3.grid_ring(cell, n)]
         m = max(len(o) for o in outlines)  # 6, more where an outline crosses a face edge
         ll = np.array([o + o[-1:] * (m - len(o)) for o in outlines])  # cells x vertices x (lat, lon)
-        xy = np.stack(((ll[..., 1] - centre[1]) * k * cos_lat, (ll[..., 0] - centre[0]) * k), axis=-1)
+        east = (ll[..., 1] - centre[1] + 180.0) % 360.0 - 180.0  # across the 180th meridian too
+        xy = np.stack((east * k * cos_lat, (ll[..., 0] - centre[0]) * k), axis=-1)
         proj = (xy @ to_normals).min(axis=1)  # cells x normals: each cell's least projection
         j = proj.argmax(axis=1)
         least = np.full(len(normals), math.inf)
@@ -134,11 +140,14 @@ class DiskLayout(NamedTuple):
 
 
 def disk_layout(cell: str, rings: int) -> DiskLayout | None:
-    """Measured at `cell` (None near a pentagon, where h3 does not list disks ring by ring)."""
+    """Measured at `cell` (None near a pentagon, where h3 does not list disks ring by ring, or
+    a pole)."""
+    centre = h3.cell_to_latlng(cell)
+    if abs(centre[0]) > MAX_ABS_LAT:
+        return None
     disk = h3.grid_disk(cell, rings)
     if len(disk) != 3 * rings * (rings + 1) + 1 or any(h3.is_pentagon(c) for c in disk):
         return None
-    centre = h3.cell_to_latlng(cell)
     cos_lat = math.cos(math.radians(centre[0]))
     xy = np.array([_local_xy(centre, h3.cell_to_latlng(c), cos_lat) for c in disk])
     radius = max(circumradius_m(c) for c in disk) * RADIUS_MARGIN + SLACK_M
@@ -152,6 +161,7 @@ class _Area(NamedTuple):
 
 
 GEOMETRY_PARENT_STEPS = 3  # res 9 cells share the geometry measured for their res-6 parent
+MIN_SHARED_RES = 6         # coarser cells' parents are too large for the margins: each its own
 _PENTAGON_BASES = frozenset(h3.get_base_cell_number(p) for p in h3.get_pentagons(0))
 
 
@@ -183,7 +193,7 @@ def local_ring_bounds(cell: str) -> RingBounds | None:
     """ring_bounds shared by the cells of one parent (_area), or near a pentagon or an
     icosahedron face edge the cell's own."""
     res = h3.get_resolution(cell)
-    if res > GEOMETRY_PARENT_STEPS:
+    if res >= MIN_SHARED_RES:
         rb = _area(h3.cell_to_parent(cell, res - GEOMETRY_PARENT_STEPS), res).bounds
         if rb is not None:
             return rb
@@ -193,7 +203,7 @@ def local_ring_bounds(cell: str) -> RingBounds | None:
 def local_layout(cell: str) -> DiskLayout | None:
     """The disk layout shared by the cells of one parent, None where none serves (_area)."""
     res = h3.get_resolution(cell)
-    if res <= GEOMETRY_PARENT_STEPS:
+    if res < MIN_SHARED_RES:
         return None
     return _area(h3.cell_to_parent(cell, res - GEOMETRY_PARENT_STEPS), res).layout
 
@@ -320,7 +330,7 @@ def _plan(cell: int) -> _Plan | None:
     (ring_bounds explains); the coarse search then does it all."""
     res = h3i.get_resolution(cell)
     area = _area_of(h3i.cell_to_parent(cell, res - GEOMETRY_PARENT_STEPS), res) \
-        if res > GEOMETRY_PARENT_STEPS else _Area(None, None)
+        if res >= MIN_SHARED_RES else _Area(None, None)
     rb = area.bounds or ring_bounds(h3i.int_to_str(cell))
     if rb is None:
         return None
@@ -351,12 +361,13 @@ _GROUP_NEXT = np.array(GROUP_ENDS[:-1])  # the first cell after each group but t
 
 def nearest(r: redis.Redis, lat: float, lon: float, k: int = 5, *, statuses: Iterable[str] | None = ("on_duty",),
             max_age_s: float | None = None, roles: Iterable[str] | None = None, exclude: Iterable[str] = (),
-            now: float | None = None, res: int = 9, coarse_res: int = 7) -> list[Candidate]:
+            now: float | None = None, res: int = 9) -> list[Candidate]:
     """The k live devices nearest to (lat, lon) in exact great-circle order (h3's haversine),
     nearest first, among those whose duty status is in `statuses` (None: any), whose role is
     in `roles` (None: any), whose latest fix is at most `max_age_s` old, and not in `exclude`.
     Devices that sent their will (offline) are not in the live index. Fewer than k come back
-    when fewer are eligible. `res`/`coarse_res` must be the store's (Settings.h3_res/_coarse_res).
+    when fewer are eligible. `res` must be the store's fine resolution (Settings.h3_res); the coarse
+    cells are whatever the store wrote (their indexes name their resolution).
 
     Dense areas, usually one round trip: the fine cells of FIRST_RINGS rings around the query's
     cell go to Redis nearest first, in groups, each group with the least distance of anything
@@ -370,6 +381,7 @@ def nearest(r: redis.Redis, lat: float, lon: float, k: int = 5, *, statuses: Ite
     when fewer than k are eligible. Filtering happens in Redis, in the same call."""
     if k <= 0:
         return []
+    lat, lon = float(lat), float(lon)  # a numpy float would reach the script as "np.float64(...)"
     statuses = None if statuses is None else tuple(statuses)
     roles = None if roles is None else tuple(roles)
     exclude = tuple(exclude)
@@ -388,28 +400,34 @@ def nearest(r: redis.Redis, lat: float, lon: float, k: int = 5, *, statuses: Ite
         s.take(blob)
         if done:
             return s.result()
-    return _coarse_search(r, s, min_tst, lat, lon, coarse_res, None if statuses is None else frozenset(statuses),
+    return _coarse_search(r, s, min_tst, lat, lon, res, None if statuses is None else frozenset(statuses),
                           None if roles is None else frozenset(roles))
 
 
 @lru_cache(maxsize=100_000)
-def _coarse_cell(cell: str) -> tuple[float, float, float]:
+def _coarse_cell(cell: str, fine_res: int) -> tuple[float, float, float]:
+    """A coarse cell's centre and the radius around it holding every point of its fine
+    descendants: a device is in the coarse cell of its fine cell, and fine cells stick out
+    of their ancestor's outline (res-9 corners up to ~5 % beyond a res-7 circumradius)."""
     lat, lon = h3.cell_to_latlng(cell)
-    return lat, lon, circumradius_m(cell) * RADIUS_MARGIN + SLACK_M
+    kids = h3.cell_to_children(cell, fine_res) if fine_res > h3.get_resolution(cell) else [cell]
+    corners = np.radians(np.array([v for c in kids for v in h3.cell_to_boundary(c)]))
+    reach = float(haversine_m(lat, lon, corners[:, 0], corners[:, 1]).max())
+    return lat, lon, reach * RADIUS_MARGIN + SLACK_M
 
 
 _occupied_cache: list = [None, None]
 
 
-def _occupied(r: redis.Redis) -> tuple[list[str], np.ndarray]:
+def _occupied(r: redis.Redis, fine_res: int) -> tuple[list[str], np.ndarray]:
     """The occupied coarse cells and their (lat rad, lon rad, bound radius m); the geometry is
     reused while the set is unchanged (it changes far less often than positions do)."""
     blob = _script(r, _OCCUPIED_SHA, OCCUPIED_LUA, [OCC])
-    if _occupied_cache[0] != blob:
+    if _occupied_cache[0] != (blob, fine_res):
         cells = blob.decode().split(",") if blob else []
-        geo = np.array([_coarse_cell(c) for c in cells], dtype=float).reshape(-1, 3)
+        geo = np.array([_coarse_cell(c, fine_res) for c in cells], dtype=float).reshape(-1, 3)
         geo[:, :2] = np.radians(geo[:, :2])
-        _occupied_cache[:] = [blob, (cells, geo)]
+        _occupied_cache[:] = [(blob, fine_res), (cells, geo)]
     return _occupied_cache[1]
 
 
@@ -464,9 +482,9 @@ def haversine_m(lat: float, lon: float, lats_rad: np.ndarray, lons_rad: np.ndarr
     return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.minimum(a, 1.0)))
 
 
-def _coarse_search(r: redis.Redis, s: _Search, min_tst: str, lat: float, lon: float, coarse_res: int,
+def _coarse_search(r: redis.Redis, s: _Search, min_tst: str, lat: float, lon: float, fine_res: int,
                    statuses: frozenset | None = None, roles: frozenset | None = None) -> list[Candidate]:
-    cells, geo = _occupied(r)
+    cells, geo = _occupied(r, fine_res)
     if not cells:
         return s.result()
     # 0.5 m below the haversine: floating-point slack for the vectorised bound

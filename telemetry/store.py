@@ -285,12 +285,14 @@ for ring = 1, nr do
         if d <= worst then
           n = n + 1
           devs[n], recs[n], dists[n] = kv[x], rec, d
-          if m == k then top[m] = nil; m = m - 1 end
-          local i = m
-          while i >= 1 and top[i] > d do top[i + 1] = top[i]; i = i - 1 end
-          top[i + 1] = d
-          m = m + 1
-          if m == k then worst = top[k] + 0.01 end
+          if m < k or d < top[k] then  -- one of the k best so far (a near-tie is only kept)
+            if m == k then top[m] = nil; m = m - 1 end
+            local i = m
+            while i >= 1 and top[i] > d do top[i + 1] = top[i]; i = i - 1 end
+            top[i + 1] = d
+            m = m + 1
+            if m == k then worst = top[k] + 0.01 end
+          end
         end
       end
     end
