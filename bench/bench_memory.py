@@ -23,12 +23,8 @@ FIXES_PER_DAY = 24 * 3600 // 10
 
 def main(argv: list[str] | None = None) -> int:
     ensure_on_path()
-    with tempfile.TemporaryDirectory() as tmp:
-        srv = RedisServer(workdir=Path(tmp), appendonly=False).start()
-        try:
-            return run(srv)
-        finally:
-            srv.stop()
+    with tempfile.TemporaryDirectory() as tmp, RedisServer(workdir=Path(tmp), appendonly=False) as srv:
+        return run(srv)
 
 
 def used(r: redis.Redis) -> int:

@@ -49,12 +49,8 @@ def pct(xs, p):
 
 def main(argv: list[str] | None = None) -> int:
     ensure_on_path()
-    with tempfile.TemporaryDirectory() as tmp:
-        srv = RedisServer(workdir=Path(tmp), appendonly=False).start()
-        try:
-            return run(srv)
-        finally:
-            srv.stop()
+    with tempfile.TemporaryDirectory() as tmp, RedisServer(workdir=Path(tmp), appendonly=False) as srv:
+        return run(srv)
 
 
 def run(srv: RedisServer) -> int:

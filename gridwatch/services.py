@@ -92,6 +92,13 @@ class LocalServer:
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    def __enter__(self) -> "LocalServer":
+        """`with RedisServer(...) as srv:` starts it unless running, and stops it after."""
+        return self if self.running else self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
 
 @dataclass(kw_only=True)
 class RedisServer(LocalServer):

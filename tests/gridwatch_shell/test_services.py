@@ -9,15 +9,10 @@ from gridwatch.services import MosquittoServer, RedisServer
 
 def test_relative_workdirs_work_as_in_the_demo(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the demo's default is the relative ./var/
-    rs, ms = RedisServer(workdir=Path("var/redis")), MosquittoServer(workdir=Path("var/mosquitto"))
-    try:
-        rs.start()
-        ms.start()
+    with RedisServer(workdir=Path("var/redis")) as rs, MosquittoServer(workdir=Path("var/mosquitto")) as ms:
         assert redis.Redis.from_url(rs.url).ping()
         assert ms.running and (tmp_path / "var/mosquitto/mosquitto.conf").exists()
-    finally:
-        ms.stop()
-        rs.stop()
+    assert not rs.running and not ms.running  # the with-block stops what it started
 
 
 def test_restart_keeps_the_port_and_kill_stops(tmp_path):
