@@ -32,17 +32,11 @@ MEASURED = 5  # terminals that receive and acknowledge every measured order
 def bench_dataset(n_load: int) -> SimpleNamespace:
     """Two townships, three villages; MEASURED supervisors around the point, n_load assistants
     spread over the jurisdiction (seeded, so every run has the same field)."""
-    import geopandas as gpd
     import pandas as pd
-    from shapely.geometry import box
 
-    grids = gpd.GeoDataFrame(
-        {"id": ["L1A", "L1B", "A1", "A2", "B1"], "name": ["Township A", "Township B", "A one", "A two", "B one"],
-         "level": [1, 1, 2, 2, 2], "parent": [None, None, "L1A", "L1A", "L1B"], "branch": [None] * 5,
-         "synthetic": [True] * 5},
-        geometry=[box(117.00, 28.20, 117.04, 28.30), box(117.04, 28.20, 117.08, 28.30),
-                  box(117.00, 28.20, 117.02, 28.30), box(117.02, 28.20, 117.04, 28.30),
-                  box(117.04, 28.20, 117.08, 28.30)], crs="EPSG:4326")
+    from tests.alerts.field import small_dataset  # the alerts tests' field: its grids
+
+    grids = small_dataset().grids
     rng = random.Random(7)
     rows, pos = [("l1a", "L1A head", "l1_supervisor", "L1A", "dev-l1a", "")], {"dev-l1a": (28.29, 117.03)}
     for i in range(MEASURED):
@@ -52,6 +46,7 @@ def bench_dataset(n_load: int) -> SimpleNamespace:
         rows.append((f"x{i}", f"X{i}", "assistant", rng.choice(["A1", "A2", "B1"]), f"dev-x{i}", ""))
         pos[f"dev-x{i}"] = (rng.uniform(28.21, 28.29), rng.uniform(117.001, 117.079))
     people = pd.DataFrame(rows, columns=["id", "name", "role", "grid", "device", "phone"])
+    people["grids"] = [(g,) for g in people["grid"]]  # as load_dataset gives it
     return SimpleNamespace(grids=grids, people=people, positions=pos)
 
 
@@ -135,22 +130,9 @@ class MqttLoad:
             {"_type": "location", "lat": lat, "lon": lon, "tst": int(time.time()), "acc": 5, "st": "on_duty"}), qos=1)
 
 
-class _Registry:
-    """The ingest's two registry questions, over the bench's people."""
-
-    def __init__(self, ds):
-        self.people = {p.id: p for p in ds.people.itertuples(index=False)}
-        self.by_device = {p.device: p for p in self.people.values() if p.device}
-
-    def person_of_device(self, device):
-        return self.by_device.get(device)
-
-    def person(self, pid):
-        return self.people.get(pid)
-
-
 def _ingest_main(n_load: int) -> int:
     from geodata.index import GridIndex
+    from geodata.registry import Registry
     from gridwatch.settings import Settings
     from telemetry.ingest import IngestWorker, Pipeline
 
@@ -158,7 +140,7 @@ def _ingest_main(n_load: int) -> int:
     ds = bench_dataset(n_load)
     index = GridIndex.from_grids(ds.grids)
     return IngestWorker(settings, "bench-ingest", pipeline_factory=lambda r: Pipeline(
-        settings, r, _Registry(ds), index)).run()
+        settings, r, Registry(ds), index)).run()
 
 
 def percentile(xs: list[float], q: float) -> float:

@@ -40,6 +40,7 @@ def small_dataset() -> SimpleNamespace:
     people = pd.DataFrame(
         [(pid, pid.upper(), role, grid, dev or None, "") for pid, role, grid, dev, _ in PEOPLE],
         columns=["id", "name", "role", "grid", "device", "phone"])
+    people["grids"] = [tuple(g.split(";")) if g else () for g in people["grid"]]  # as load_dataset gives it
     return SimpleNamespace(grids=grids, people=people)
 
 
@@ -169,29 +170,15 @@ class StoreUplink:
         self.r.close()
 
 
-class FieldRegistry:
-    """The two registry questions the ingest asks, answered from the field's people table
-    (geodata.registry.Registry answers the same from a whole dataset)."""
-
-    def __init__(self, dataset):
-        self.people = {p.id: p for p in dataset.people.itertuples(index=False)}
-        self.by_device = {p.device: p for p in self.people.values() if p.device}
-
-    def person_of_device(self, device):
-        return self.by_device.get(device)
-
-    def person(self, pid):
-        return self.people.get(pid)
-
-
 class Ingest:
     """telemetry's ingest worker (`gridwatch ingest`), in a thread, over the field's people."""
 
     def __init__(self, settings, dataset, index):
+        from geodata.registry import Registry
         from telemetry.ingest import IngestWorker, Pipeline
 
         self.worker = IngestWorker(settings, "ingest-test", pipeline_factory=lambda r: Pipeline(
-            settings, r, FieldRegistry(dataset), index))
+            settings, r, Registry(dataset), index))
         self.thread = threading.Thread(target=self.worker.run, kwargs={"install_signals": False}, daemon=True)
 
     def start(self):
