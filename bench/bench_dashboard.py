@@ -31,6 +31,8 @@ from pathlib import Path
 
 import orjson
 
+from tests.waiting import wait_for
+
 ROOT = Path(__file__).resolve().parents[1]
 PROBE = "sim-probe"              # a synthetic device the simulator does not move
 PROBE_AT = (28.2400, 117.0300)   # inside the city; it steps ~11 m north per report
@@ -191,19 +193,6 @@ def chrome(width: int, height: int, profile: Path):
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
         "width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 800})
     return driver
-
-
-def wait_for(pred, timeout: float = 30.0, what: str = "condition", every: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            v = pred()
-        except Exception:  # noqa: BLE001 - the page may be mid-render
-            v = None
-        if v:
-            return v
-        time.sleep(every)
-    raise RuntimeError(f"gave up waiting for {what} after {timeout} s")
 
 
 def login(driver, url: str, user: str, password: str, page: str = "/", expect: str = ".leaflet-container") -> None:

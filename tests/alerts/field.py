@@ -13,6 +13,8 @@ import orjson
 import pandas as pd
 from shapely.geometry import box
 
+from tests.waiting import wait_for
+
 POINT = (28.2500, 117.0100)  # in village A1, township L1A
 
 # id, role, grid, device, position (lat, lon): distances from POINT noted for reading the tests
@@ -46,17 +48,6 @@ def small_dataset() -> SimpleNamespace:
 
 def position(device: str) -> tuple[float, float]:
     return next(p for _, _, _, d, p in PEOPLE if d == device)
-
-
-def wait_for(pred, timeout: float = 10.0, what: str = "condition"):
-    """Poll until pred() is truthy; a bounded wait, not a timing assertion."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.02)
-    raise AssertionError(f"gave up waiting for {what} after {timeout} s")
 
 
 class Terminal:

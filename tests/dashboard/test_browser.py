@@ -13,21 +13,9 @@ import pytest
 from selenium.webdriver.common.by import By
 
 from tests.dashboard.conftest import console_errors, serve
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.browser
-
-
-def wait_for(pred, timeout=60.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            v = pred()
-        except Exception:  # noqa: BLE001 - the page may be mid-render
-            v = None
-        if v:
-            return v
-        time.sleep(0.1)
-    raise AssertionError(f"gave up waiting for {what} after {timeout} s")
 
 
 @pytest.fixture(scope="module")

@@ -34,6 +34,7 @@ from telemetry.nearest import nearest
 from telemetry.store import DELTAS, LiveStore, trail_key
 from tests.alerts.conftest import POINT, _view
 from tests.telemetry.conftest import TinyRegistry, tiny_grids
+from tests.waiting import wait_for
 
 N_DEVICES = 120
 
@@ -74,15 +75,6 @@ def position(i: int) -> tuple[float, float]:
 
 def loc(device: str, lat: float, lon: float, tst: float, **more) -> tuple[str, bytes]:
     return f"gw/{device}/loc", orjson.dumps({"_type": "location", "lat": lat, "lon": lon, "tst": tst, "acc": 5, **more})
-
-
-def wait_for(pred, timeout: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return pred()
 
 
 def local_keys(server) -> set[str]:

@@ -22,6 +22,7 @@ from telemetry.mqtt import connect, parse_url
 from telemetry.store import LiveStore
 
 from .conftest import TinyRegistry
+from tests.waiting import wait_for
 
 NOW = float(int(time.time()))
 
@@ -55,15 +56,6 @@ def publish_all(settings, items, client_id=None, per_s=None):
 def stored(r, settings, devices) -> int:
     store = LiveStore(r, settings)
     return sum(len(store.trail(d, NOW - 4000, NOW)) for d in devices)
-
-
-def wait_for(pred, timeout=60.0, step=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(step)
-    return pred()
 
 
 def test_url_parsing():
@@ -144,7 +136,7 @@ def test_worker_stopped_mid_stream_loses_no_qos1_message(settings, rdb, demo_in_
     items = fixes(devices, n, 28.25, 117.03)
     publisher = threading.Thread(target=publish_all, args=(s, items), kwargs={"per_s": 1000})
     publisher.start()
-    assert wait_for(lambda: stored(rdb, s, devices) >= 300, timeout=60, step=0.01)
+    assert wait_for(lambda: stored(rdb, s, devices) >= 300, timeout=60, every=0.01)
     if how == "kill9":
         proc.kill()
     else:
@@ -215,7 +207,7 @@ def test_store_process_killed_is_restarted_and_loses_nothing(settings, rdb, demo
         publisher = threading.Thread(target=publish_all, args=(s, fixes(devices, n, 28.25, 117.03)),
                                      kwargs={"per_s": 1000})
         publisher.start()
-        assert wait_for(lambda: stored(rdb, s, devices) >= 300, timeout=60, step=0.01)
+        assert wait_for(lambda: stored(rdb, s, devices) >= 300, timeout=60, every=0.01)
         child.kill()
         publisher.join(60)
         assert wait_for(lambda: stored(rdb, s, devices) >= n, timeout=90)
