@@ -118,7 +118,7 @@ def run(srv: RedisServer) -> int:
     # res-6 cells far from any seen so far
     t_new = []
     for i in range(50):
-        parent = h3.cell_to_parent(h3.latlng_to_cell(20.0 + i * 0.3, 110.0 + i * 0.2, 9), 6)
+        parent = h3.str_to_int(h3.cell_to_parent(h3.latlng_to_cell(20.0 + i * 0.3, 110.0 + i * 0.2, 9), 6))
         t = time.perf_counter()
         nearest_mod._area(parent, 9)
         t_new.append(time.perf_counter() - t)

@@ -1,5 +1,6 @@
-"""Exact k-nearest search over the live store: grow H3 disks around the point and stop as soon
-as no unseen cell can hold anything closer than the k-th candidate; no radius needed.
+"""Exact k-nearest search over the live store: read the H3 cells around the point nearest first
+and stop as soon as no unseen cell can hold anything closer than the k-th candidate; no radius
+needed.
 
 The bounds are pure functions (ring_bounds, ring_lower_bounds) so they can be tested alone;
 `nearest` is the thin shell that fetches cell membership from Redis.
@@ -166,13 +167,14 @@ _PENTAGON_BASES = frozenset(h3.get_base_cell_number(p) for p in h3.get_pentagons
 
 
 @lru_cache(maxsize=20_000)
-def _area(parent: str, res: int) -> _Area:
+def _area(parent: int, res: int) -> _Area:
     """The geometry shared by the parent's res-`res` cells, measured once at its centre child:
     H3's distortion drifts by well under 1 % over a res-6 cell (~3 km), inside the margins.
     Where the parent and its neighbours lie on one icosahedron face (H3's lattice bends at
     face edges) the ring bounds serve all its cells; where they are also in one base cell
     that is no pentagon's, every disk of FIRST_RINGS rings around its cells is listed in the
     same pattern (h3 walks a disk in its base cell's fixed directions), so one layout serves."""
+    parent = h3i.int_to_str(parent)
     disk = h3.grid_disk(parent, 1)
     if len({f for c in disk for f in h3.get_icosahedron_faces(c)}) != 1:
         return _Area(None, None)
@@ -184,17 +186,12 @@ def _area(parent: str, res: int) -> _Area:
     return _Area(bounds, disk_layout(centre, FIRST_RINGS))
 
 
-@lru_cache(maxsize=20_000)
-def _area_of(parent: int, res: int) -> _Area:
-    return _area(h3i.int_to_str(parent), res)
-
-
 def local_ring_bounds(cell: str) -> RingBounds | None:
     """ring_bounds shared by the cells of one parent (_area), or near a pentagon or an
     icosahedron face edge the cell's own."""
     res = h3.get_resolution(cell)
     if res >= MIN_SHARED_RES:
-        rb = _area(h3.cell_to_parent(cell, res - GEOMETRY_PARENT_STEPS), res).bounds
+        rb = _area(h3.str_to_int(h3.cell_to_parent(cell, res - GEOMETRY_PARENT_STEPS)), res).bounds
         if rb is not None:
             return rb
     return ring_bounds(cell)
@@ -205,7 +202,7 @@ def local_layout(cell: str) -> DiskLayout | None:
     res = h3.get_resolution(cell)
     if res < MIN_SHARED_RES:
         return None
-    return _area(h3.cell_to_parent(cell, res - GEOMETRY_PARENT_STEPS), res).layout
+    return _area(h3.str_to_int(h3.cell_to_parent(cell, res - GEOMETRY_PARENT_STEPS)), res).layout
 
 
 def _beyond(rb: RingBounds, x: float, y: float, n: int) -> float:
@@ -329,7 +326,7 @@ def _plan(cell: int) -> _Plan | None:
     """What a search from this cell needs for its first call. None near a pentagon
     (ring_bounds explains); the coarse search then does it all."""
     res = h3i.get_resolution(cell)
-    area = _area_of(h3i.cell_to_parent(cell, res - GEOMETRY_PARENT_STEPS), res) \
+    area = _area(h3i.cell_to_parent(cell, res - GEOMETRY_PARENT_STEPS), res) \
         if res >= MIN_SHARED_RES else _Area(None, None)
     rb = area.bounds or ring_bounds(h3i.int_to_str(cell))
     if rb is None:
