@@ -213,12 +213,10 @@ class Pipeline:
             return self._ids[device]
         ident = None
         person = self.registry.person_of_device(device)
-        if isinstance(person, Identity):
+        if isinstance(person, Identity):  # a DeviceTable's answer
             ident = person
-        elif person is not None:
-            pid = getattr(person, "id", person)
-            p = self.registry.person(pid) if not hasattr(person, "role") else person
-            ident = Identity(str(pid), getattr(p, "role", None))
+        elif person is not None:  # a Registry's Person
+            ident = Identity(str(person.id), person.role)
         elif self.settings.synthetic_devices and device.startswith(SYNTHETIC_PREFIX):
             ident = Identity(device, SYNTHETIC_ROLE)
         self._ids[device] = ident

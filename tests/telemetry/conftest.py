@@ -38,7 +38,7 @@ class TinyRegistry:
 
     def __init__(self, people=PEOPLE):
         self._people = {p[0]: SimpleNamespace(id=p[0], role=p[1], grids=p[2], device=p[3]) for p in people}
-        self._by_device = {p.device: p.id for p in self._people.values() if p.device}
+        self._by_device = {p.device: p for p in self._people.values() if p.device}
 
     def person_of_device(self, device):
         return self._by_device.get(device)
