@@ -66,8 +66,8 @@ def run(srv: RedisServer) -> int:
     # queries inside the populated extent (a 1 km margin), where a 2 km radius finds 5
     qs = [(float(a), float(b)) for a, b in zip(rng.uniform(BOX[0] + 0.01, BOX[1] - 0.01, QUERIES),
                                               rng.uniform(BOX[2] + 0.01, BOX[3] - 0.01, QUERIES))]
-    # Warm up as a long-running web worker is: the ring bounds measured once per ~36 km² (res-6
-    # parent) are known all over the area, and the script is loaded. Other points than the
+    # Warm up as a long-running web worker is: the geometry measured once per ~36 km² (res-6
+    # parent: ring bounds, disk layout) is known all over the area, and the script is loaded. Other points than the
     # timed ones, and the per-cell cache (rings) is cleared after: each timed query starts
     # from a cell not seen before, as nearly all do among ~60k cells.
     for lat, lon in zip(rng.uniform(BOX[0], BOX[1], 3000).tolist(), rng.uniform(BOX[2], BOX[3], 3000).tolist()):

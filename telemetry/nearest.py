@@ -57,7 +57,7 @@ class Candidate(NamedTuple):
 
 def _local_xy(origin: tuple[float, float], p: tuple[float, float], cos_lat: float | None = None) -> tuple[float, float]:
     """Metres east/north of origin on the tangent plane (exact enough over a few cells, away
-    from the poles: MAX_ABS_LAT); across the 180th meridian too."""
+    from the poles: MAX_ABS_LAT); across the 180th meridian too. `p` may hold numpy arrays."""
     k = math.pi / 180 * EARTH_RADIUS_M
     if cos_lat is None:
         cos_lat = math.cos(math.radians(origin[0]))
@@ -74,6 +74,21 @@ def circumradius_m(cell: str) -> float:
     (straight in the gnomonic projection), so the farthest boundary point is a vertex."""
     c = h3.cell_to_latlng(cell)
     return max(h3.great_circle_distance(c, v, "m") for v in h3.cell_to_boundary(cell))
+
+
+def _measurable_disk(cell: str, rings: int) -> tuple[tuple[float, float], float, list[str]] | None:
+    """The cell's centre, its tangent plane's scale and its disk, where the geometry can be
+    measured on that plane: no pentagon in the disk, not nearer a pole than MAX_ABS_LAT."""
+    centre = h3.cell_to_latlng(cell)
+    if abs(centre[0]) > MAX_ABS_LAT:
+        return None
+    try:
+        disk = h3.grid_disk(cell, rings)
+    except h3.H3BaseException:
+        return None
+    if len(disk) != 3 * rings * (rings + 1) + 1 or any(h3.is_pentagon(c) for c in disk):
+        return None
+    return centre, math.cos(math.radians(centre[0])), disk
 
 
 class RingBounds(NamedTuple):
@@ -101,28 +116,20 @@ def ring_bounds(cell: str, rings: int = FINE_MAX_RING + 1) -> RingBounds | None:
     The supports get a safety margin for the tangent plane and for use by neighbouring cells
     (local_ring_bounds). None near a pentagon or a pole (MAX_ABS_LAT): callers fall back to
     the exact search over coarse cells."""
-    centre = h3.cell_to_latlng(cell)
-    if abs(centre[0]) > MAX_ABS_LAT:
+    measurable = _measurable_disk(cell, rings)
+    if measurable is None:
         return None
-    try:
-        disk = h3.grid_disk(cell, rings)
-    except h3.H3BaseException:
-        return None
-    if len(disk) != 3 * rings * (rings + 1) + 1 or any(h3.is_pentagon(c) for c in disk):
-        return None
-    cos_lat = math.cos(math.radians(centre[0]))
+    centre, cos_lat, _ = measurable
     toward = sorted((_unit(*_local_xy(centre, h3.cell_to_latlng(c), cos_lat)) for c in h3.grid_ring(cell, 1)),
                     key=lambda u: math.atan2(u[1], u[0]))
     normals = tuple(toward) + tuple(_unit(a[0] + b[0], a[1] + b[1]) for a, b in zip(toward, toward[1:] + toward[:1]))
-    k = math.pi / 180 * EARTH_RADIUS_M
     to_normals = np.array(normals).T
     support = []
     for n in range(1, rings + 1):
         outlines = [h3.cell_to_boundary(c) for c in h3.grid_ring(cell, n)]
         m = max(len(o) for o in outlines)  # 6, more where an outline crosses a face edge
         ll = np.array([o + o[-1:] * (m - len(o)) for o in outlines])  # cells x vertices x (lat, lon)
-        east = (ll[..., 1] - centre[1] + 180.0) % 360.0 - 180.0  # across the 180th meridian too
-        xy = np.stack((east * k * cos_lat, (ll[..., 0] - centre[0]) * k), axis=-1)
+        xy = np.stack(_local_xy(centre, (ll[..., 0], ll[..., 1]), cos_lat), axis=-1)
         proj = (xy @ to_normals).min(axis=1)  # cells x normals: each cell's least projection
         j = proj.argmax(axis=1)
         least = np.full(len(normals), math.inf)
@@ -143,13 +150,10 @@ class DiskLayout(NamedTuple):
 def disk_layout(cell: str, rings: int) -> DiskLayout | None:
     """Measured at `cell` (None near a pentagon, where h3 does not list disks ring by ring, or
     a pole)."""
-    centre = h3.cell_to_latlng(cell)
-    if abs(centre[0]) > MAX_ABS_LAT:
+    measurable = _measurable_disk(cell, rings)
+    if measurable is None:
         return None
-    disk = h3.grid_disk(cell, rings)
-    if len(disk) != 3 * rings * (rings + 1) + 1 or any(h3.is_pentagon(c) for c in disk):
-        return None
-    cos_lat = math.cos(math.radians(centre[0]))
+    centre, cos_lat, disk = measurable
     xy = np.array([_local_xy(centre, h3.cell_to_latlng(c), cos_lat) for c in disk])
     radius = max(circumradius_m(c) for c in disk) * RADIUS_MARGIN + SLACK_M
     centres = xy[:, 0] + 1j * xy[:, 1]
@@ -186,23 +190,22 @@ def _area(parent: int, res: int) -> _Area:
     return _Area(bounds, disk_layout(centre, FIRST_RINGS))
 
 
+def _geometry(cell: int) -> _Area:
+    """What a search from this cell uses: its parent's shared geometry (_area), with the
+    cell's own ring bounds where no shared ones serve (near a pentagon or a face edge, or at
+    resolutions below MIN_SHARED_RES)."""
+    res = h3i.get_resolution(cell)
+    area = _area(h3i.cell_to_parent(cell, res - GEOMETRY_PARENT_STEPS), res) \
+        if res >= MIN_SHARED_RES else _Area(None, None)
+    return area if area.bounds is not None else _Area(ring_bounds(h3i.int_to_str(cell)), area.layout)
+
+
 def local_ring_bounds(cell: str) -> RingBounds | None:
-    """ring_bounds shared by the cells of one parent (_area), or near a pentagon or an
-    icosahedron face edge the cell's own."""
-    res = h3.get_resolution(cell)
-    if res >= MIN_SHARED_RES:
-        rb = _area(h3.str_to_int(h3.cell_to_parent(cell, res - GEOMETRY_PARENT_STEPS)), res).bounds
-        if rb is not None:
-            return rb
-    return ring_bounds(cell)
+    return _geometry(h3.str_to_int(cell)).bounds
 
 
 def local_layout(cell: str) -> DiskLayout | None:
-    """The disk layout shared by the cells of one parent, None where none serves (_area)."""
-    res = h3.get_resolution(cell)
-    if res < MIN_SHARED_RES:
-        return None
-    return _area(h3.str_to_int(h3.cell_to_parent(cell, res - GEOMETRY_PARENT_STEPS)), res).layout
+    return _geometry(h3.str_to_int(cell)).layout
 
 
 def _beyond(rb: RingBounds, x: float, y: float, n: int) -> float:
@@ -325,10 +328,8 @@ class _Plan(NamedTuple):
 def _plan(cell: int) -> _Plan | None:
     """What a search from this cell needs for its first call. None near a pentagon
     (ring_bounds explains); the coarse search then does it all."""
-    res = h3i.get_resolution(cell)
-    area = _area(h3i.cell_to_parent(cell, res - GEOMETRY_PARENT_STEPS), res) \
-        if res >= MIN_SHARED_RES else _Area(None, None)
-    rb = area.bounds or ring_bounds(h3i.int_to_str(cell))
+    area = _geometry(cell)
+    rb = area.bounds
     if rb is None:
         return None
     centre = h3i.cell_to_latlng(cell)
@@ -374,7 +375,7 @@ def nearest(r: redis.Redis, lat: float, lon: float, k: int = 5, *, statuses: Ite
     unseen cell can hold anything closer. Then, if need be, rings up to FINE_MAX_RING.
     Sparse areas, or filters that exclude most: when FINE_MAX_RING rings do not settle it, the
     occupied coarse cells are visited best-first by an exact per-cell bound (distance to the
-    centre minus the measured circumradius), so the search ends at the populated extent even
+    centre minus the reach of its fine descendants, _coarse_cell), so the search ends at the populated extent even
     when fewer than k are eligible. Filtering happens in Redis, in the same call."""
     if k <= 0:
         return []

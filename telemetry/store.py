@@ -231,9 +231,10 @@ end
 return table.concat(out, '\n')
 """
 
-# Nearest, server side: read the given cells ring by ring, keep only eligible members (status,
-# role, fix age, not excluded), and stop after the first ring at which k are eligible and the
-# k-th distance is within that ring's bound (computed by the client, telemetry/nearest.py).
+# Nearest, server side: read the given cells group by group ("rings": a ring, or cells the
+# client ordered nearest first), keep only eligible members (status, role, fix age, not
+# excluded), and stop after the first group at which k are eligible and the k-th distance is
+# within that group's bound (computed by the client, telemetry/nearest.py).
 # KEYS: 1 the occ hash (not read: it only routes the call to the `{live}` slot on a Cluster).
 # ARGV: lat lon k statuses roles min_tst exclude seed nrings, then per ring its cells (their
 # H3 indexes as 16 hex digits each, one after another: "0" and the usual 15) and its bound
@@ -266,6 +267,14 @@ table.sort(top)
 for i = #top, k + 1, -1 do top[i] = nil end
 local m, worst = #top, math.huge
 if m == k then worst = top[k] + 0.01 end
+-- what may still be among the k best, as "distance|device|record" lines
+local function kept()
+  local out = {}
+  for i = 1, n do
+    if dists[i] <= worst then out[#out + 1] = format('%.17g|', dists[i]) .. devs[i] .. '|' .. recs[i] end
+  end
+  return table.concat(out, '\n')
+end
 for ring = 1, nr do
   local cells, bound = ARGV[8 + 2 * ring], tonumber(ARGV[9 + 2 * ring])
   for at = 2, #cells, 16 do
@@ -299,18 +308,10 @@ for ring = 1, nr do
   end
   if m == k and worst <= bound then
     -- settled: send only the k best (and anything within 1 cm of the k-th: every near-tie)
-    local best = {}
-    for i = 1, n do
-      if dists[i] <= worst then best[#best + 1] = format('%.17g|', dists[i]) .. devs[i] .. '|' .. recs[i] end
-    end
-    return {1, table.concat(best, '\n')}
+    return {1, kept()}
   end
 end
-local all = {}
-for i = 1, n do
-  if dists[i] <= worst then all[#all + 1] = format('%.17g|', dists[i]) .. devs[i] .. '|' .. recs[i] end
-end
-return {0, table.concat(all, '\n')}
+return {0, kept()}
 """
 
 # The occupied coarse cells as one comma-separated string (see _FETCH_LUA on why one string).
