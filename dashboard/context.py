@@ -118,6 +118,44 @@ class WebContext:
         return registry
 
     @cached_property
+    def db(self):
+        """The records database: a pool (connections checked before use, so a restarted server is
+        taken up again by itself). The schema must be current (`gridwatch db upgrade`)."""
+        from casework.schema import require_current
+        from gridwatch.db import DatabaseUnavailable, pool
+
+        try:
+            url = self.settings.db_url()
+        except RuntimeError as exc:
+            raise DatabaseUnavailable(str(exc)) from exc
+        require_current(url)
+        p = pool(url)
+        self.on_close(p.close)
+        return p
+
+    def database_status(self) -> str:
+        """For /api/health: ok, not configured, or down with the reason."""
+        from gridwatch.db import unavailable
+
+        try:
+            self.settings.db_url()
+        except RuntimeError:
+            return "not configured"
+        try:
+            with self.db.connection() as conn:
+                conn.execute("SELECT 1")
+            return "ok"
+        except Exception as exc:  # noqa: BLE001 - health reports any failure
+            down = unavailable(exc)
+            return f"down: {down or exc}"
+
+    @cached_property
+    def media(self):
+        from casework.media import MediaStore
+
+        return MediaStore(self.settings.media_path(), self.settings.media_max_mb * 1024 * 1024)
+
+    @cached_property
     def hub(self):
         from dashboard.live import LiveHub
 

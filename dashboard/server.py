@@ -103,6 +103,31 @@ def install_auth_routes(server: FastAPI, ctx: WebContext, secure_cookies: bool) 
 
 
 def install_error_handlers(server: FastAPI) -> None:
+    import psycopg
+    from psycopg_pool import PoolTimeout
+
+    from alerts.errors import AlertsError
+    from casework.schema import SchemaBehind
+    from gridwatch.db import DatabaseUnavailable, unavailable
+
+    async def database_down(_request: Request, exc: Exception):
+        down = unavailable(exc)
+        if down is None:  # an error of ours, not an outage: let it be the 500 it is
+            raise exc
+        return _error(503, "the records database is unavailable; the request was not carried out, try again",
+                      reason=str(down))
+
+    for kind in (DatabaseUnavailable, psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout):
+        server.add_exception_handler(kind, database_down)
+
+    @server.exception_handler(SchemaBehind)
+    async def schema_behind(_request: Request, exc: SchemaBehind):
+        return _error(503, "the records database's schema is behind the code", reason=str(exc))
+
+    @server.exception_handler(AlertsError)
+    async def records_error(_request: Request, exc: AlertsError):
+        return JSONResponse(exc.to_dict(), status_code=exc.status)
+
     @server.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException):
         return _error(exc.status_code, str(exc.detail))

@@ -17,8 +17,12 @@ from gridwatch.settings import Settings
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__.split("\n\n")[0])
 geodata_app = typer.Typer(no_args_is_help=True, help="Boundary files: validation and the demo dataset.")
 users_app = typer.Typer(no_args_is_help=True, help="Dashboard accounts.")
+db_app = typer.Typer(no_args_is_help=True, help="The records database (PostgreSQL): schema migrations.")
+records_app = typer.Typer(no_args_is_help=True, help="The bureau's records: the sealed-record chain.")
 app.add_typer(geodata_app, name="geodata")
 app.add_typer(users_app, name="users")
+app.add_typer(db_app, name="db")
+app.add_typer(records_app, name="records")
 
 
 def _settings_callback(ctx: typer.Context, **options) -> None:
@@ -52,11 +56,10 @@ def settings_of(ctx: typer.Context) -> Settings:
 
 @geodata_app.command("build-demo")
 def build_demo(outdir: Path = typer.Argument(Path("var/yingtan"))) -> None:
-    """Generate the embedded Yingtan demo dataset (deterministic) into OUTDIR."""
-    from geodata.demo import build_demo_dataset
+    """Generate the embedded Yingtan demo dataset (deterministic) into OUTDIR, with its history of records."""
+    from gridwatch.demo import build_demo
 
-    summary = build_demo_dataset(outdir)
-    typer.echo(summary)
+    typer.echo(build_demo(outdir))
 
 
 # --- geodata (issue 2): check, load --------------------------------------------------------
@@ -84,20 +87,21 @@ def load(
 ) -> None:
     """Load a dataset into the store; idempotent; exit 1 when the dataset is refused."""
     from geodata.dataset import DatasetError, load_dataset
-    from geodata.demo import ensure_demo_dataset
     from geodata.store import save_dataset
+    from gridwatch.demo import ensure_demo
     from gridwatch.redisconn import connect
 
     settings = settings_of(ctx)
     if directory is None:
         directory = settings.data_dir()
         if settings.data is None:
-            ensure_demo_dataset(directory)
+            ensure_demo(directory)
     try:
         ds = load_dataset(directory, repair=repair)
     except DatasetError as e:
         typer.echo(str(e), err=True)
         raise typer.Exit(1)
+    conn = _records_db(settings, required=False)
     r = connect(settings.redis_url)
     try:
         counts = save_dataset(r, ds)
@@ -105,6 +109,14 @@ def load(
         r.close()
     typer.echo(f"loaded {directory} into {settings.redis_url}: "
                + ", ".join(f"{v} {k}" for k, v in counts.items()) + "; 0 problems")
+    if conn is None:
+        typer.echo("records: not written (no database: set GRIDWATCH_DATABASE_URL or run `gridwatch demo`)")
+        return
+    from casework.records import load_dataset_records
+
+    with conn:
+        rec = load_dataset_records(conn, ds, Path(directory))
+    typer.echo("records: " + ", ".join(f"{v} {k}" for k, v in rec.items()))
 
 
 @app.command()
@@ -160,16 +172,25 @@ def dispatcher(ctx: typer.Context,
 
 @users_app.command("add")
 def users_add(ctx: typer.Context, name: str,
-              role: str = typer.Option(..., help="viewer|coordinator|admin|supervisor"),
+              role: str = typer.Option(..., help="viewer|coordinator|admin|supervisor|reporter"),
               password: Optional[str] = typer.Option(None, help="generated and printed when not given"),
-              person: Optional[str] = typer.Option(None, help="for role supervisor: the person id")) -> None:
+              person: Optional[str] = typer.Option(None, help="for roles supervisor and reporter: the person id")) -> None:
     """Create or replace a dashboard account."""
-    from dashboard.auth import Accounts, AuthError
+    from dashboard.auth import PERSON_ROLES, Accounts, AuthError
+    from geodata.store import fetch_dataset
     from gridwatch.redisconn import connect
 
+    r = connect(settings_of(ctx).redis_url)
     try:
-        pw = Accounts(connect(settings_of(ctx).redis_url)).add(name, role, password, person)
-    except AuthError as exc:
+        if role in PERSON_ROLES and person:
+            people = fetch_dataset(r).people
+            match = people[people["id"] == person]
+            if match.empty or match["role"].iloc[0] not in PERSON_ROLES[role]:
+                raise AuthError(f"a {role} account acts for a person whose role is "
+                                f"{' or '.join(PERSON_ROLES[role])}; {person!r} is "
+                                + (f"a {match['role'].iloc[0]}" if not match.empty else "not in the loaded dataset"))
+        pw = Accounts(r).add(name, role, password, person)
+    except (AuthError, LookupError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2)
     typer.echo(f"{name} ({role})" + ("" if password else f" password: {pw}"))
@@ -195,6 +216,54 @@ def users_token(ctx: typer.Context, name: str) -> None:
     except AuthError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2)
+
+
+# --- the records (round 2): db upgrade, records verify ------------------------------------
+
+def _records_db(settings: Settings, required: bool = True):
+    """A connection to the records database at the code's schema; exits 1 with the reason when
+    it is unreachable or behind. Without any database configured: None (required=False) or exit."""
+    from casework.schema import SchemaBehind, require_current
+    from gridwatch.db import DatabaseUnavailable, connect
+
+    try:
+        url = settings.db_url()
+    except RuntimeError as exc:
+        if not required:
+            return None
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1)
+    try:
+        require_current(url)
+        return connect(url)
+    except (SchemaBehind, DatabaseUnavailable) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1)
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context) -> None:
+    """Apply the records' schema migrations (idempotent)."""
+    from casework.schema import upgrade
+    from gridwatch.db import DatabaseUnavailable
+
+    try:
+        before, now = upgrade(settings_of(ctx).db_url())
+    except (RuntimeError, DatabaseUnavailable) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"schema {now}" + (" (already current)" if before == now else f" (was {before or 'empty'})"))
+
+
+@records_app.command("verify")
+def records_verify(ctx: typer.Context) -> None:
+    """Recompute the sealed-record chain; exit 1 naming the first record that no longer matches."""
+    from casework.seal import verify
+
+    with _records_db(settings_of(ctx)) as conn:
+        verdict = verify(conn)
+    typer.echo(verdict.text())
+    raise typer.Exit(0 if verdict.ok else 1)
 
 
 # --- telemetry (issue 3): ingest, simulate ---------------------------------------------------

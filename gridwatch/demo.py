@@ -1,6 +1,7 @@
-"""`gridwatch demo`: the whole system on one machine. Starts redis-server and mosquitto under
-./var/ on free ports (unless their URLs are given), loads the dataset, creates demo accounts,
-runs ingest, dispatcher, simulator and web as child processes, and stops all on Ctrl-C."""
+"""`gridwatch demo`: the whole system on one machine. Starts redis-server, mosquitto and
+PostgreSQL under ./var/ on free ports (unless their URLs are given), upgrades the records'
+schema, loads the dataset and its history, creates demo accounts, runs ingest, dispatcher,
+simulator and web as child processes, and stops all on Ctrl-C."""
 from __future__ import annotations
 
 import os
@@ -13,7 +14,9 @@ import time
 import redis
 
 from gridwatch.redisconn import connect
-from gridwatch.services import MosquittoServer, RedisServer, ServiceError, ensure_on_path
+from pathlib import Path
+
+from gridwatch.services import MosquittoServer, PostgresServer, RedisServer, ServiceError, ensure_on_path
 from gridwatch.settings import Settings
 
 DEMO_ACCOUNTS = (("admin", "admin"), ("coordinator", "coordinator"), ("duty", "viewer"))
@@ -21,15 +24,34 @@ DEMO_ACCOUNTS = (("admin", "admin"), ("coordinator", "coordinator"), ("duty", "v
 
 def _env(settings: Settings) -> dict[str, str]:
     env = dict(os.environ)
-    for name in ("redis_url", "mqtt_url", "http", "var_dir", "topic_root"):
-        env[f"GRIDWATCH_{name.upper()}"] = str(getattr(settings, name))
+    for name in ("redis_url", "mqtt_url", "http", "var_dir", "topic_root", "database_url"):
+        if getattr(settings, name) is not None:
+            env[f"GRIDWATCH_{name.upper()}"] = str(getattr(settings, name))
     env["GRIDWATCH_DATA"] = str(settings.data_dir())
     return env
 
 
+def build_demo(outdir: Path) -> str:
+    """The demo dataset (geodata) and its history of records (casework), deterministic."""
+    from casework import history
+    from geodata.dataset import load_dataset
+    from geodata.demo import build_demo_dataset
+
+    summary = build_demo_dataset(outdir)
+    return summary + "\n" + history.write(Path(outdir), load_dataset(outdir))
+
+
+def ensure_demo(outdir: Path) -> Path:
+    """The demo directory, built first when its grids or its history are missing."""
+    outdir = Path(outdir)
+    if not (outdir / "grids.geojson").exists() or not (outdir / "history" / "inspections.csv.gz").exists():
+        print(build_demo(outdir), flush=True)
+    return outdir
+
+
 def create_demo_accounts(settings: Settings, r: redis.Redis) -> list[tuple[str, str, str]]:
-    """Creates the demo logins and returns (name, role, password); supervisors share one
-    generated password and log in with their person id."""
+    """Creates the demo logins and returns (name, role, password); supervisors and reporters
+    share one generated password and log in with their person id."""
     from dashboard.auth import Accounts
     from geodata.store import fetch_dataset
 
@@ -42,6 +64,11 @@ def create_demo_accounts(settings: Settings, r: redis.Redis) -> list[tuple[str, 
         accounts.add(pid, "supervisor", password=shared, person=pid)
     if len(sups):
         out.append((f"{sups['id'].iloc[0]} (any supervisor's person id)", "supervisor", shared))
+    reps = people[people["role"].isin(["assistant", "informant"])]
+    for pid in reps["id"]:
+        accounts.add(pid, "reporter", password=shared, person=pid)
+    if len(reps):
+        out.append((f"{reps['id'].iloc[0]} (any assistant's or informant's person id)", "reporter", shared))
     return out
 
 
@@ -57,16 +84,30 @@ def run_demo(settings: Settings, extra_devices: int) -> int:
         if "mqtt_url" not in settings.model_fields_set:
             started.append(MosquittoServer(workdir=var / "mosquitto").start())
             settings = settings.model_copy(update={"mqtt_url": started[-1].url})
-        from geodata.demo import ensure_demo_dataset
+        if not settings.database_url:
+            pg = PostgresServer(workdir=var / "pg")
+            started.append(pg.start())
+            settings = settings.model_copy(update={"database_url": pg.url})
+            (var / "pg" / "url").write_text(pg.url + "\n")   # for other commands run beside the demo
+        from casework.records import load_dataset_records
+        from casework.schema import upgrade
         from geodata.dataset import load_dataset
         from geodata.store import save_dataset
+        from gridwatch.db import connect as db_connect
 
         data_dir = settings.data_dir()
         if settings.data is None:
-            ensure_demo_dataset(data_dir)
+            ensure_demo(data_dir)
         r = connect(settings.redis_url)
-        counts = save_dataset(r, load_dataset(data_dir))
+        ds = load_dataset(data_dir)
+        counts = save_dataset(r, ds)
         print(f"loaded {data_dir}: {counts}")
+        before, now = upgrade(settings.database_url)
+        print(f"records database {settings.database_url}: schema {now}")
+        t0 = time.monotonic()
+        with db_connect(settings.database_url) as conn:
+            rec = load_dataset_records(conn, ds, data_dir)
+        print(f"records: {rec} ({time.monotonic() - t0:.0f} s)", flush=True)
         logins = create_demo_accounts(settings, r)
         env = _env(settings)
         if extra_devices:
@@ -110,3 +151,4 @@ def run_demo(settings: Settings, extra_devices: int) -> int:
                 c.kill()
         for s in reversed(started):
             s.stop()
+        (var / "pg" / "url").unlink(missing_ok=True)

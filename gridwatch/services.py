@@ -152,6 +152,112 @@ class MosquittoServer(LocalServer):
         return f"mqtt://127.0.0.1:{self.port}"
 
 
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def _pg_exe(name: str) -> str:
+    found = PG_BIN / name
+    return str(found) if found.exists() else (shutil.which(name) or name)
+
+
+@dataclass(kw_only=True)
+class PostgresServer(LocalServer):
+    """A private PostgreSQL cluster in `workdir` (initdb on first start). PostgreSQL refuses to
+    run as root, so as root initdb and the server run as the `postgres` OS user (the Debian
+    package creates it), and the data directory is handed to that user. The server is its own
+    process group, so kill() takes the backends down with the postmaster (a kill -9 of the
+    postmaster alone leaves backends holding its shared memory)."""
+
+    name: str = "postgres"
+    package: str = "postgresql"
+    fsync: bool = True          # tests turn it off
+    database: str = "gridwatch"
+
+    def _as_owner(self) -> dict:
+        if os.geteuid() != 0:
+            return {}
+        return {"user": "postgres", "group": "postgres", "extra_groups": []}
+
+    @property
+    def datadir(self) -> Path:
+        return self.workdir.resolve() / "data"
+
+    def _prepare(self) -> None:
+        self.workdir = self.workdir.resolve()
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            shutil.chown(self.workdir, "postgres", "postgres")
+        if (self.datadir / "PG_VERSION").exists():
+            return
+        if shutil.which(_pg_exe("initdb")) is None:
+            raise ServiceError("initdb is not on PATH: install it (apt-get install postgresql)")
+        done = subprocess.run(
+            [_pg_exe("initdb"), "-D", str(self.datadir), "-U", "postgres", "--auth=trust",
+             "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"],
+            capture_output=True, text=True, **self._as_owner())
+        if done.returncode != 0:
+            raise ServiceError(f"initdb failed: {done.stderr.strip() or done.stdout.strip()}")
+
+    def command(self) -> list[str]:
+        return [_pg_exe("postgres"), "-D", str(self.datadir), "-p", str(self.port),
+                "-k", str(self.workdir), "-c", "listen_addresses=127.0.0.1",
+                "-c", f"fsync={'on' if self.fsync else 'off'}",
+                "-c", "max_connections=200", "-c", "shared_buffers=128MB"]
+
+    def start(self, timeout: float = 30.0) -> "PostgresServer":
+        self._prepare()
+        log = self.log
+        if os.geteuid() == 0 and not log.exists():
+            log.touch()
+        with open(log, "ab") as out:
+            self.proc = subprocess.Popen(self.command(), cwd=self.workdir, stdout=out,
+                                         stderr=subprocess.STDOUT, start_new_session=True,
+                                         **self._as_owner())
+        _wait_port(self.port, self.proc, timeout, self.name, log)
+        self._wait_ready(timeout)
+        return self
+
+    def _wait_ready(self, timeout: float) -> None:
+        import psycopg
+
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with psycopg.connect(self.admin_url, connect_timeout=2, autocommit=True) as conn:
+                    if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                                        (self.database,)).fetchone():
+                        conn.execute(f'CREATE DATABASE "{self.database}"')
+                return
+            except psycopg.OperationalError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise ServiceError(f"postgres did not accept connections; see {self.log}")
+                time.sleep(0.05)
+
+    def kill(self) -> None:
+        """kill -9 of the whole server: postmaster and backends."""
+        if self.proc is None or self.proc.poll() is not None:
+            self.proc = None
+            return
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+        self.proc = None
+
+    def stop(self, sig: int = signal.SIGINT, timeout: float = 20.0) -> None:
+        # SIGINT is PostgreSQL's fast shutdown: open sessions are ended, nothing committed is lost.
+        super().stop(sig, timeout)
+
+    @property
+    def admin_url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def url_of(self, database: str) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    @property
+    def url(self) -> str:
+        return self.url_of(self.database)
+
+
 def ensure_on_path() -> None:
     """Debian installs mosquitto in /usr/sbin, which a non-root PATH may lack."""
     for d in ("/usr/sbin", "/sbin"):

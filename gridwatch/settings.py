@@ -79,6 +79,13 @@ class Settings(BaseSettings):
         return None if v == "" else v
     # --- end MQTT over TLS ------------------------------------------------------------------
     secret_key: str | None = Field(default=None, description="session signing key; generated under var/ when empty")
+    # --- the system of record (round 2, CONTRACT.md section 7) -------------------------------
+    database_url: str | None = Field(
+        default=None, description="PostgreSQL >= 15 of the bureau's records; empty: the private "
+        "one that `gridwatch demo` starts under ./var/pg")
+    media_dir: Path | None = Field(default=None, description="evidence files, each named by its SHA-256 (default ./var/media)")
+    media_max_mb: int = Field(100, description="larger uploads get 413")
+    # --- end system of record ----------------------------------------------------------------
 
     @property
     def http_host(self) -> str:
@@ -87,6 +94,20 @@ class Settings(BaseSettings):
     @property
     def http_port(self) -> int:
         return int(self.http.rsplit(":", 1)[1])
+
+    def db_url(self) -> str:
+        """The database: GRIDWATCH_DATABASE_URL, else the private one `gridwatch demo` runs
+        under var/pg (it writes its URL to var/pg/url while it runs)."""
+        if self.database_url:
+            return self.database_url
+        url_file = self.var_dir / "pg" / "url"
+        if url_file.exists():
+            return url_file.read_text().strip()
+        raise RuntimeError("no database: set GRIDWATCH_DATABASE_URL, or start `gridwatch demo`, "
+                           "which runs one under ./var/pg")
+
+    def media_path(self) -> Path:
+        return Path(self.media_dir) if self.media_dir else self.var_dir / "media"
 
     def data_dir(self) -> Path:
         """The dataset directory: the given one, or the demo generated under var/."""

@@ -70,7 +70,7 @@ def console_errors(driver) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def web_stack(tmp_path_factory, demo_data):
+def web_stack(tmp_path_factory, demo_data, pg_server, records_template):
     """A web process's world for one test module: its own Redis (demo dataset loaded) and its
     own Mosquitto, accounts for each role, and the FastAPI server (not yet listening). A broker
     of its own matters: persistent shared-subscription sessions that other tests leave behind
@@ -86,18 +86,24 @@ def web_stack(tmp_path_factory, demo_data):
 
     rs = RedisServer(workdir=tmp_path_factory.mktemp("web-redis"), appendonly=False).start()
     ms = MosquittoServer(workdir=tmp_path_factory.mktemp("web-mqtt")).start()
+    from tests.conftest import fresh_database
+
     settings = Settings(redis_url=rs.url, mqtt_url=ms.url, data=demo_data,
-                        var_dir=tmp_path_factory.mktemp("var"), ack_timeout_s=30)
+                        var_dir=tmp_path_factory.mktemp("var"), ack_timeout_s=30,
+                        database_url=fresh_database(pg_server, records_template))
     r = redis_lib.Redis.from_url(rs.url)
     save_dataset(r, load_dataset(demo_data))
     acc = Accounts(r)
     for name, role in (("viewer1", "viewer"), ("coord1", "coordinator"), ("admin1", "admin")):
         acc.add(name, role, "pw-" + name)
+    people = load_dataset(demo_data).people
+    for name, role, prole in (("sup1", "supervisor", "l2_supervisor"), ("rep1", "reporter", "assistant")):
+        acc.add(name, role, "pw-" + name, person=people[people["role"] == prole]["id"].iloc[0])
     server = create_server(settings)
     stack = type("Stack", (), {})()
     stack.settings, stack.r, stack.accounts, stack.server = settings, r, acc, server
     stack.ctx = server.state.ctx
-    stack.tokens = {n: acc.new_token(n) for n in ("viewer1", "coord1", "admin1")}
+    stack.tokens = {n: acc.new_token(n) for n in ("viewer1", "coord1", "admin1", "sup1", "rep1")}
     yield stack
     stack.ctx.close()
     r.close()

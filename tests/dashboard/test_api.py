@@ -29,7 +29,7 @@ def supervisors(stack, n=6):
 
 def test_health_is_public_and_reports_both(api):
     res = api.get("/api/health")
-    assert res.status_code == 200 and res.json() == {"redis": "ok", "mqtt": "ok"}
+    assert res.status_code == 200 and res.json() == {"redis": "ok", "mqtt": "ok", "database": "ok"}
 
 
 @pytest.mark.parametrize("path", ["/api/supervisors", "/api/grids", "/api/orders", "/api/alerts", "/metrics",

@@ -1,0 +1,78 @@
+"""Streaming multipart uploads: the request body is parsed as it arrives (python-multipart's
+push parser) and the file part written straight into the media store's temporary file, so a
+100 MB video never sits in the web process's memory and is written to disk once. Small form
+fields (item, taken_at, lat, lon) are collected beside it."""
+from __future__ import annotations
+
+from fastapi import HTTPException, Request
+from python_multipart.multipart import MultipartParser, parse_options_header
+
+from casework.media import MediaStore, Stored
+
+MAX_FIELD_BYTES = 4096
+
+
+async def receive_file(request: Request, store: MediaStore, field: str = "file") -> tuple[Stored, dict[str, str]]:
+    """(the stored file, the other form fields) of a multipart/form-data request."""
+    ctype, opts = parse_options_header(request.headers.get("content-type", ""))
+    if ctype != b"multipart/form-data" or b"boundary" not in opts:
+        raise HTTPException(415, f"send multipart/form-data with the file in field {field!r}")
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > store.max_bytes + 64 * 1024:
+        raise HTTPException(413, f"the file is larger than the limit of {store.max_bytes // (1 << 20)} MB")
+    fields: dict[str, str] = {}
+    state = {"name": None, "headers": {}, "hname": b"", "hvalue": b"", "upload": None, "value": b"", "error": None}
+    uploads = []
+
+    def on_header_field(data, start, end):
+        state["hname"] += data[start:end]
+
+    def on_header_value(data, start, end):
+        state["hvalue"] += data[start:end]
+
+    def on_header_end():
+        state["headers"][state["hname"].decode("latin-1").lower()] = state["hvalue"].decode("utf-8", "replace")
+        state["hname"], state["hvalue"] = b"", b""
+
+    def on_headers_finished():
+        _, o = parse_options_header(state["headers"].get("content-disposition", ""))
+        state["name"] = (o.get(b"name") or b"").decode("utf-8", "replace")
+        if state["name"] == field and b"filename" in o:
+            state["upload"] = store.upload(state["headers"].get("content-type"))
+            uploads.append(state["upload"])
+
+    def on_part_data(data, start, end):
+        if state["error"] is not None:
+            return
+        try:
+            if state["upload"] is not None:
+                state["upload"].write(bytes(data[start:end]))
+            else:
+                state["value"] += data[start:end]
+                if len(state["value"]) > MAX_FIELD_BYTES:
+                    raise HTTPException(422, f"form field {state['name']!r} is longer than {MAX_FIELD_BYTES} bytes")
+        except Exception as exc:  # noqa: BLE001 - kept and raised after the parser returns
+            state["error"] = exc
+
+    def on_part_end():
+        if state["upload"] is None and state["name"]:
+            fields[state["name"]] = state["value"].decode("utf-8", "replace")
+        state.update(name=None, headers={}, upload=None, value=b"")
+
+    parser = MultipartParser(opts[b"boundary"], callbacks={
+        "on_header_field": on_header_field, "on_header_value": on_header_value,
+        "on_header_end": on_header_end, "on_headers_finished": on_headers_finished,
+        "on_part_data": on_part_data, "on_part_end": on_part_end})
+    try:
+        async for chunk in request.stream():
+            parser.write(chunk)
+            if state["error"] is not None:
+                raise state["error"]
+        parser.finalize()
+        if not uploads:
+            raise HTTPException(422, f"no file in form field {field!r}")
+        return uploads[0].finish(), fields
+    except BaseException:
+        for up in uploads:
+            up.abort()
+        raise
