@@ -115,14 +115,14 @@ def install_error_handlers(server: FastAPI) -> None:
         if down is None:  # an error of ours, not an outage: let it be the 500 it is
             raise exc
         return _error(503, "the records database is unavailable; the request was not carried out, try again",
-                      reason=str(down))
+                      detail=str(down))
 
     for kind in (DatabaseUnavailable, psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout):
         server.add_exception_handler(kind, database_down)
 
     @server.exception_handler(SchemaBehind)
     async def schema_behind(_request: Request, exc: SchemaBehind):
-        return _error(503, "the records database's schema is behind the code", reason=str(exc))
+        return _error(503, "the records database's schema is behind the code", detail=str(exc))
 
     @server.exception_handler(AlertsError)
     async def records_error(_request: Request, exc: AlertsError):

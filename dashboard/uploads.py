@@ -4,10 +4,11 @@ push parser) and the file part written straight into the media store's temporary
 fields (item, taken_at, lat, lon) are collected beside it."""
 from __future__ import annotations
 
-from fastapi import HTTPException, Request
+from fastapi import Request
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from casework.media import MediaStore, Stored
+from alerts.errors import Invalid
+from casework.media import MediaStore, Stored, TooLarge, Unsupported
 
 MAX_FIELD_BYTES = 4096
 
@@ -16,10 +17,11 @@ async def receive_file(request: Request, store: MediaStore, field: str = "file")
     """(the stored file, the other form fields) of a multipart/form-data request."""
     ctype, opts = parse_options_header(request.headers.get("content-type", ""))
     if ctype != b"multipart/form-data" or b"boundary" not in opts:
-        raise HTTPException(415, f"send multipart/form-data with the file in field {field!r}")
+        raise Unsupported(f"send multipart/form-data with the file in field {field!r}")
     length = request.headers.get("content-length")
     if length and length.isdigit() and int(length) > store.max_bytes + 64 * 1024:
-        raise HTTPException(413, f"the file is larger than the limit of {store.max_bytes // (1 << 20)} MB")
+        raise TooLarge(f"the file is larger than the limit of {store.max_bytes // (1 << 20)} MB",
+                       limit_bytes=store.max_bytes)
     fields: dict[str, str] = {}
     state = {"name": None, "headers": {}, "hname": b"", "hvalue": b"", "upload": None, "value": b"", "error": None}
     uploads = []
@@ -50,7 +52,7 @@ async def receive_file(request: Request, store: MediaStore, field: str = "file")
             else:
                 state["value"] += data[start:end]
                 if len(state["value"]) > MAX_FIELD_BYTES:
-                    raise HTTPException(422, f"form field {state['name']!r} is longer than {MAX_FIELD_BYTES} bytes")
+                    raise Invalid(f"form field {state['name']!r} is longer than {MAX_FIELD_BYTES} bytes", field=state["name"])
         except Exception as exc:  # noqa: BLE001 - kept and raised after the parser returns
             state["error"] = exc
 
@@ -70,7 +72,7 @@ async def receive_file(request: Request, store: MediaStore, field: str = "file")
                 raise state["error"]
         parser.finalize()
         if not uploads:
-            raise HTTPException(422, f"no file in form field {field!r}")
+            raise Invalid(f"no file in form field {field!r}", field=field)
         return uploads[0].finish(), fields
     except BaseException:
         for up in uploads:

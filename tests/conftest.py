@@ -79,7 +79,7 @@ def fresh_database(server: PostgresServer, template: str = "gw_template") -> str
 
     name = f"gw_test_{os.getpid()}_{next(_db_numbers)}"
     with psycopg.connect(server.admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}" STRATEGY FILE_COPY')
     return server.url_of(name)
 
 
