@@ -9,9 +9,11 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 CONNECT_TIMEOUT_S = 5
-# libpq options every session gets: UTC, and a statement that hangs (a lock held by a dead
-# client) fails instead of holding a web worker for ever.
-SESSION_OPTIONS = "-c timezone=UTC -c statement_timeout=30000"
+# libpq options every session gets: UTC (timestamps read back the same wherever the server is).
+SESSION_OPTIONS = "-c timezone=UTC"
+# The web's sessions also give up on a statement that hangs (a lock held by a dead client)
+# instead of holding a worker for ever; batch commands (load, verify) run as long as they need.
+WEB_OPTIONS = SESSION_OPTIONS + " -c statement_timeout=30000"
 
 
 class DatabaseUnavailable(RuntimeError):
@@ -32,7 +34,7 @@ def pool(url: str, *, max_size: int = 8) -> ConnectionPool:
     restarted server is picked up again without restarting the process."""
     return ConnectionPool(
         url, min_size=0, max_size=max_size, open=True, timeout=CONNECT_TIMEOUT_S,
-        kwargs={"row_factory": dict_row, "options": SESSION_OPTIONS, "connect_timeout": CONNECT_TIMEOUT_S},
+        kwargs={"row_factory": dict_row, "options": WEB_OPTIONS, "connect_timeout": CONNECT_TIMEOUT_S},
         check=ConnectionPool.check_connection, reconnect_timeout=0,
     )
 
