@@ -16,7 +16,7 @@ import orjson
 import redis
 from redis.cluster import RedisCluster
 
-from telemetry.protocols import Ack, Fix, Status
+from telemetry.protocols import Ack, Fix, Heartbeat, Status
 
 LIVE = "gw:{live}"
 DEV = LIVE + ":dev:"          # hash per device: latest state
@@ -210,6 +210,13 @@ elseif op == 'will' then
   event({'kind', 'status', 'st', 'offline', 'prev', eff, 'will', '1', 'tst', ARGV[3], 'lat', h[8] or '', 'lon', h[9] or '',
          'l1', h[10] or '', 'l2', h[11] or ''})
   return 2
+
+elseif op == 'seen' then
+  -- ARGV 8 batt: a message without a position (a heartbeat) is presence, nothing more
+  touch()
+  redis.call('HSET', dev, 'person', person, 'role', role)
+  if ARGV[8] ~= '' then redis.call('HSET', dev, 'batt', ARGV[8]) end
+  return flags
 
 elseif op == 'ack' then
   -- ARGV 8 order, 9 state, 10 tst, 11 note
@@ -602,6 +609,10 @@ class LiveStore:
         else:
             args = self._common("status", msg.device, now, person, role) + [
                 msg.st, _num(msg.tst), _num(msg.lat), _num(msg.lon), _num(msg.batt), msg.note or ""]
+        pipe.evalsha(self._apply.sha, 7, *self._keys(msg.device), *args)
+
+    def queue_seen(self, pipe, msg: Heartbeat, now: float, person: str | None, role: str | None) -> None:
+        args = self._common("seen", msg.device, now, person, role) + [_num(msg.batt)]
         pipe.evalsha(self._apply.sha, 7, *self._keys(msg.device), *args)
 
     def queue_ack(self, pipe, msg: Ack, now: float, person: str | None, role: str | None) -> None:
