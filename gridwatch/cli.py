@@ -137,13 +137,9 @@ def broker_config(ctx: typer.Context, outdir: Path = typer.Argument(..., help="w
 @app.command()
 def web(ctx: typer.Context) -> None:
     """The dashboard and REST API on GRIDWATCH_HTTP."""
-    import uvicorn
+    from dashboard.server import serve
 
-    from dashboard.server import create_server
-
-    settings = settings_of(ctx)
-    uvicorn.run(create_server(settings), host=settings.http_host, port=settings.http_port,
-                log_level="warning")
+    serve(settings_of(ctx))
 
 
 @app.command()
