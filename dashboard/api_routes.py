@@ -46,7 +46,7 @@ def _supervisor_row(ctx, s, current_orders: dict[str, str]) -> dict:
     p = ctx.registry.person(s.person) if s.person else None
     return {"device": s.device, "person": s.person, "name": p.name if p else None, "role": s.role,
             "grids": list(p.grids) if p else [], "lat": s.lat, "lon": s.lon, "tst": s.tst, "status": s.status,
-            "fresh": s.fresh, "battery": s.batt, "grid": {"level1": s.l1, "level2": s.l2},
+            "fresh": s.fresh, "last_seen": s.seen, "battery": s.batt, "grid": {"level1": s.l1, "level2": s.l2},
             "current_order": current_orders.get(s.device)}
 
 

@@ -85,7 +85,7 @@ def load(
     """Load a dataset into the store; idempotent; exit 1 when the dataset is refused."""
     from geodata.dataset import DatasetError, load_dataset
     from geodata.demo import ensure_demo_dataset
-    from geodata.store import save_dataset
+    from gridwatch.loading import store_dataset
     from gridwatch.redisconn import connect
 
     settings = settings_of(ctx)
@@ -100,11 +100,12 @@ def load(
         raise typer.Exit(1)
     r = connect(settings.redis_url)
     try:
-        counts = save_dataset(r, ds)
+        counts, gone = store_dataset(r, settings, ds)
     finally:
         r.close()
     typer.echo(f"loaded {directory} into {settings.redis_url}: "
-               + ", ".join(f"{v} {k}" for k, v in counts.items()) + "; 0 problems")
+               + ", ".join(f"{v} {k}" for k, v in counts.items()) + "; 0 problems"
+               + (f"; {gone} devices no longer registered left the live store" if gone else ""))
 
 
 @app.command()

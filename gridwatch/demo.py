@@ -59,13 +59,13 @@ def run_demo(settings: Settings, extra_devices: int) -> int:
             settings = settings.model_copy(update={"mqtt_url": started[-1].url})
         from geodata.demo import ensure_demo_dataset
         from geodata.dataset import load_dataset
-        from geodata.store import save_dataset
+        from gridwatch.loading import store_dataset
 
         data_dir = settings.data_dir()
         if settings.data is None:
             ensure_demo_dataset(data_dir)
         r = connect(settings.redis_url)
-        counts = save_dataset(r, load_dataset(data_dir))
+        counts, _ = store_dataset(r, settings, load_dataset(data_dir))
         print(f"loaded {data_dir}: {counts}")
         logins = create_demo_accounts(settings, r)
         env = _env(settings)
