@@ -202,8 +202,13 @@ def ingest(
     client_id: Optional[str] = typer.Option(
         None, help="MQTT client id of this worker; keep it stable across restarts (its session holds "
                    "the messages that arrive while it is down); default gridwatch-ingest-<hostname>"),
+    retire: Optional[str] = typer.Option(
+        None, "--retire", metavar="ID",
+        help="after scaling down: resume worker ID's session, store the messages the broker kept for it, "
+             "end the session for good, and exit"),
 ) -> None:
-    """The MQTT-to-store worker; run several with distinct --client-id (MQTT v5 shared subscription)."""
+    """The MQTT-to-store worker; run several with distinct --client-id (MQTT v5 shared subscription).
+    With --retire ID, drain and end a retired worker's session instead."""
     import logging
     import socket
 
@@ -211,6 +216,8 @@ def ingest(
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     settings = settings_of(ctx)
+    if retire is not None:
+        raise typer.Exit(IngestWorker(settings, retire, retire=True).run())
     worker = IngestWorker(settings, client_id or f"gridwatch-ingest-{socket.gethostname()}")
     raise typer.Exit(worker.run())
 
