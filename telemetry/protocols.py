@@ -353,15 +353,16 @@ def decode_osmand(params: dict[str, Any], device: str | None, now: float) -> lis
     authenticated device if the web layer has one; `id` must match."""
     params = {k: v for k, v in params.items() if v not in (None, "")}
     claimed = params.get("id") or params.get("deviceid")
-    if claimed is not None:
-        params["id"] = str(claimed)
+    if isinstance(claimed, (str, int)) and not isinstance(claimed, bool):
+        params["id"] = str(claimed)  # a JSON upload may send a numeric id
     loc = params.get("location")
     if isinstance(loc, str) and "lat" not in params and loc.count(",") == 1:
         params["lat"], params["lon"] = loc.split(",")
     try:
         m = OsmAnd.model_validate(params)
     except ValidationError as e:
-        return [Drop(SCHEMA, device or params.get("id"), _schema_detail(e))]
+        named = params.get("id") if isinstance(params.get("id"), str) else None
+        return [Drop(SCHEMA, device or named, _schema_detail(e))]
     if device is not None and m.id != device:
         return [Drop(FOREIGN_TOPIC, device, f"id {m.id!r}")]
     try:

@@ -215,3 +215,17 @@ def test_the_apps_sos_alarm_raises_the_sos_like_st_sos(web, web_stack, dispatche
     assert b'"sos"' in wall["data"]
     ps.close()
     web_stack.ctx.alerts.ack(alert["id"], "user:duty")
+
+
+@pytest.mark.parametrize("ctype, body", [
+    ("application/json", b'{"id": ["a"]}'), ("application/json", b"[]"), ("application/json", b"null"),
+    ("application/json", b'{"device_id": {}, "location": {}}'),
+    ("application/json", b'{"device_id": "x", "location": {"timestamp": {}, "coords": []}}'),
+    ("application/x-www-form-urlencoded", b"\xff\xfe=\xff"), ("application/x-www-form-urlencoded", b"id=x&lat=1"),
+    ("text/plain", b"garbage"),
+])
+def test_unreadable_osmand_requests_are_4xx_json_never_500(web, web_stack, ctype, body):
+    d, = devices(web_stack, 28, 1)
+    key = set_device_secret(web_stack.r, d)
+    res = web.post(f"/api/ingest/osmand?key={key}", content=body, headers={"Content-Type": ctype})
+    assert 400 <= res.status_code < 500 and "error" in res.json()
