@@ -147,6 +147,9 @@ def server_from_env() -> FastAPI:
     return create_server(Settings())
 
 
+GRACE_S = 5  # what uvicorn gives open requests after a stop signal before cancelling them
+
+
 def serve(settings: Settings, **uvicorn_options) -> None:
     """`gridwatch web`: uvicorn serving `create_server(settings)` until SIGTERM or SIGINT. On the
     signal the live followers (server-sent events, WebSocket callbacks) are ended at once, so
@@ -166,5 +169,3 @@ def serve(settings: Settings, **uvicorn_options) -> None:
                             timeout_graceful_shutdown=GRACE_S, **uvicorn_options)
     Server(config).run()
 
-
-GRACE_S = 5  # what uvicorn gives open requests after a stop signal before cancelling them
