@@ -219,8 +219,10 @@ def _form_key(request: Request, body: bytes) -> str | None:
 
 def _outcome(ctx, out) -> JSONResponse:
     ctx.pipeline.flush_deltas(force=True)  # the wall should see an HTTP fix as fast as an MQTT one
-    if out.accepted:
-        return JSONResponse([], status_code=200)  # OwnTracks HTTP expects a JSON array back
+    if out.accepted or out.http_status < 300:
+        # OwnTracks HTTP expects a JSON array back, also when a filter dropped the fix (it was
+        # received and understood: the app must not resend it, holding its queue behind it)
+        return JSONResponse([], status_code=200)
     return JSONResponse({"error": "message dropped", "dropped": out.dropped}, status_code=out.http_status)
 
 

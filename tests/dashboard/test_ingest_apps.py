@@ -163,6 +163,10 @@ def test_owntracks_http_empty_body_is_200_empty_array(web, web_stack):
     assert web_stack.ctx.store.device(d).seen is not None
     # without credentials it is still a 401
     assert web.post("/api/ingest/owntracks", content=b"").status_code == 401
+    # a fix a filter drops (too old) was understood: 200 and the array the app expects
+    old = {"_type": "location", "lat": 28.25, "lon": 117.03, "tst": int(time.time()) - 30 * 86400}
+    res = web.post("/api/ingest/owntracks", json=old, headers=auth)
+    assert res.status_code == 200 and res.json() == []
 
 
 @pytest.fixture
