@@ -627,7 +627,7 @@ class LiveStore:
 
     def forget(self, devices: Iterable[str]) -> int:
         """Drop devices that left the dataset from the live state (cells, presence counts,
-        listings); their trails expire as usual. Returns how many were known."""
+        listings); their trails expire as usual. Returns how many were asked for."""
         pipe = self.batch()
         devices = list(devices)
         for d in devices:
