@@ -18,6 +18,7 @@ from alerts.errors import AlertsError
 from alerts.models import OrderRequest
 from dashboard.auth import device_secret_ok
 from dashboard.deps import AnyUser, Coordinator, Lat, Lon
+from telemetry import protocols
 
 FRESH = ("live", "stale", "offline")
 STATUS = ("on_duty", "off_duty", "busy", "sos")
@@ -45,7 +46,7 @@ def _supervisor_row(ctx, s, current_orders: dict[str, str]) -> dict:
     p = ctx.registry.person(s.person) if s.person else None
     return {"device": s.device, "person": s.person, "name": p.name if p else None, "role": s.role,
             "grids": list(p.grids) if p else [], "lat": s.lat, "lon": s.lon, "tst": s.tst, "status": s.status,
-            "fresh": s.fresh, "battery": s.batt, "grid": {"level1": s.l1, "level2": s.l2},
+            "fresh": s.fresh, "last_seen": s.seen, "battery": s.batt, "grid": {"level1": s.l1, "level2": s.l2},
             "current_order": current_orders.get(s.device)}
 
 
@@ -207,10 +208,21 @@ def _basic_auth(request: Request) -> tuple[str, str] | None:
     return user, pw
 
 
+def _form_key(request: Request, body: bytes) -> str | None:
+    """The `key` parameter of a form body (the Traccar Client 10.x posts its parameters so)."""
+    if "form" not in request.headers.get("content-type", ""):
+        return None
+    from urllib.parse import parse_qs
+
+    return (parse_qs(body.decode("latin-1")).get("key") or [None])[0]
+
+
 def _outcome(ctx, out) -> JSONResponse:
     ctx.pipeline.flush_deltas(force=True)  # the wall should see an HTTP fix as fast as an MQTT one
-    if out.accepted:
-        return JSONResponse([], status_code=200)  # OwnTracks HTTP expects a JSON array back
+    if out.accepted or out.http_status < 300:
+        # OwnTracks HTTP expects a JSON array back, also when a filter dropped the fix (it was
+        # received and understood: the app must not resend it, holding its queue behind it)
+        return JSONResponse([], status_code=200)
     return JSONResponse({"error": "message dropped", "dropped": out.dropped}, status_code=out.http_status)
 
 
@@ -238,19 +250,23 @@ def install_ingest_routes(api: APIRouter, ctx) -> None:
 
     @api.api_route("/ingest/osmand", methods=["GET", "POST"], tags=["ingest"])
     async def osmand(request: Request):
-        """The OsmAnd protocol of the Traccar Client app: `id`, `lat`, `lon`, `timestamp`, ... as
-        query or form; the device's secret as HTTP basic auth password or `key` parameter."""
-        params = dict(request.query_params)
-        if request.method == "POST":
-            ctype = request.headers.get("content-type", "")
-            if "form" in ctype:
-                params.update({k: v for k, v in (await request.form()).items() if isinstance(v, str)})
+        """The OsmAnd protocol of every Traccar Client generation: `id`, `lat`, `lon`, `timestamp`,
+        ... in the URL (7.x-8.x) or a form (10.x; a heartbeat has no `lat`/`lon`), or JSON (9.x:
+        `device_id` and a background-geolocation `location`; 10.x: an array of those parameters).
+        `alarm=sos` raises an SOS. The device's secret is the HTTP basic auth password or the
+        `key` parameter. Anything received and understood is a 200, even a fix a filter drops:
+        the app resends a request, holding its queue, until it gets a 2xx."""
+        body = await request.body()
+        query = dict(request.query_params)
+        msgs = protocols.decode_osmand_http(query, request.headers.get("content-type", ""), body, time.time(),
+                                            ctx.settings.max_payload_bytes)
         creds = _basic_auth(request)
-        device = params.get("id") or params.get("deviceid") or (creds[0] if creds else None)
-        secret = creds[1] if creds else params.pop("key", None)
+        named = {m.device for m in msgs if m.device is not None}
+        device = creds[0] if creds else (next(iter(named)) if len(named) == 1 else None)
+        secret = creds[1] if creds else query.get("key") or _form_key(request, body)
         if not device or not secret or not device_secret_ok(ctx.r, device, secret):
             return JSONResponse({"error": "unknown device or wrong secret"}, status_code=401)
-        out = ctx.pipeline.handle_osmand(params, device)
+        out = ctx.pipeline.handle_decoded(msgs, device)
         ctx.pipeline.flush_deltas(force=True)
         if out.accepted:
             return Response(status_code=200)

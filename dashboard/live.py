@@ -28,6 +28,7 @@ SWEEP_EVERY_S = 5.0      # presence changes by the clock alone (live -> stale ->
 COVERAGE_EVERY_S = 10.0  # live coverage and the day's median time to ack, off the request path
 SUPERVISOR_ROLES = ("l1_supervisor", "l2_supervisor")
 QUEUE_MAX = 64           # per page; a page that falls this far behind loses its oldest pushes
+_CLOSING = ("closing", None)  # put in every follower's queue when the web process stops
 
 
 # -- snapshots (sync; called in threads) ------------------------------------------------------
@@ -109,6 +110,23 @@ class LiveHub:
         self.states: dict[str, dict] = {}
         self.synced = False
         self.last_panels: tuple[float, dict] | None = None  # (monotonic time, panels)
+        self.closing = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def close(self) -> None:
+        """The web process is stopping: end every follower (server-sent event streams, the
+        pages' WebSocket callbacks) now. Otherwise uvicorn's graceful shutdown waits for these
+        endless responses until it is killed. Safe from a signal handler or another thread."""
+        self.closing = True
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._wake_all)
+
+    def _wake_all(self) -> None:
+        for q in list(self.queues):
+            if q.full():
+                with contextlib.suppress(asyncio.QueueEmpty):
+                    q.get_nowait()
+            q.put_nowait(_CLOSING)
 
     def recent_panels(self, max_age_s: float = 2 * PANEL_EVERY_S) -> dict | None:
         """The panels the hub last sent, if recent: a page's first layout needn't read them again."""
@@ -126,6 +144,9 @@ class LiveHub:
         """Items for one follower until `alive()` turns false. With `snapshot`, the first item
         is every supervisor as a delta, read after the follower's queue exists, so nothing
         that changes in between is missed (a reconnecting EventSource gets it again)."""
+        if self.closing:
+            return
+        self._loop = asyncio.get_running_loop()
         q: asyncio.Queue = asyncio.Queue(QUEUE_MAX)
         if self.coverage is not None:
             q.put_nowait(("coverage", self.coverage))  # a new page needn't wait for the next round
@@ -141,11 +162,14 @@ class LiveHub:
                 else:
                     fc = await asyncio.to_thread(supervisors_snapshot, self.ctx)
                 yield "delta", fc
-            while alive():
+            while alive() and not self.closing:
                 try:
-                    yield await asyncio.wait_for(q.get(), timeout=PANEL_EVERY_S * 2)
+                    item = await asyncio.wait_for(q.get(), timeout=PANEL_EVERY_S * 2)
                 except asyncio.TimeoutError:
                     continue  # look at alive() again
+                if item is _CLOSING:
+                    return
+                yield item
         finally:
             self.queues.discard(q)
 

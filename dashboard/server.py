@@ -170,3 +170,27 @@ def create_server(settings: Settings, ctx: WebContext | None = None) -> FastAPI:
 def server_from_env() -> FastAPI:
     """For `uvicorn --factory dashboard.server:server_from_env --workers N` (settings from env)."""
     return create_server(Settings())
+
+
+GRACE_S = 5  # what uvicorn gives open requests after a stop signal before cancelling them
+
+
+def serve(settings: Settings, **uvicorn_options) -> None:
+    """`gridwatch web`: uvicorn serving `create_server(settings)` until SIGTERM or SIGINT. On the
+    signal the live followers (server-sent events, WebSocket callbacks) are ended at once, so
+    uvicorn's graceful shutdown only waits for ordinary requests (an HTTP ingest being stored
+    finishes and is answered), at most `GRACE_S`."""
+    import uvicorn
+
+    app = create_server(settings)
+    hub = app.state.ctx.hub
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig, frame) -> None:
+            hub.close()
+            super().handle_exit(sig, frame)
+
+    config = uvicorn.Config(app, host=settings.http_host, port=settings.http_port, log_level="warning",
+                            timeout_graceful_shutdown=GRACE_S, **uvicorn_options)
+    Server(config).run()
+

@@ -160,7 +160,28 @@ def fetch_locator(r) -> Locator:
         index = GridIndex.from_bytes(blob)
     except ValueError as e:
         raise LookupError(f"dataset version {version}: {e}: run `gridwatch load` again") from e
-    text = (lambda b: b.decode() if isinstance(b, bytes) else b)
-    role = {row["id"]: row["role"] for row in csv.DictReader(io.StringIO(text(people_b)))}
-    table = {text(d): (text(p), role.get(text(p))) for d, p in devices.items()}
-    return Locator(version, index, table)
+    return Locator(version, index, _device_table(people_b, devices))
+
+
+def _text(b) -> str:
+    return b.decode() if isinstance(b, bytes) else b
+
+
+def _device_table(people_b, devices: dict) -> dict[str, tuple[str, str]]:
+    """device -> (person id, role), from a version's people CSV and its devices hash."""
+    role = {row["id"]: row["role"] for row in csv.DictReader(io.StringIO(_text(people_b)))}
+    return {_text(d): (_text(p), role.get(_text(p))) for d, p in devices.items()}
+
+
+def fetch_roster(r, version: str | None = None) -> tuple[str, dict[str, tuple[str, str]]] | None:
+    """The registered devices of the current (or the given) dataset version: (version,
+    {device: (person id, role)}), or None when no dataset was loaded. The one list of which
+    devices exist: the live store lists them all, reported or not."""
+    version = current_version(r) if version is None else version
+    if version is None:
+        return None
+    people_b, devices = r.pipeline(transaction=False).get(version_key(version, "people")).hgetall(
+        version_key(version, "devices")).execute()
+    if people_b is None:
+        return None
+    return version, _device_table(people_b, devices)

@@ -87,8 +87,8 @@ def load(
 ) -> None:
     """Load a dataset into the store; idempotent; exit 1 when the dataset is refused."""
     from geodata.dataset import DatasetError, load_dataset
-    from geodata.store import save_dataset
     from gridwatch.demo import ensure_demo
+    from gridwatch.loading import store_dataset
     from gridwatch.redisconn import connect
 
     settings = settings_of(ctx)
@@ -104,11 +104,12 @@ def load(
     conn = _records_db(settings, required=False)
     r = connect(settings.redis_url)
     try:
-        counts = save_dataset(r, ds)
+        counts, gone = store_dataset(r, settings, ds)
     finally:
         r.close()
     typer.echo(f"loaded {directory} into {settings.redis_url}: "
-               + ", ".join(f"{v} {k}" for k, v in counts.items()) + "; 0 problems")
+               + ", ".join(f"{v} {k}" for k, v in counts.items()) + "; 0 problems"
+               + (f"; {gone} devices no longer registered left the live store" if gone else ""))
     if conn is None:
         typer.echo("records: not written (no database: set GRIDWATCH_DATABASE_URL or run `gridwatch demo`)")
         return
@@ -149,13 +150,9 @@ def broker_config(ctx: typer.Context, outdir: Path = typer.Argument(..., help="w
 @app.command()
 def web(ctx: typer.Context) -> None:
     """The dashboard and REST API on GRIDWATCH_HTTP."""
-    import uvicorn
+    from dashboard.server import serve
 
-    from dashboard.server import create_server
-
-    settings = settings_of(ctx)
-    uvicorn.run(create_server(settings), host=settings.http_host, port=settings.http_port,
-                log_level="warning")
+    serve(settings_of(ctx))
 
 
 @app.command()
@@ -274,8 +271,13 @@ def ingest(
     client_id: Optional[str] = typer.Option(
         None, help="MQTT client id of this worker; keep it stable across restarts (its session holds "
                    "the messages that arrive while it is down); default gridwatch-ingest-<hostname>"),
+    retire: Optional[str] = typer.Option(
+        None, "--retire", metavar="ID",
+        help="after scaling down: resume worker ID's session, store the messages the broker kept for it, "
+             "end the session for good, and exit"),
 ) -> None:
-    """The MQTT-to-store worker; run several with distinct --client-id (MQTT v5 shared subscription)."""
+    """The MQTT-to-store worker; run several with distinct --client-id (MQTT v5 shared subscription).
+    With --retire ID, drain and end a retired worker's session instead."""
     import logging
     import socket
 
@@ -283,6 +285,8 @@ def ingest(
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     settings = settings_of(ctx)
+    if retire is not None:
+        raise typer.Exit(IngestWorker(settings, retire, retire=True).run())
     worker = IngestWorker(settings, client_id or f"gridwatch-ingest-{socket.gethostname()}")
     raise typer.Exit(worker.run())
 

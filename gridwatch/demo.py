@@ -92,15 +92,15 @@ def run_demo(settings: Settings, extra_devices: int) -> int:
         from casework.records import load_dataset_records
         from casework.schema import upgrade
         from geodata.dataset import load_dataset
-        from geodata.store import save_dataset
         from gridwatch.db import connect as db_connect
+        from gridwatch.loading import store_dataset
 
         data_dir = settings.data_dir()
         if settings.data is None:
             ensure_demo(data_dir)
         r = connect(settings.redis_url)
         ds = load_dataset(data_dir)
-        counts = save_dataset(r, ds)
+        counts, _ = store_dataset(r, settings, ds)
         print(f"loaded {data_dir}: {counts}")
         before, now = upgrade(settings.database_url)
         print(f"records database {settings.database_url}: schema {now}")

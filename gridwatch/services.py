@@ -187,6 +187,11 @@ class PostgresServer(LocalServer):
         self.workdir.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
             shutil.chown(self.workdir, "postgres", "postgres")
+            reach = subprocess.run(["test", "-w", str(self.workdir)], **self._as_owner())
+            if reach.returncode != 0:
+                raise ServiceError(f"the postgres user cannot reach {self.workdir} (PostgreSQL refuses to run "
+                                   "as root, so it runs as postgres): put the var directory where every user "
+                                   "can traverse, or set GRIDWATCH_DATABASE_URL")
         if (self.datadir / "PG_VERSION").exists():
             return
         if shutil.which(_pg_exe("initdb")) is None:

@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import h3
 
-from telemetry.protocols import Ack, Fix, Status
+from telemetry.protocols import Ack, Fix, Heartbeat, Status
 
 BAD_COORDINATES = "bad_coordinates"
 FUTURE = "future"
@@ -142,6 +142,13 @@ def check_status(msg: Status, now: float, lim: Limits) -> str | None:
     if msg.batt is not None and not (0 <= msg.batt <= 100):
         return BAD_VALUE
     return check_time(msg.tst, now, lim)
+
+
+def check_heartbeat(msg: Heartbeat) -> str | None:
+    """A heartbeat is presence at arrival time (our clock): only its battery can be wrong."""
+    if msg.batt is not None and not (0 <= msg.batt <= 100):
+        return BAD_VALUE
+    return None
 
 
 def check_ack(msg: Ack, now: float, lim: Limits) -> str | None:

@@ -17,7 +17,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
 
 from telemetry import filters, protocols
 from telemetry.filters import FixFilter, Limits
-from telemetry.protocols import Ack, Drop, Fix, Status
+from telemetry.protocols import Ack, Drop, Fix, Heartbeat, Status
 from geodata.store import VersionWatch
 from telemetry.store import LAG_BUCKETS, LiveStore, Tally
 
@@ -84,7 +84,7 @@ class SharedMetrics:
             dropped.add_metric([reason], st["dropped"].get(reason, 0))
         yield dropped
         accepted = CounterMetricFamily("gridwatch_ingest_accepted", "Fixes, statuses and acks stored", labels=["kind"])
-        for kind in sorted({"fix", "status", "ack"} | set(st["accepted"])):
+        for kind in sorted({"fix", "status", "ack", "heartbeat"} | set(st["accepted"])):
             accepted.add_metric([kind], st["accepted"].get(kind, 0))
         yield accepted
         lag = st["lag"]
@@ -233,13 +233,22 @@ class Pipeline:
     def handle_http_owntracks(self, body: bytes, device: str, now: float | None = None) -> Outcome:
         """OwnTracks HTTP mode; `device` is the one the route authenticated."""
         now = time.time() if now is None else now
-        return self._run([protocols.decode_http_owntracks(body, device, max_bytes=self.settings.max_payload_bytes)],
-                         now, count_now=True)[0]
+        return self._run([protocols.decode_http_owntracks(body, device, max_bytes=self.settings.max_payload_bytes,
+                                                          now=now)], now, count_now=True)[0]
 
     def handle_osmand(self, params: dict[str, Any], device: str | None = None, now: float | None = None) -> Outcome:
         """The OsmAnd protocol (Traccar Client): query or form parameters as a dict."""
         now = time.time() if now is None else now
         return self._run([protocols.decode_osmand(params, device, now)], now, count_now=True)[0]
+
+    def handle_decoded(self, msgs: list, device: str, now: float | None = None) -> Outcome:
+        """One HTTP request already decoded (`protocols.decode_osmand_http`), from `device`,
+        the one the route authenticated: whatever the request says of another device is
+        dropped as foreign."""
+        now = time.time() if now is None else now
+        msgs = [m if m.device in (device, None) or isinstance(m, Drop)
+                else Drop(protocols.FOREIGN_TOPIC, device, f"id {m.device!r}") for m in msgs]
+        return self._run([msgs], now, count_now=True)[0]
 
     def process(self, items: Iterable[tuple[str, bytes]], now: float | None = None) -> list[Outcome]:
         """A batch of (topic, payload): one Redis pipeline; returns one Outcome per item."""
@@ -288,6 +297,8 @@ class Pipeline:
                             fixes.append((len(results), fix, ident))
                             out.append(fix)
                     out.append(m)
+                elif isinstance(m, Heartbeat):
+                    out.append(filters.check_heartbeat(m) or m)
                 else:
                     reason = filters.check_ack(m, now, lim)
                     out.append(reason or m)
@@ -313,6 +324,8 @@ class Pipeline:
                     self.store.queue_fix(pipe, m, now, ident.person, ident.role, l1_, l2_)
                 elif isinstance(m, Status):
                     self.store.queue_status(pipe, m, now, ident.person, ident.role)
+                elif isinstance(m, Heartbeat):
+                    self.store.queue_seen(pipe, m, now, ident.person, ident.role)
                 else:
                     self.store.queue_ack(pipe, m, now, ident.person, ident.role)
                 writes.append((m, ident, at))
@@ -433,6 +446,12 @@ class Pipeline:
                 d["st"] = m.st
                 if m.batt is not None:
                     d["batt"] = m.batt
+        elif isinstance(m, Heartbeat):
+            if not flags & 4 and m.batt is None:
+                return
+            d = {"device": m.device, "person": ident.person, "role": ident.role}
+            if m.batt is not None:
+                d["batt"] = m.batt
         else:
             return
         if flags & 4:

@@ -5,6 +5,7 @@ Speaks the platform's own `gw/<device>/{loc,status,ack}` topics, OwnTracks as th
 """
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
 from typing import Any, Literal, NamedTuple
 
@@ -23,6 +24,8 @@ FOREIGN_TOPIC = "foreign_topic"
 DUTY_STATES = ("on_duty", "off_duty", "busy", "sos")
 ACK_STATES = ("delivered", "acknowledged", "en_route", "on_scene", "completed", "declined")
 KNOTS_TO_KMH = 1.852
+MPS_TO_KMH = 3.6
+SOS_ALARM = "sos"  # the Traccar Client's SOS button: `alarm=sos` (query, form) or `"alarm": "sos"` (JSON)
 
 
 # ---- what the pipeline works on: plain tuples, cheap to build and compare ----------------
@@ -61,13 +64,21 @@ class Ack(NamedTuple):
     note: str | None = None
 
 
+class Heartbeat(NamedTuple):
+    """A message that proves the device is there but carries no position (a Traccar Client
+    heartbeat, an empty OwnTracks HTTP post): presence only."""
+    device: str
+    tst: float
+    batt: float | None = None
+
+
 class Drop(NamedTuple):
     reason: str
     device: str | None = None
     detail: str = ""
 
 
-Message = Fix | Status | Ack
+Message = Fix | Status | Ack | Heartbeat
 
 
 # ---- pydantic models at the edge ----------------------------------------------------------
@@ -275,10 +286,13 @@ def decode(topic: str, payload: bytes, *, root: str = "gw", max_bytes: int = 655
     return decode_owntracks(device, obj)
 
 
-def decode_http_owntracks(body: bytes, device: str, *, max_bytes: int = 65536) -> list[Message | Drop]:
+def decode_http_owntracks(body: bytes, device: str, *, max_bytes: int = 65536,
+                          now: float | None = None) -> list[Message | Drop]:
     """OwnTracks HTTP mode: the body is what the app would publish, plus `topic`. `device` is
     the one the web layer authenticated (HTTP basic auth); a body claiming another device's
-    topic is dropped."""
+    topic is dropped. The app sometimes posts an empty body: the device was there, nothing else."""
+    if not body.strip():
+        return [Heartbeat(device, time.time() if now is None else now)]
     obj = _loads(body, max_bytes)
     if isinstance(obj, Drop):
         return [obj._replace(device=device)]
@@ -292,22 +306,27 @@ def decode_http_owntracks(body: bytes, device: str, *, max_bytes: int = 65536) -
 
 
 class OsmAnd(BaseModel):
-    """OsmAnd protocol parameters as the Traccar Client app sends them (query or form)."""
+    """OsmAnd protocol parameters as the Traccar Client app sends them: in the URL of an empty
+    POST (7.x-8.x), as a form (10.x), or as one object of a JSON array (10.x, JSON upload).
+    A heartbeat (10.x) has no `lat`/`lon`; `location=lat,lon` is the older spelling."""
 
     model_config = ConfigDict(extra="allow")
     id: str
-    lat: float
-    lon: float
+    lat: float | None = None
+    lon: float | None = None
     timestamp: float | str | None = None
     speed: float | None = None  # knots
     bearing: float | None = None
+    heading: float | None = None  # bearing's other name
     altitude: float | None = None
     accuracy: float | None = None
     batt: float | None = None
+    alarm: str | None = None
 
 
 def parse_timestamp(v: float | str | None, now: float) -> float:
-    """OsmAnd `timestamp`: epoch seconds, epoch milliseconds or ISO 8601; absent means now."""
+    """OsmAnd `timestamp`: epoch seconds, epoch milliseconds, ISO 8601 or `yyyy-MM-dd HH:mm:ss`
+    (UTC); absent means now."""
     if v is None or v == "":
         return now
     if isinstance(v, str):
@@ -321,21 +340,131 @@ def parse_timestamp(v: float | str | None, now: float) -> float:
     return v / 1000.0 if v > 1e11 else float(v)
 
 
+def _with_sos(msgs: list[Message | Drop], device: str, tst: float, alarm: Any) -> list[Message | Drop]:
+    """An SOS from the app is the device's SOS status, as `st: sos` is on MQTT: after the fix,
+    so the alert carries that fix's position."""
+    if isinstance(alarm, str) and alarm.strip().lower() == SOS_ALARM:
+        msgs.append(Status(device, "sos", tst, note="SOS (Traccar Client alarm)"))
+    return msgs
+
+
 def decode_osmand(params: dict[str, Any], device: str | None, now: float) -> list[Message | Drop]:
-    """OsmAnd: `device` is the authenticated device if the web layer has one; `id` must match."""
+    """OsmAnd query or form parameters (or one object of a JSON upload): `device` is the
+    authenticated device if the web layer has one; `id` must match."""
     params = {k: v for k, v in params.items() if v not in (None, "")}
     claimed = params.get("id") or params.get("deviceid")
-    if claimed is not None:
-        params["id"] = str(claimed)
+    if isinstance(claimed, (str, int)) and not isinstance(claimed, bool):
+        params["id"] = str(claimed)  # a JSON upload may send a numeric id
+    loc = params.get("location")
+    if isinstance(loc, str) and "lat" not in params and loc.count(",") == 1:
+        params["lat"], params["lon"] = loc.split(",")
     try:
         m = OsmAnd.model_validate(params)
     except ValidationError as e:
-        return [Drop(SCHEMA, device or params.get("id"), _schema_detail(e))]
+        named = params.get("id") if isinstance(params.get("id"), str) else None
+        return [Drop(SCHEMA, device or named, _schema_detail(e))]
     if device is not None and m.id != device:
         return [Drop(FOREIGN_TOPIC, device, f"id {m.id!r}")]
     try:
         tst = parse_timestamp(m.timestamp, now)
     except ValueError:
         return [Drop(SCHEMA, m.id, "timestamp: not epoch seconds, milliseconds or ISO 8601")]
-    vel = None if m.speed is None else m.speed * KNOTS_TO_KMH
-    return [Fix(m.id, tst, m.lat, m.lon, m.accuracy, m.altitude, vel, m.bearing, m.batt)]
+    if m.lat is None and m.lon is None:
+        out: list[Message | Drop] = [Heartbeat(m.id, tst, m.batt)]
+    elif m.lat is None or m.lon is None:
+        return [Drop(SCHEMA, m.id, "lat and lon: both or neither")]
+    else:
+        vel = None if m.speed is None else m.speed * KNOTS_TO_KMH
+        cog = m.bearing if m.bearing is not None else m.heading
+        out = [Fix(m.id, tst, m.lat, m.lon, m.accuracy, m.altitude, vel, cog, m.batt)]
+    return _with_sos(out, m.id, tst, m.alarm)
+
+
+def _known(v: Any) -> float | None:
+    """background-geolocation writes -1 for an unknown speed, heading or battery level."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+        return None
+    return float(v)
+
+
+def _bg_location(device: str, loc: Any, extras: Any, now: float) -> list[Message | Drop]:
+    """One background-geolocation location (Traccar Client 9.x): ISO `timestamp`, `coords` in
+    degrees, metres and m/s, `battery.level` 0-1, `alarm` in the location or its `extras`."""
+    if not isinstance(loc, dict):
+        return [Drop(SCHEMA, device, "location: expected an object")]
+    try:
+        tst = parse_timestamp(loc.get("timestamp"), now)
+    except (ValueError, TypeError):
+        return [Drop(SCHEMA, device, "location.timestamp: not ISO 8601")]
+    battery = loc.get("battery") if isinstance(loc.get("battery"), dict) else {}
+    level = _known(battery.get("level"))
+    batt = None if level is None else round(min(level, 1.0) * 100, 1)
+    coords = loc.get("coords")
+    if coords is None:
+        out: list[Message | Drop] = [Heartbeat(device, tst, batt)]
+    else:
+        try:
+            c = _BgCoords.model_validate(coords)
+        except ValidationError as e:
+            return [Drop(SCHEMA, device, "location.coords." + _schema_detail(e))]
+        speed = _known(c.speed)
+        out = [Fix(device, tst, c.latitude, c.longitude, _known(c.accuracy), c.altitude,
+                   None if speed is None else speed * MPS_TO_KMH, _known(c.heading), batt)]
+    alarm = loc.get("alarm")
+    for ex in (loc.get("extras"), extras):
+        if alarm is None and isinstance(ex, dict):
+            alarm = ex.get("alarm")
+    return _with_sos(out, device, tst, alarm)
+
+
+class _BgCoords(_Edge):
+    latitude: float
+    longitude: float
+    accuracy: float | None = None
+    speed: float | None = None
+    heading: float | None = None
+    altitude: float | None = None
+
+
+def decode_osmand_json(body: bytes, now: float, max_bytes: int = 65536) -> list[Message | Drop]:
+    """A JSON OsmAnd post: the Traccar Client 9.x object `{"device_id", "location": {...}}`
+    (background-geolocation's format; `location` may be a batch list) or the 10.x JSON upload,
+    an array of flat OsmAnd objects (`id`, `lat`, `lon`, `timestamp`, ...)."""
+    obj = _loads(body, max_bytes)
+    if isinstance(obj, Drop):
+        return [obj]
+    items = obj if isinstance(obj, list) else [obj]
+    if not items:
+        return [Drop(SCHEMA, detail="empty batch")]
+    out: list[Message | Drop] = []
+    for o in items:
+        if not isinstance(o, dict):
+            out.append(Drop(SCHEMA, detail="expected an object"))
+        elif "location" in o and isinstance(o.get("location"), (dict, list)):
+            device = o.get("device_id") or o.get("id")
+            if not isinstance(device, (str, int)) or isinstance(device, bool) or device == "":
+                out.append(Drop(SCHEMA, detail="device_id: Field required"))
+                continue
+            locs = o["location"] if isinstance(o["location"], list) else [o["location"]]
+            for loc in locs:
+                out.extend(_bg_location(str(device), loc, o.get("extras"), now))
+        else:
+            out.extend(decode_osmand(o, None, now))
+    return out
+
+
+def decode_osmand_http(query: dict[str, Any], content_type: str, body: bytes, now: float,
+                       max_bytes: int = 65536) -> list[Message | Drop]:
+    """Any Traccar Client generation's request to the OsmAnd route: JSON by its content type,
+    else parameters from the URL and a form body (7.x-8.x send an empty POST, 10.x a form)."""
+    if content_type.split(";")[0].strip().lower() == "application/json":
+        return decode_osmand_json(body, now, max_bytes)
+    params = dict(query)
+    if body.strip():
+        if len(body) > max_bytes:
+            return [Drop(OVERSIZE, params.get("id"), f"{len(body)} bytes")]
+        from urllib.parse import parse_qsl
+
+        params.update(parse_qsl(body.decode("latin-1"), keep_blank_values=True))
+    params.pop("key", None)
+    return decode_osmand(params, None, now)

@@ -16,7 +16,7 @@ import orjson
 import redis
 from redis.cluster import RedisCluster
 
-from telemetry.protocols import Ack, Fix, Status
+from telemetry.protocols import Ack, Fix, Heartbeat, Status
 
 LIVE = "gw:{live}"
 DEV = LIVE + ":dev:"          # hash per device: latest state
@@ -210,6 +210,22 @@ elseif op == 'will' then
   event({'kind', 'status', 'st', 'offline', 'prev', eff, 'will', '1', 'tst', ARGV[3], 'lat', h[8] or '', 'lon', h[9] or '',
          'l1', h[10] or '', 'l2', h[11] or ''})
   return 2
+
+elseif op == 'forget' then
+  -- the device left the dataset (gridwatch load): out of the cells, the counts and presence
+  drop_membership()
+  local b = redis.call('HGET', dev, 'fb')
+  if b and redis.call('HINCRBY', fixk, b, -1) <= 0 then redis.call('HDEL', fixk, b) end
+  redis.call('ZREM', seenk, device)
+  redis.call('DEL', dev)
+  return 0
+
+elseif op == 'seen' then
+  -- ARGV 8 batt: a message without a position (a heartbeat) is presence, nothing more
+  touch()
+  redis.call('HSET', dev, 'person', person, 'role', role)
+  if ARGV[8] ~= '' then redis.call('HSET', dev, 'batt', ARGV[8]) end
+  return flags
 
 elseif op == 'ack' then
   -- ARGV 8 order, 9 state, 10 tst, 11 note
@@ -524,6 +540,7 @@ class LiveStore:
         self._expiring: set[str] = set()
         self._tmpl_sha: str | None = None
         self._tmpl = b""
+        self._roster: tuple[str | None, dict[str, tuple[str, str]]] | None = None  # (version, roster)
 
     # ---- writes (ingest) -------------------------------------------------------------------
 
@@ -604,6 +621,20 @@ class LiveStore:
                 msg.st, _num(msg.tst), _num(msg.lat), _num(msg.lon), _num(msg.batt), msg.note or ""]
         pipe.evalsha(self._apply.sha, 7, *self._keys(msg.device), *args)
 
+    def queue_seen(self, pipe, msg: Heartbeat, now: float, person: str | None, role: str | None) -> None:
+        args = self._common("seen", msg.device, now, person, role) + [_num(msg.batt)]
+        pipe.evalsha(self._apply.sha, 7, *self._keys(msg.device), *args)
+
+    def forget(self, devices: Iterable[str]) -> int:
+        """Drop devices that left the dataset from the live state (cells, presence counts,
+        listings); their trails expire as usual. Returns how many were asked for."""
+        pipe = self.batch()
+        devices = list(devices)
+        for d in devices:
+            pipe.evalsha(self._apply.sha, 7, *self._keys(d), *self._common("forget", d, time.time(), "", ""))
+        self.execute(pipe)
+        return len(devices)
+
     def queue_ack(self, pipe, msg: Ack, now: float, person: str | None, role: str | None) -> None:
         args = self._common("ack", msg.device, now, person, role) + [
             msg.order, msg.state, _num(msg.tst), msg.note or ""]
@@ -680,32 +711,64 @@ class LiveStore:
         return self._state(device, h, time.time() if now is None else now) if h else None
 
     def device_ids(self) -> list[str]:
+        """The devices the store has heard from."""
         return [d.decode() for d in self.r.zrange(SEEN, 0, -1)]
 
+    def roster(self) -> dict[str, tuple[str, str]]:
+        """The registered devices of the current dataset, {device: (person, role)} ({} when
+        none was loaded): `gridwatch load` writes them (geodata.store.fetch_roster), this reads
+        them again only when another version is current."""
+        from geodata.store import current_version, fetch_roster
+
+        version = current_version(self.r)
+        if self._roster is None or self._roster[0] != version:
+            got = fetch_roster(self.r, version) if version is not None else None
+            self._roster = got if got is not None else (version, {})
+        return self._roster[1]
+
     def devices(self, ids: Iterable[str] | None = None, now: float | None = None) -> list[DeviceState]:
-        """Every device the store has heard from (or the given ones), one pipeline."""
+        """Every registered device and every device the store has heard from (or the given
+        ones that it has heard from), one pipeline. A registered device that never reported is
+        listed offline, without position, `seen` None."""
         now = time.time() if now is None else now
+        roster = self.roster() if ids is None else {}
         ids = self.device_ids() if ids is None else list(ids)
+        if roster:
+            heard = set(ids)
+            ids += sorted(d for d in roster if d not in heard)
         pipe = self.r.pipeline(transaction=False)
         for d in ids:
             pipe.hgetall(DEV + d)
-        return [self._state(d, h, now) for d, h in zip(ids, pipe.execute()) if h]
+        out = []
+        for d, h in zip(ids, pipe.execute()):
+            if h:
+                out.append(self._state(d, h, now))
+            elif d in roster:
+                person, role = roster[d]
+                out.append(DeviceState(d, person, role, None, None, None, None, "on_duty", "offline",
+                                       *([None] * 8)))
+        return out
 
     def presence_counts(self, now: float | None = None) -> dict[str, int]:
-        """Devices by presence, from the two presence sorted sets (no scan)."""
+        """Devices by presence, from the presence sorted set and fix-age buckets (no scan); the
+        registered devices that never reported are offline."""
         now = time.time() if now is None else now
         s = self.settings
+        roster = list(self.roster())
         pipe = self.r.pipeline(transaction=False)
         pipe.zcard(SEEN)
         pipe.zcount(SEEN, "-inf", f"({now - s.offline_s!r}")
         pipe.hgetall(FIXAGE)
-        total, offline, buckets = pipe.execute()
+        if roster:
+            pipe.zmscore(SEEN, roster)
+        total, offline, buckets, *seen = pipe.execute()
+        never = sum(1 for x in seen[0] if x is None) if seen else 0
         # A fix time is capped by its arrival, so every offline device is in an old bucket too;
         # bucket granularity (FIXAGE_S) is the precision of the stale count.
         cutoff = (now - s.stale_s) / FIXAGE_S
         old_fix = sum(int(n) for b, n in buckets.items() if int(b) + 1 <= cutoff)
         stale = max(0, old_fix - offline)
-        return {"live": max(0, total - offline - stale), "stale": stale, "offline": offline}
+        return {"live": max(0, total - offline - stale), "stale": stale, "offline": offline + never}
 
     def trail(self, device: str, t0: float, t1: float) -> list[TrailFix]:
         """A device's fixes with t0 <= tst <= t1, in time order (late fixes included)."""

@@ -159,14 +159,24 @@ class IngestWorker:
     process instead (tests that build a pipeline on a small registry)."""
 
     IN_FLIGHT = 2  # batches handed to the store process and not yet acknowledged
+    QUIET_S = 2.0  # retiring: the backlog is drained once nothing came for this long
 
-    def __init__(self, settings, client_id: str, *, pipeline_factory: Callable[[redis.Redis], Pipeline] | None = None):
+    def __init__(self, settings, client_id: str, *, pipeline_factory: Callable[[redis.Redis], Pipeline] | None = None,
+                 retire: bool = False):
         self.settings = settings
         self.client_id = client_id
         self.stop = threading.Event()
         self.pipeline_factory = pipeline_factory
         self.stored = 0
         self.ready = threading.Event()
+        # Retiring (`gridwatch ingest --retire ID`, after scaling down): resume ID's session,
+        # leave the group at once (UNSUBSCRIBE: Mosquitto hands the group's new messages to the
+        # other members, but still delivers what it queued for this session), store that
+        # backlog, and end the session for good (session expiry 0 on DISCONNECT). Otherwise
+        # the broker keeps queueing a share of every message for a session nobody resumes.
+        self.retire = retire
+        self.retired = False
+        self._last_msg = time.monotonic()
 
     def run(self, install_signals: bool = True) -> int:
         if install_signals:
@@ -188,28 +198,52 @@ class IngestWorker:
         inbox: queue.SimpleQueue = queue.SimpleQueue()
 
         def on_connect(client, userdata, flags, reason_code, properties):
-            if not reason_code.is_failure:
+            if reason_code.is_failure:
+                return
+            self._last_msg = time.monotonic()
+            if self.retire:
+                if not flags.session_present:
+                    log.warning("the broker kept no session for %s: nothing to retire", self.client_id)
+                client.unsubscribe(subscriptions(self.settings))
+            else:
                 client.subscribe([(t, SubscribeOptions(qos=1)) for t in subscriptions(self.settings)])
+
+        def on_message(client, userdata, msg):
+            self._last_msg = time.monotonic()
+            inbox.put(msg)
 
         # The broker's in-flight window (Receive Maximum) spans the batches in hand plus the
         # one being gathered, so it keeps sending while earlier batches are being stored.
         window = (self.IN_FLIGHT + 1 if stage else 2) * self.settings.ingest_batch
         try:
             client = connect(self.settings, self.client_id, manual_ack=True, receive_maximum=window,
-                             on_message=lambda c, u, msg: inbox.put(msg), on_connect=on_connect)
+                             on_message=on_message, on_connect=on_connect)
         except BaseException:
             if stage:
                 stage.close()
             raise
         self.ready.set()
-        log.info("ingest %s subscribed: %s", self.client_id, ", ".join(subscriptions(self.settings)))
+        if self.retire:
+            log.info("ingest %s retiring: storing the backlog of its session", self.client_id)
+        else:
+            log.info("ingest %s subscribed: %s", self.client_id, ", ".join(subscriptions(self.settings)))
         try:
             if stage:
                 self._loop_split(stage, inbox, client)
             else:
                 self._loop(pipeline, inbox, client)
         finally:
-            client.disconnect()
+            if self.retired:
+                from paho.mqtt.packettypes import PacketTypes
+                from paho.mqtt.properties import Properties
+
+                end = Properties(PacketTypes.DISCONNECT)
+                end.SessionExpiryInterval = 0  # the broker forgets the session: nothing queues for it
+                client.disconnect(properties=end)
+                log.info("ingest %s retired: %d messages of its backlog stored, session ended",
+                         self.client_id, self.stored)
+            else:
+                client.disconnect()
             client.loop_stop()
             if stage:
                 stage.close()
@@ -234,6 +268,13 @@ class IngestWorker:
                 break
         return batch
 
+    def _drained(self, inbox: queue.SimpleQueue, inflight: dict | None = None) -> bool:
+        """Retiring: nothing in hand and nothing came for QUIET_S (the backlog is stored)."""
+        if not self.retire or inflight or not inbox.empty() or time.monotonic() - self._last_msg < self.QUIET_S:
+            return False
+        self.retired = True
+        return True
+
     def _ack(self, client, batch: list) -> None:
         from telemetry.mqtt import ack_many
 
@@ -248,6 +289,9 @@ class IngestWorker:
             batch = self._gather(inbox, 0.1)
             if not batch:
                 pipeline.flush()
+                if self._drained(inbox):
+                    pipeline.flush(force=True)
+                    return
                 continue
             if not store_batch(pipeline, [(m.topic, m.payload) for m in batch], self.stop):
                 return  # stopped while Redis was away: nothing of this batch was acknowledged
@@ -290,6 +334,8 @@ class IngestWorker:
                 except OSError:
                     pass  # the store process is gone: settle() starts another and sends this again
             if inflight and not settle(0.0):
+                return
+            if not batch and self._drained(inbox, inflight):
                 return
         # stopping: let the store finish what it has (it gives up only if Redis is away)
         stage.stop.set()

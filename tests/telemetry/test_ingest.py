@@ -324,3 +324,47 @@ def test_an_idle_store_process_waits_out_a_redis_outage(settings, own_redis, dem
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0
         r.close()
+
+
+def test_scaling_down_3_to_2_under_load_with_retire_stores_every_message(settings, rdb, demo_in_redis):
+    """`--scale ingest=3` then `=2`: Mosquitto keeps handing the retired worker's persistent
+    session a third of the group's messages. `gridwatch ingest --retire ID` stores that
+    backlog and ends the session, so every message published is stored, and later ones all go
+    to the two workers left."""
+    s = settings.model_copy(update={"ingest_group": f"g{uuid.uuid4().hex[:6]}"})
+    devices = list(demo_in_redis.devices()[:6])
+    ids = [f"ingest-{i}-{uuid.uuid4().hex[:6]}" for i in range(3)]
+    procs = [_worker(s, cid) for cid in ids]
+    for p in procs:
+        _wait_subscribed(p)
+    time.sleep(0.3)
+    n = 6000
+    items = fixes(devices, n, 28.25, 117.03)
+    publisher = threading.Thread(target=publish_all, args=(s, items[:n]), kwargs={"per_s": 1000})
+    publisher.start()
+    try:
+        assert wait_for(lambda: stored(rdb, s, devices) >= 600, timeout=60, every=0.01)
+        procs[2].send_signal(signal.SIGTERM)  # scaled down: the third worker is gone
+        assert procs[2].wait(20) == 0
+        publisher.join(90)
+        assert wait_for(lambda: stored(rdb, s, devices) >= n * 0.55, timeout=60)
+        time.sleep(3)  # the two left store what reaches them; the rest waits in the retired session
+        assert stored(rdb, s, devices) < n - 500, "nothing was held for the retired worker: nothing to test"
+        env = dict(os.environ, GRIDWATCH_REDIS_URL=s.redis_url, GRIDWATCH_MQTT_URL=s.mqtt_url,
+                   GRIDWATCH_INGEST_GROUP=s.ingest_group, GRIDWATCH_INGEST_BATCH="20")
+        res = subprocess.run([sys.executable, "-m", "gridwatch.cli", "ingest", "--retire", ids[2]], env=env,
+                             capture_output=True, text=True, timeout=120)
+        assert res.returncode == 0, res.stdout + res.stderr
+        assert "retired" in res.stdout + res.stderr
+        assert wait_for(lambda: stored(rdb, s, devices) >= n, timeout=30)
+        assert stored(rdb, s, devices) == n
+        # the session is gone: the next messages all reach the two workers left
+        more = fixes(devices, n + 600, 28.25, 117.03)[n:]
+        publish_all(s, more)
+        assert wait_for(lambda: stored(rdb, s, devices) >= n + 600, timeout=30)
+        assert stored(rdb, s, devices) == n + 600
+    finally:
+        for p in procs[:2]:
+            p.send_signal(signal.SIGTERM)
+        for p in procs[:2]:
+            assert p.wait(20) == 0

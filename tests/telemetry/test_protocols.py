@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from telemetry import protocols
 from telemetry.protocols import (Ack, Drop, Fix, Status, decode, decode_http_owntracks, decode_osmand,
                                  parse_timestamp, parse_topic)
 
@@ -161,3 +162,38 @@ def test_osmand_drops():
 def test_parse_timestamp():
     assert parse_timestamp(1_700_000_000_000, 0) == 1_700_000_000
     assert parse_timestamp("2023-11-14T22:13:20+00:00", 0) == 1_700_000_000
+
+
+# ---- every Traccar Client generation on the OsmAnd route (shapes from traccar's
+# OsmAndProtocolDecoderTest and traccar-client-sdk's HttpUploader; ids and places changed) ----
+
+_BG = (b'{"location":{"timestamp":"2026-06-15T13:45:12.862Z","coords":{"latitude":28.2419983,"longitude":117.084,'
+       b'"accuracy":5,"speed":2,"heading":-1,"altitude":5},"is_moving":false,"odometer":0,"event":"motionchange",'
+       b'"battery":{"level":0.5,"is_charging":false},"activity":{"type":"still"},"extras":{},'
+       b'"_":"&id=d9&lat=28.2419983&lon=117.084&timestamp=2026-06-15T13:45:12.862Z&"},"device_id":"d9"}')
+
+
+@pytest.mark.parametrize("query, ctype, body, expect", [
+    ({"id": "d8", "timestamp": "1781000000", "lat": "28.2", "lon": "117.1", "speed": "10.0", "bearing": "90.0",
+      "altitude": "0", "accuracy": "5", "batt": "87.0"}, "", b"",
+     [protocols.Fix("d8", 1781000000.0, 28.2, 117.1, 5.0, 0.0, 18.52, 90.0, 87.0)]),
+    ({"id": "d8", "timestamp": "1781000000", "location": "28.2,117.1"}, "", b"",
+     [protocols.Fix("d8", 1781000000.0, 28.2, 117.1)]),
+    ({}, "application/json", _BG,
+     [protocols.Fix("d9", 1781531112.862, 28.2419983, 117.084, 5.0, 5.0, 7.2, None, 50.0)]),
+    ({}, "application/json; charset=utf-8", _BG.replace(b'"extras":{}', b'"extras":{"alarm":"sos"}'),
+     [protocols.Fix("d9", 1781531112.862, 28.2419983, 117.084, 5.0, 5.0, 7.2, None, 50.0),
+      protocols.Status("d9", "sos", 1781531112.862, note="SOS (Traccar Client alarm)")]),
+    ({}, "application/x-www-form-urlencoded", b"id=d10&timestamp=1781000000&batt=41&charge=true",
+     [protocols.Heartbeat("d10", 1781000000.0, 41.0)]),
+    ({"key": "s"}, "application/x-www-form-urlencoded", b"id=d10&lat=28.2&lon=117.1&timestamp=1781000000&alarm=sos",
+     [protocols.Fix("d10", 1781000000.0, 28.2, 117.1),
+      protocols.Status("d10", "sos", 1781000000.0, note="SOS (Traccar Client alarm)")]),
+    ({}, "application/json", b'[{"id":"d11","lat":28.2,"lon":117.1,"timestamp":1781000000,"speed":1.0}]',
+     [protocols.Fix("d11", 1781000000.0, 28.2, 117.1, vel=1.852)]),
+    ({}, "application/json", b'{"device_id":"d9","location":{"timestamp":"2026-06-15T13:45:12Z","battery":{"level":-1}}}',
+     [protocols.Heartbeat("d9", 1781531112.0, None)]),
+])
+def test_osmand_requests_of_every_app_generation(query, ctype, body, expect):
+    got = protocols.decode_osmand_http(query, ctype, body, now=1781000001.0)
+    assert [m._replace(vel=round(m.vel, 6)) if isinstance(m, protocols.Fix) and m.vel else m for m in got] == expect
