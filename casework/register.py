@@ -16,6 +16,7 @@ from casework import audit
 FIELDS = ("name", "kind", "category", "address", "lat", "lon", "grid", "level1", "branch")
 USCC_PREFIX = re.compile(r"^[0-9A-HJ-NPQRTUWXY]{2,18}$")
 MAX_LIMIT = 100
+CANDIDATES = 500
 
 
 def entity_rows(dataset) -> pd.DataFrame:
@@ -79,9 +80,11 @@ SEARCH_COLUMNS = "uscc, name, kind, category, address, lat, lon, grid, level1, b
 
 def search(conn, q: str = "", *, grid: str | None = None, category: str | None = None,
            limit: int = 20, include_inactive: bool = False) -> list[dict]:
-    """Entities whose name holds `q` anywhere, or whose USCC starts with it (upper-cased),
-    exact USCC first, then the shortest names (the likeliest meant); `grid` takes a level-1
-    or level-2 id."""
+    """Entities whose name holds `q` anywhere, or whose USCC starts with it (upper-cased): the
+    exact USCC first, then the shortest names (the likeliest meant). A fragment that many names
+    hold ("有限公司") would cost a sort of every match, so the ranking is over the first
+    CANDIDATES matches the index gives (in storage order): refine the query to see others.
+    `grid` takes a level-1 or level-2 id."""
     q = (q or "").strip()
     if len(q) > 100:
         raise Invalid("q is at most 100 characters", field="q")
@@ -96,20 +99,33 @@ def search(conn, q: str = "", *, grid: str | None = None, category: str | None =
     if category:
         where.append("category = %s")
         args.append(category)
-    order = "name"
+    order = "name, uscc"          # without q: the register in name order (its own index)
     if q:
         like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         if USCC_PREFIX.match(q.upper()):
             where.append("(uscc LIKE %s OR name ILIKE %s)")
             args += [q.upper().replace("%", "") + "%", like]
-            order = f"(uscc = {_lit(q.upper())}) DESC, length(name), name"
+            order = f"(uscc = {_lit(q.upper())}) DESC, length(name), name, uscc"
+        elif len(q) <= 2:          # too short for the trigram index: the name's 1- and 2-grams
+            where.append("name_grams @> ARRAY[lower(%s)] AND name ILIKE %s")
+            args += [q, like]
+            order = "length(name), name, uscc"
         else:
             where.append("name ILIKE %s")
             args.append(like)
-            order = "length(name), name"
-    sql = (f"SELECT {SEARCH_COLUMNS} FROM entities"
-           + (" WHERE " + " AND ".join(where) if where else "") + f" ORDER BY {order} LIMIT %s")
-    with conn.cursor() as cur:
+            order = "length(name), name, uscc"
+    if not q:
+        sql = (f"SELECT {SEARCH_COLUMNS} FROM entities" + (" WHERE " + " AND ".join(where) if where else "")
+               + f" ORDER BY {order} LIMIT %s")
+        with conn.cursor() as cur:
+            cur.execute(sql, (*args, limit))
+            return list(cur.fetchall())
+    sql = (f"SELECT * FROM (SELECT {SEARCH_COLUMNS} FROM entities WHERE {' AND '.join(where)} LIMIT {CANDIDATES}) c "
+           f"ORDER BY {order} LIMIT %s")
+    with conn.transaction(), conn.cursor() as cur:
+        # the name indexes, never a scan of the whole register (the planner cannot tell how
+        # many names hold a fragment, and a wrong guess costs a full scan)
+        cur.execute("SET LOCAL enable_seqscan = off")
         cur.execute(sql, (*args, limit))
         return list(cur.fetchall())
 
