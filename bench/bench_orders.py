@@ -134,7 +134,8 @@ def _ingest_main(n_load: int) -> int:
     from geodata.index import GridIndex
     from geodata.registry import Registry
     from gridwatch.settings import Settings
-    from telemetry.ingest import IngestWorker, Pipeline
+    from telemetry.ingest import Pipeline
+    from telemetry.worker import IngestWorker
 
     settings = Settings()
     ds = bench_dataset(n_load)

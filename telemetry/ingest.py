@@ -448,8 +448,3 @@ class Pipeline:
         self._last_flush = now
         self.store.publish_deltas(pending)
         return len(pending)
-
-
-# The MQTT worker lives in telemetry/worker.py, which does not import this module at load time:
-# its receiver process stays small (no numpy, h3 or the pipeline), its store process imports it.
-from telemetry.worker import IngestWorker, StoreProcess, store_batch, subscriptions  # noqa: E402,F401

@@ -166,7 +166,8 @@ class Ingest:
 
     def __init__(self, settings, dataset, index):
         from geodata.registry import Registry
-        from telemetry.ingest import IngestWorker, Pipeline
+        from telemetry.ingest import Pipeline
+        from telemetry.worker import IngestWorker
 
         self.worker = IngestWorker(settings, "ingest-test", pipeline_factory=lambda r: Pipeline(
             settings, r, Registry(dataset), index))

@@ -28,7 +28,8 @@ from dashboard.auth import Accounts, device_secret_ok, login_throttled, record_l
 from geodata.index import GridIndex
 from gridwatch import redisconn
 from gridwatch.settings import Settings
-from telemetry.ingest import IngestWorker, Pipeline, metrics
+from telemetry.ingest import Pipeline, metrics
+from telemetry.worker import IngestWorker
 from telemetry.mqtt import connect as mqtt_connect
 from telemetry.nearest import nearest
 from telemetry.store import DELTAS, LiveStore, trail_key

@@ -13,7 +13,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from telemetry.filters import ALL_REASONS
-from telemetry.ingest import IngestWorker, Pipeline, metrics
+from telemetry.ingest import Pipeline, metrics
+from telemetry.worker import IngestWorker
 
 from .conftest import TinyRegistry, counter
 from telemetry.store import LiveStore

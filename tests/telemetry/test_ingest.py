@@ -17,7 +17,8 @@ import pytest
 import redis
 
 from gridwatch.settings import Settings
-from telemetry.ingest import IngestWorker, Pipeline, metrics
+from telemetry.ingest import Pipeline, metrics
+from telemetry.worker import IngestWorker
 from telemetry.mqtt import connect, parse_url
 from telemetry.store import LiveStore
 

@@ -1,0 +1,1 @@
+"""The bureau's records: entity register, tasks, inspections, draws, complaints, cases, statistics."""
