@@ -166,7 +166,7 @@ class IngestWorker:
         self.stop = threading.Event()
         self.pipeline_factory = pipeline_factory
         self.stored = 0
-        self.ready = threading.Event()
+        self.ready = threading.Event()  # set when the broker has acknowledged the subscriptions (SUBACK)
 
     def run(self, install_signals: bool = True) -> int:
         if install_signals:
@@ -187,22 +187,33 @@ class IngestWorker:
         gc.freeze()
         inbox: queue.SimpleQueue = queue.SimpleQueue()
 
+        topics = subscriptions(self.settings)
+
         def on_connect(client, userdata, flags, reason_code, properties):
-            if not reason_code.is_failure:
-                client.subscribe([(t, SubscribeOptions(qos=1)) for t in subscriptions(self.settings)])
+            if not reason_code.is_failure:  # after every reconnect too: the broker may have lost the session
+                client.subscribe([(t, SubscribeOptions(qos=1)) for t in topics])
+
+        def on_subscribe(client, userdata, mid, reason_codes, properties):
+            # ready once the broker has acknowledged the subscriptions: from then on it delivers
+            refused = [t for t, code in zip(topics, reason_codes) if code.is_failure]
+            if refused:
+                log.error("ingest %s: the broker refused %s", self.client_id, ", ".join(refused))
+                return
+            if not self.ready.is_set():
+                log.info("ingest %s subscribed: %s", self.client_id, ", ".join(topics))
+            self.ready.set()
 
         # The broker's in-flight window (Receive Maximum) spans the batches in hand plus the
         # one being gathered, so it keeps sending while earlier batches are being stored.
         window = (self.IN_FLIGHT + 1 if stage else 2) * self.settings.ingest_batch
         try:
             client = connect(self.settings, self.client_id, manual_ack=True, receive_maximum=window,
-                             on_message=lambda c, u, msg: inbox.put(msg), on_connect=on_connect)
+                             on_message=lambda c, u, msg: inbox.put(msg), on_connect=on_connect,
+                             on_subscribe=on_subscribe)
         except BaseException:
             if stage:
                 stage.close()
             raise
-        self.ready.set()
-        log.info("ingest %s subscribed: %s", self.client_id, ", ".join(subscriptions(self.settings)))
         try:
             if stage:
                 self._loop_split(stage, inbox, client)

@@ -29,10 +29,10 @@ from geodata.index import GridIndex
 from gridwatch import redisconn
 from gridwatch.settings import Settings
 from telemetry.ingest import Pipeline, metrics
-from telemetry.worker import IngestWorker
-from telemetry.mqtt import connect as mqtt_connect
+from telemetry.mqtt import connect as mqtt_connect, subscribe
 from telemetry.nearest import nearest
 from telemetry.store import DELTAS, LiveStore, trail_key
+from telemetry.worker import IngestWorker
 from tests.alerts.conftest import POINT, _view
 from tests.telemetry.conftest import TinyRegistry, tiny_grids
 from tests.waiting import wait_for
@@ -154,8 +154,7 @@ def test_ingest_over_mqtt_stores_many_devices_presence_and_events(csettings, rc,
     thread = threading.Thread(target=worker.run, kwargs={"install_signals": False})
     thread.start()
     try:
-        assert worker.ready.wait(10)
-        time.sleep(0.3)  # subscription acknowledged
+        assert worker.ready.wait(10)  # the broker acknowledged the subscriptions
         now = float(int(time.time()))
         items = []
         for j in range(3):  # three fixes per device, a few metres apart
@@ -305,8 +304,7 @@ def test_orders_issue_ack_escalate_with_audit_notices_and_outbox(csettings, rc, 
     received: list = []
     sub = mqtt_connect(s, f"sub-{uuid.uuid4().hex[:6]}", clean_start=True, session_expiry_s=0,
                        on_message=lambda c, u, m: received.append(m.topic))
-    sub.subscribe(f"{s.topic_root}/#", qos=1)  # orders to the recipients, alerts to level 1
-    time.sleep(0.3)
+    subscribe(sub, [(f"{s.topic_root}/#", 1)])  # orders to the recipients, alerts to level 1
     client = mqtt_connect(s, f"sender-{uuid.uuid4().hex[:6]}", clean_start=True, session_expiry_s=0)
     try:
         ensure_group(rc)
