@@ -19,7 +19,7 @@ from telemetry import filters, protocols
 from telemetry.filters import FixFilter, Limits
 from telemetry.protocols import Ack, Drop, Fix, Status
 from geodata.store import VersionWatch
-from telemetry.store import LAG_BUCKETS, LiveStore, Tally
+from telemetry.store import BACK, EVENT, LAG_BUCKETS, MOVED, LiveStore, Tally
 
 log = logging.getLogger("gridwatch.ingest")
 
@@ -417,14 +417,14 @@ class Pipeline:
     # -- live deltas, coalesced per device -------------------------------------------------------
     def _delta(self, m, ident: Identity, flags: int, grid) -> None:
         if isinstance(m, Fix):
-            if not flags & 1:
+            if not flags & MOVED:
                 return  # a late fix: nothing changed on the map
             d = {"device": m.device, "person": ident.person, "role": ident.role, "lat": m.lat, "lon": m.lon,
                  "tst": m.tst, "acc": m.acc, "batt": m.batt, "l1": grid[0], "l2": grid[1], "fresh": "live"}
             if m.st:
                 d["st"] = m.st
         elif isinstance(m, Status):
-            if not flags & 2 and not m.batt:
+            if not flags & EVENT and not m.batt:
                 return
             d = {"device": m.device, "person": ident.person, "role": ident.role}
             if m.will:
@@ -435,7 +435,7 @@ class Pipeline:
                     d["batt"] = m.batt
         else:
             return
-        if flags & 4:
+        if flags & BACK:
             d["fresh"] = "live"
         self._pending.setdefault(m.device, {}).update(d)
 
