@@ -14,6 +14,7 @@ import orjson
 
 from alerts.errors import AlertsError
 from alerts.keys import CHANNEL_ALERTS, CHANNEL_ORDERS
+from geodata.roles import SUPERVISOR_ROLES
 from gridwatch.redisconn import aconnect
 from layers.alerts import alert_row
 from layers.orders import median_time_to_ack, order_row, orders_geojson
@@ -26,7 +27,6 @@ DELTA_FLUSH_S = 0.05     # coalescing window for device deltas
 PANEL_EVERY_S = 1.0      # panels refresh at least this often (countdowns, ages)
 SWEEP_EVERY_S = 5.0      # presence changes by the clock alone (live -> stale -> offline)
 COVERAGE_EVERY_S = 10.0  # live coverage and the day's median time to ack, off the request path
-SUPERVISOR_ROLES = ("l1_supervisor", "l2_supervisor")
 QUEUE_MAX = 64           # per page; a page that falls this far behind loses its oldest pushes
 
 
@@ -276,7 +276,7 @@ def point_info(ctx, lat: float, lon: float, k: int = 5) -> dict:
             out[key] = {"id": gid, "name": ctx.grid_names.get(gid, gid), "people": [_person_row(p) for p in people]}
     s = ctx.settings
     found = nearest(ctx.r, lat, lon, k, statuses=("on_duty",), max_age_s=s.stale_s, now=time.time(),
-                    res=s.h3_res, roles=("l1_supervisor", "l2_supervisor"))
+                    res=s.h3_res, roles=SUPERVISOR_ROLES)
     names = _names(ctx)
     out["nearest"] = [{"device": c.device, "name": names.get(c.person or "", c.device), "distance_m": c.distance_m,
                        "status": c.state, "fresh": "live"} for c in found]

@@ -20,7 +20,7 @@ import redis
 
 import numpy as np
 
-from geodata.geo import EARTH_RADIUS_M
+from geodata.geo import EARTH_RADIUS_M, haversine_m
 from telemetry import lua
 from telemetry.keys import CELL, OCC, OCCST, REC_SEP
 
@@ -474,12 +474,6 @@ _occupancy = Occupancy()
 def _eligible_cells(r: redis.Redis, statuses: frozenset | None, roles: frozenset | None) -> set[str] | None:
     occ_blob, st_blob = _script(r, OCCUPANCY, [OCC, OCCST])
     return _occupancy.update(occ_blob, st_blob).eligible(statuses, roles)
-
-
-def haversine_m(lat: float, lon: float, lats_rad: np.ndarray, lons_rad: np.ndarray) -> np.ndarray:
-    la, lo = math.radians(lat), math.radians(lon)
-    a = np.sin((lats_rad - la) / 2) ** 2 + math.cos(la) * np.cos(lats_rad) * np.sin((lons_rad - lo) / 2) ** 2
-    return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.minimum(a, 1.0)))
 
 
 def _coarse_search(r: redis.Redis, s: _Search, min_tst: str, lat: float, lon: float, fine_res: int,

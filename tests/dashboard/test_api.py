@@ -278,3 +278,22 @@ def test_a_web_process_follows_a_newly_loaded_dataset(api, web_stack, demo_data)
         save_dataset(web_stack.r, ds)
         ctx.follow_dataset(force=True)
     assert ctx.grid_names[gid] == old_name
+
+
+def test_nearest_means_the_same_people_in_the_api_the_console_and_an_order(api, web_stack):
+    """One answer to "who counts as a supervisor" (geodata.roles.SUPERVISOR_ROLES): an
+    assistant in the field is one, a coordinator's or an informant's phone is not."""
+    from dashboard.live import point_info
+    from telemetry.protocols import Fix
+
+    store, now = web_stack.ctx.store, time.time()
+    pipe = store.batch()
+    for i, role in enumerate(("assistant", "coordinator", "informant")):
+        store.queue_fix(pipe, Fix(f"role-{role}", now - 1, 28.3700 + i * 1e-4, 117.2100), now, f"p-{role}", role,
+                        None, None)
+    store.execute(pipe)
+    near = api.get("/api/nearest?lat=28.37&lon=117.21&k=2", headers=h(web_stack, "viewer1")).json()
+    assert [n["device"] for n in near][:1] == ["role-assistant"]
+    assert not {"role-coordinator", "role-informant"} & {n["device"] for n in near}
+    console = point_info(web_stack.ctx, 28.37, 117.21, k=2)
+    assert [n["device"] for n in console["nearest"]] == [n["device"] for n in near]
