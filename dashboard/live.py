@@ -18,6 +18,7 @@ from geodata.roles import SUPERVISOR_ROLES
 from gridwatch.redisconn import aconnect
 from layers.alerts import alert_row
 from layers.orders import median_time_to_ack, order_row, orders_geojson
+from layers.palette import MEASURE
 from layers.supervisors import presence_counts, supervisors_geojson
 from telemetry.store import DELTAS
 
@@ -244,14 +245,14 @@ def choropleth(ctx, measure: str) -> dict:
 
     if measure == "supervisors_live":
         vals = counts_by_grid(s.l2 for s in ctx.store.devices() if s.fresh == "live" and s.role in SUPERVISOR_ROLES)
-        return measure_hideout(vals, "#22c55e")
+        return measure_hideout(vals, MEASURE["supervisors"])
     if measure == "open_orders":
-        return measure_hideout(counts_by_grid(o.get("grid") for o in ctx.orders.list("open")), "#38bdf8")
+        return measure_hideout(counts_by_grid(o.get("grid") for o in ctx.orders.list("open")), MEASURE["orders"])
     if measure == "open_alerts":
-        return measure_hideout(counts_by_grid(a.get("grid") for a in ctx.alerts.list("open")), "#ef4444")
+        return measure_hideout(counts_by_grid(a.get("grid") for a in ctx.alerts.list("open")), MEASURE["alerts"])
     if measure == "entities":
         return ctx.cached("choropleth-entities", lambda: measure_hideout(
-            counts_by_grid(ctx.dataset.entities["grid"]), "#a855f7"))
+            counts_by_grid(ctx.dataset.entities["grid"]), MEASURE["entities"]))
     return measure_hideout({})
 
 
