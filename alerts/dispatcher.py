@@ -25,10 +25,6 @@ log = logging.getLogger("gridwatch.dispatcher")
 EVENTS_GROUP = "alerts"
 
 
-def _text(v) -> str:
-    return v.decode() if isinstance(v, bytes) else v
-
-
 class Dispatcher:
     """One dispatcher process's loops. `world_factory(r)` builds the World (the registry and
     live store); `mqtt_factory(client_id)` a connected paho client. Both default to the real

@@ -18,6 +18,8 @@ import json
 import time
 from typing import TYPE_CHECKING, NamedTuple
 
+from gridwatch.redisconn import text, text_or_none, texts
+
 if TYPE_CHECKING:
     from geodata.dataset import Dataset
     from geodata.index import GridIndex
@@ -50,8 +52,7 @@ def save_dataset(r, ds: Dataset) -> dict[str, int]:
         digest.update(name.encode() + b"\0" + blobs[name] + b"\0")
     version = digest.hexdigest()[:16]
     counts = ds.counts()
-    old = r.get(CURRENT)
-    old = old.decode() if isinstance(old, bytes) else old
+    old = text_or_none(r.get(CURRENT))
     if old == version and r.exists(version_key(version, "meta"), version_key(version, "locator")) == 2:
         return counts
     from geodata.index import GridIndex
@@ -81,8 +82,7 @@ def save_dataset(r, ds: Dataset) -> dict[str, int]:
 
 
 def current_version(r) -> str | None:
-    v = r.get(CURRENT)
-    return v.decode() if isinstance(v, bytes) else v
+    return text_or_none(r.get(CURRENT))
 
 
 class VersionWatch:
@@ -130,8 +130,7 @@ def fetch_dataset(r) -> Dataset:
     entities = pd.read_csv(io.BytesIO(as_bytes(entities_b)), dtype={"uscc": str, "grid": str},
                            keep_default_na=False, na_values={"lat": [""], "lon": [""]})
     entities["grid"] = entities["grid"].astype(object).where(entities["grid"] != "", None)
-    source = {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
-              for k, v in meta.items()}.get("source", "")
+    source = texts(meta).get("source", "")
     return Dataset(grids=grids, people=people, entities=entities, source=source)
 
 
@@ -160,7 +159,6 @@ def fetch_locator(r) -> Locator:
         index = GridIndex.from_bytes(blob)
     except ValueError as e:
         raise LookupError(f"dataset version {version}: {e}: run `gridwatch load` again") from e
-    text = (lambda b: b.decode() if isinstance(b, bytes) else b)
     role = {row["id"]: row["role"] for row in csv.DictReader(io.StringIO(text(people_b)))}
     table = {text(d): (text(p), role.get(text(p))) for d, p in devices.items()}
     return Locator(version, index, table)

@@ -102,6 +102,22 @@ async def aconnect(url: str, **kw) -> AsyncClient:
     return redis.asyncio.Redis.from_url(plain, **kw)
 
 
+def text(v) -> str:
+    """A Redis reply as text: clients may or may not decode responses (bytes or str), and an
+    absent value (None) is ''. The one decoder every package uses."""
+    return v.decode() if isinstance(v, bytes) else ("" if v is None else str(v))
+
+
+def text_or_none(v) -> str | None:
+    """`text`, but None for an absent or empty value."""
+    return None if v is None or v == b"" or v == "" else text(v)
+
+
+def texts(mapping) -> dict[str, str]:
+    """A hash or stream entry (HGETALL, XRANGE fields) with its keys and values as text."""
+    return {text(k): text(v) for k, v in mapping.items()}
+
+
 def clustered(r) -> bool:
     """Whether `r` is a cluster client (sync or asyncio)."""
     return isinstance(r, (redis.cluster.RedisCluster, redis.asyncio.cluster.RedisCluster))

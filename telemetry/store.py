@@ -17,6 +17,7 @@ import orjson
 import redis
 from redis.cluster import RedisCluster
 
+from gridwatch.redisconn import text_or_none, texts
 from telemetry import lua
 from telemetry.batch import Batch, ClusterBatch, as_bytes
 from telemetry.keys import (CELL, DEFAULT_STATUS, DELTAS, DEV, EVENTS, FIXAGE, FIXAGE_S, LIVE, OCC, OCCST,  # noqa: F401
@@ -110,12 +111,6 @@ def _f(v: Any) -> float | None:
     if v is None or v == b"" or v == "":
         return None
     return float(v)
-
-
-def _s(v: Any) -> str | None:
-    if v is None or v == b"" or v == "":
-        return None
-    return v.decode() if isinstance(v, bytes) else v
 
 
 class LiveStore:
@@ -251,7 +246,7 @@ class LiveStore:
     def stats(self) -> dict:
         """The shared tally: {"messages": n, "dropped": {reason: n}, "accepted": {kind: n},
         "lag": {"buckets": [(le, cumulative n)...], "sum": s, "count": n}}."""
-        raw = {k.decode(): v.decode() for k, v in self.r.hgetall(STATS).items()}
+        raw = texts(self.r.hgetall(STATS))
         per_bucket = [int(raw.get(f"lag:{b}", 0)) for b in LAG_BUCKETS] + [int(raw.get("lag:+Inf", 0))]
         return {
             "messages": int(raw.get("messages", 0)),
@@ -275,11 +270,11 @@ class LiveStore:
         tst, seen = _f(g.get("tst")), _f(g.get("seen"))
         gone = "gone" in g
         return DeviceState(
-            device, _s(g.get("person")), _s(g.get("role")), _f(g.get("lat")), _f(g.get("lon")), tst, seen,
-            _s(g.get("st")) or DEFAULT_STATUS,
+            device, text_or_none(g.get("person")), text_or_none(g.get("role")), _f(g.get("lat")), _f(g.get("lon")), tst, seen,
+            text_or_none(g.get("st")) or DEFAULT_STATUS,
             presence(tst, seen, gone, now, self.settings.stale_s, self.settings.offline_s),
             _f(g.get("batt")), _f(g.get("acc")), _f(g.get("vel")), _f(g.get("cog")), _f(g.get("alt")),
-            _s(g.get("l1")), _s(g.get("l2")), _s(g.get("cell")),
+            text_or_none(g.get("l1")), text_or_none(g.get("l2")), text_or_none(g.get("cell")),
         )
 
     def device(self, device: str, now: float | None = None) -> DeviceState | None:
@@ -348,10 +343,4 @@ class LiveStore:
 
 def parse_event(fields: dict) -> dict[str, str]:
     """One events-stream entry as text, empty fields left out (format in docs/redis.md)."""
-    out = {}
-    for k, v in fields.items():
-        k = k.decode() if isinstance(k, bytes) else k
-        v = v.decode() if isinstance(v, bytes) else v
-        if v != "":
-            out[k] = v
-    return out
+    return {k: v for k, v in texts(fields).items() if v != ""}
