@@ -19,6 +19,7 @@ from alerts import outbox
 from alerts.alerts import Alerts
 from alerts.errors import AlertsError
 from alerts.orders import Orders
+from gridwatch.settings import Settings
 
 log = logging.getLogger("gridwatch.dispatcher")
 
@@ -30,7 +31,7 @@ class Dispatcher:
     live store); `mqtt_factory(client_id)` a connected paho client. Both default to the real
     ones, built in `run`, never at import."""
 
-    def __init__(self, settings, *, name: str | None = None,
+    def __init__(self, settings: Settings, *, name: str | None = None,
                  world_factory: Callable | None = None, mqtt_factory: Callable | None = None,
                  timer_poll_s: float = 0.2):
         self.settings = settings

@@ -8,6 +8,7 @@ from typing import Iterable
 from alerts.choice import Candidate
 from alerts.world import DeviceView
 from geodata.roles import SUPERVISOR_ROLES
+from gridwatch.settings import Settings
 
 
 
@@ -28,7 +29,7 @@ DATASET_CHECK_S = 30.0  # how often a world built from the store looks for a new
 
 
 class RedisWorld:
-    def __init__(self, r, settings, dataset=None, index=None):
+    def __init__(self, r, settings: Settings, dataset=None, index=None):
         from telemetry.store import LiveStore
 
         self.r = r

@@ -15,6 +15,7 @@ import numpy as np
 import redis
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
 
+from gridwatch.settings import Settings
 from telemetry import filters, protocols
 from telemetry.filters import FixFilter, Limits
 from telemetry.protocols import Ack, Drop, Fix, Status
@@ -165,7 +166,7 @@ class Identity(NamedTuple):
 class Pipeline:
     """decode -> filter -> index -> store -> delta, for batches of raw messages."""
 
-    def __init__(self, settings, r: redis.Redis, registry, index, *, m: Metrics | None = None) -> None:
+    def __init__(self, settings: Settings, r: redis.Redis, registry, index, *, m: Metrics | None = None) -> None:
         self.settings = settings
         self.r = r
         self.registry = registry
@@ -183,7 +184,7 @@ class Pipeline:
         self.watch: VersionWatch | None = None  # the dataset version in use, when built from the store
 
     @classmethod
-    def from_redis(cls, r: redis.Redis, settings, **kw) -> "Pipeline":
+    def from_redis(cls, r: redis.Redis, settings: Settings, **kw) -> "Pipeline":
         """Build from the dataset in Redis (geodata.store), as every process does: the grid
         index and device table `gridwatch load` stored (numpy and shapely only, no geopandas
         in the worker), or, for a dataset loaded before those were stored, the dataset itself."""

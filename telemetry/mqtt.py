@@ -14,6 +14,8 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from gridwatch.settings import Settings
+
 
 class BrokerURL(NamedTuple):
     host: str
@@ -35,7 +37,7 @@ def parse_url(url: str) -> BrokerURL:
     )
 
 
-def tls_context(settings) -> ssl.SSLContext:
+def tls_context(settings: Settings) -> ssl.SSLContext:
     """The TLS context of an mqtts:// connection: the broker's certificate must chain to
     `settings.mqtt_ca` (only that CA: a command centre's private CA should not be vouched for by
     every public one) or, without it, to the system's CAs, and name the host we dialled.
@@ -56,7 +58,7 @@ def session_properties(expiry_s: int, receive_maximum: int | None = None) -> Pro
     return p
 
 
-def connect(settings, client_id: str, *, clean_start: bool = False, session_expiry_s: int | None = None,
+def connect(settings: Settings, client_id: str, *, clean_start: bool = False, session_expiry_s: int | None = None,
             will: tuple[str, bytes, int, bool] | None = None, manual_ack: bool = False,
             on_message=None, on_connect=None, on_disconnect=None, on_subscribe=None, keepalive: int = 30,
             start_loop: bool = True, timeout: float = 10.0, username: str | None = None,

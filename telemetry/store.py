@@ -18,6 +18,7 @@ import redis
 from redis.cluster import RedisCluster
 
 from gridwatch.redisconn import text_or_none, texts
+from gridwatch.settings import Settings
 from telemetry import lua
 from telemetry.batch import Batch, ClusterBatch, as_bytes
 from telemetry.keys import (CELL, DEFAULT_STATUS, DELTAS, DEV, EVENTS, FIXAGE, FIXAGE_S, LIVE, OCC, OCCST,  # noqa: F401
@@ -117,7 +118,7 @@ class LiveStore:
     """Reads and writes of the live store. Writers: the ingest pipeline. Readers: nearest,
     alerts, dashboard. Nobody else touches the keys."""
 
-    def __init__(self, r: redis.Redis, settings) -> None:
+    def __init__(self, r: redis.Redis, settings: Settings) -> None:
         self.r = r
         self.settings = settings
         self.res = settings.h3_res

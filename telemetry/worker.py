@@ -17,13 +17,15 @@ from typing import TYPE_CHECKING, Callable
 import redis
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from gridwatch.settings import Settings
+
 if TYPE_CHECKING:
     from telemetry.ingest import Pipeline
 
 log = logging.getLogger("gridwatch.ingest")
 
 
-def subscriptions(settings) -> list[str]:
+def subscriptions(settings: Settings) -> list[str]:
     g, root = settings.ingest_group, settings.topic_root
     return [f"$share/{g}/{root}/+/loc", f"$share/{g}/{root}/+/status", f"$share/{g}/{root}/+/ack",
             f"$share/{g}/owntracks/#"]
@@ -38,7 +40,7 @@ class StoreProcess:
     Redis was away). If the process dies, `restart` starts another; the receiver sends the
     unacknowledged batches again (every write is idempotent or guarded by `tst`)."""
 
-    def __init__(self, settings) -> None:
+    def __init__(self, settings: Settings) -> None:
         import multiprocessing
 
         self.settings = settings
@@ -98,7 +100,7 @@ class StoreProcess:
         self.proc = self.conn = None
 
 
-def _store_main(settings, conn, stop) -> None:
+def _store_main(settings: Settings, conn, stop) -> None:
     """The store process (StoreProcess): stops when the receiver says so or its pipe closes,
     so it never outlives a receiver killed with SIGKILL."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the receiver decides when to stop
@@ -160,7 +162,7 @@ class IngestWorker:
 
     IN_FLIGHT = 2  # batches handed to the store process and not yet acknowledged
 
-    def __init__(self, settings, client_id: str, *, pipeline_factory: Callable[[redis.Redis], Pipeline] | None = None):
+    def __init__(self, settings: Settings, client_id: str, *, pipeline_factory: Callable[[redis.Redis], Pipeline] | None = None):
         self.settings = settings
         self.client_id = client_id
         self.stop = threading.Event()
