@@ -34,7 +34,7 @@ def bench_dataset(n_load: int) -> SimpleNamespace:
     spread over the jurisdiction (seeded, so every run has the same field)."""
     import pandas as pd
 
-    from tests.alerts.field import small_dataset  # the alerts tests' field: its grids
+    from testkit.jurisdiction import small_dataset  # the alerts tests' field: its grids
 
     grids = small_dataset().grids
     rng = random.Random(7)

@@ -23,7 +23,7 @@ from telemetry.store import LiveStore
 from telemetry.worker import IngestWorker
 
 from .conftest import TinyRegistry
-from tests.waiting import wait_for
+from testkit.waiting import wait_for
 
 NOW = float(int(time.time()))
 
