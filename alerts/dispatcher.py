@@ -19,6 +19,7 @@ from alerts import outbox
 from alerts.alerts import Alerts
 from alerts.errors import AlertsError
 from alerts.orders import Orders
+from gridwatch.redisconn import Backoff
 from gridwatch.settings import Settings
 
 log = logging.getLogger("gridwatch.dispatcher")
@@ -94,13 +95,14 @@ class Dispatcher:
 
     def _guard(self, name: str, fn: Callable) -> None:
         """Keep a loop alive through a lost Redis connection; stop the process on a bug."""
+        backoff = Backoff()
         while not self.stop.is_set():
             try:
                 fn()
                 return
             except (redis.ConnectionError, redis.TimeoutError) as e:
                 log.warning("%s loop: Redis unavailable (%s); retrying", name, e)
-                self.stop.wait(1.0)
+                self.stop.wait(backoff.delay())
             except Exception as e:  # a bug: say so and stop cleanly rather than limp on
                 log.exception("%s loop failed", name)
                 self.errors.append(e)

@@ -15,7 +15,7 @@ import orjson
 from alerts.errors import AlertsError
 from alerts.keys import CHANNEL_ALERTS, CHANNEL_ORDERS
 from geodata.roles import SUPERVISOR_ROLES
-from gridwatch.redisconn import aconnect
+from gridwatch.redisconn import Backoff, aconnect
 from layers.alerts import alert_row
 from layers.orders import median_time_to_ack, order_row, orders_geojson
 from layers.palette import MEASURE
@@ -151,6 +151,7 @@ class LiveHub:
             self.queues.discard(q)
 
     async def _run(self) -> None:
+        backoff = Backoff()
         while self.queues:
             try:
                 await self._follow()
@@ -158,7 +159,7 @@ class LiveHub:
                 raise
             except Exception:  # noqa: BLE001 - Redis restarts: log, wait, follow again
                 log.exception("live hub lost Redis; retrying")
-                await asyncio.sleep(1.0)
+                await asyncio.sleep(backoff.delay())
 
     async def _follow(self) -> None:
         # a cluster client too: classic pub/sub reaches subscribers on any node

@@ -14,6 +14,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from gridwatch.redisconn import RETRY_FIRST_S, RETRY_MAX_S
 from gridwatch.settings import Settings
 
 
@@ -85,7 +86,7 @@ def connect(settings: Settings, client_id: str, *, clean_start: bool = False, se
         c.tls_set_context(tls_context(settings))
     if will is not None:
         c.will_set(will[0], will[1], qos=will[2], retain=will[3])
-    c.reconnect_delay_set(0.2, 5)
+    c.reconnect_delay_set(RETRY_FIRST_S, RETRY_MAX_S)  # the one retry policy (gridwatch.redisconn)
     connected = threading.Event()
     failed: list[str] = []
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Callable
 import redis
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from gridwatch.redisconn import Backoff
 from gridwatch.settings import Settings
 
 if TYPE_CHECKING:
@@ -137,16 +138,15 @@ def _store_main(settings: Settings, conn, stop) -> None:
 def store_batch(pipeline: Pipeline, items: list[tuple[str, bytes]], stop) -> bool:
     """Run one batch through the pipeline, waiting out a Redis outage; False only if asked to
     stop while Redis was away (nothing of the batch is then acknowledged)."""
-    delay = 0.2
+    backoff = Backoff()
     while True:
         try:
             pipeline.process(items)
             return True
         except (redis.ConnectionError, redis.TimeoutError) as e:
             log.warning("Redis unavailable (%s); batch of %d held, not acknowledged", e, len(items))
-            if stop.wait(delay):
+            if stop.wait(backoff.delay()):
                 return False
-            delay = min(delay * 2, 5.0)
 
 
 class IngestWorker:
