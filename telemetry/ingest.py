@@ -20,7 +20,8 @@ from telemetry import filters, protocols
 from telemetry.filters import FixFilter, Limits
 from telemetry.protocols import Ack, Drop, Fix, Status
 from geodata.store import VersionWatch
-from telemetry.store import BACK, EVENT, LAG_BUCKETS, MOVED, LiveStore, Tally
+from telemetry.store import BACK, EVENT, MOVED, LiveStore
+from telemetry.tally import LAG_BUCKETS, Tally
 
 log = logging.getLogger("gridwatch.ingest")
 

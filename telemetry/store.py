@@ -12,31 +12,18 @@ import time
 from typing import Any, Iterable, NamedTuple
 
 import h3
-import numpy as np
 import orjson
 import redis
 from redis.cluster import RedisCluster
 
 from gridwatch.redisconn import text_or_none, texts
 from gridwatch.settings import Settings
-from telemetry import lua
+from telemetry import lua, tally
 from telemetry.batch import Batch, ClusterBatch, as_bytes
 from telemetry.keys import (CELL, DEFAULT_STATUS, DELTAS, DEV, EVENTS, FIXAGE, FIXAGE_S, LIVE, OCC, OCCST,  # noqa: F401
                             REC_SEP, SEEN, STATS, trail_key)
 from telemetry.protocols import Ack, Fix, Status
-
-# Upper bounds (s) of the ingest lag histogram: store time minus the fix's own time.
-LAG_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600, 86400)
-
-
-class Tally(NamedTuple):
-    """What one ingest batch counted: messages received, drops by reason, accepted by kind
-    (fix, status, ack) and the lag of each accepted fix."""
-    messages: int
-    dropped: dict[str, int]
-    accepted: dict[str, int]
-    lags: list[float]
-
+from telemetry.tally import Tally
 
 # The write script's flags (their sum is its reply), named in telemetry/store.lua too.
 MOVED = 1   # the live position moved (not a late fix)
@@ -228,34 +215,13 @@ class LiveStore:
             self._expiring.clear()
             return pipe.execute()
 
-    def queue_stats(self, pipe, tally: Tally) -> None:
-        """Add a batch's counts to the shared tally (`STATS`): HINCRBY per field, a lag
-        histogram as one field per bucket (not cumulative; `stats` adds them up)."""
-        fields: dict[str, int] = {"messages": tally.messages}
-        fields.update({f"dropped:{k}": v for k, v in tally.dropped.items()})
-        fields.update({f"accepted:{k}": v for k, v in tally.accepted.items()})
-        if tally.lags:
-            at = np.searchsorted(LAG_BUCKETS, tally.lags, side="left")  # first bound >= lag
-            for i, n in zip(*np.unique(at, return_counts=True)):
-                fields[f"lag:{LAG_BUCKETS[i] if i < len(LAG_BUCKETS) else '+Inf'}"] = int(n)
-            fields["lag_count"] = len(tally.lags)
-            pipe.execute_command(b"HINCRBYFLOAT", STATS, b"lag_sum", repr(float(sum(tally.lags))))
-        for k, v in fields.items():
-            if v:
-                pipe.execute_command(b"HINCRBY", STATS, k, v)
+    def queue_stats(self, pipe, t: Tally) -> None:
+        """Add a batch's counts to the shared tally (telemetry/tally.py)."""
+        tally.queue(pipe, t)
 
     def stats(self) -> dict:
-        """The shared tally: {"messages": n, "dropped": {reason: n}, "accepted": {kind: n},
-        "lag": {"buckets": [(le, cumulative n)...], "sum": s, "count": n}}."""
-        raw = texts(self.r.hgetall(STATS))
-        per_bucket = [int(raw.get(f"lag:{b}", 0)) for b in LAG_BUCKETS] + [int(raw.get("lag:+Inf", 0))]
-        return {
-            "messages": int(raw.get("messages", 0)),
-            "dropped": {k.split(":", 1)[1]: int(v) for k, v in raw.items() if k.startswith("dropped:")},
-            "accepted": {k.split(":", 1)[1]: int(v) for k, v in raw.items() if k.startswith("accepted:")},
-            "lag": {"buckets": list(zip([*LAG_BUCKETS, float("inf")], np.cumsum(per_bucket).tolist())),
-                    "sum": float(raw.get("lag_sum", 0.0)), "count": int(raw.get("lag_count", 0))},
-        }
+        """The shared tally of every worker (telemetry/tally.py: `read`)."""
+        return tally.read(self.r)
 
     def ensure_scripts(self) -> None:
         self._apply.sha = self.r.script_load(self._apply.script)
