@@ -128,7 +128,7 @@ def test_the_dashboards_async_subscription_hears_every_node(csettings, rc, world
         await pubsub.subscribe(DELTAS, keys.CHANNEL_ALERTS, keys.CHANNEL_ORDERS)
         try:
             await asyncio.to_thread(LiveStore(rc, csettings).publish_deltas, [{"device": "d1"}])
-            await asyncio.to_thread(issue, Orders(rc, csettings, world))
+            await asyncio.to_thread(issue, Orders(rc, csettings, world), POINT, now=T0)
             await asyncio.to_thread(Alerts(rc, csettings, world).raise_, "offline", "d4", "system:dispatcher",
                                     device="d4", title="gone")
             heard: set[str] = set()
