@@ -15,8 +15,9 @@ export PATH := $(PATH):/usr/sbin:/sbin
 demo: install system-deps data
 	$(BIN)/gridwatch demo
 
+# lint-imports: the layers contract in pyproject.toml (every import points down, no cycles).
 test: install system-deps browser-deps deploy-deps data
-	$(BIN)/pytest
+	$(BIN)/lint-imports && $(BIN)/pytest
 
 test-slow: install system-deps browser-deps data
 	$(BIN)/pytest -m slow

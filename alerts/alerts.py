@@ -17,6 +17,7 @@ from alerts.errors import Invalid, NotFound
 from alerts.models import OrderRequest
 from alerts.tx import transact
 from alerts.world import DeviceView, World
+from gridwatch.settings import Settings
 
 KINDS = ("sos", "offline", "left_grid", "low_battery", "escalation")
 ON_DUTY_STATUSES = (None, "on_duty", "busy", "sos")  # a device that never said counts on duty
@@ -134,7 +135,7 @@ def assess(view: DeviceView, clock: dict, now: float, th: Thresholds) -> tuple[d
 class Alerts:
     """The alert desk: raise, clear, acknowledge, list; SOS; the periodic presence checks."""
 
-    def __init__(self, r: redis.Redis, settings, world: World | None = None, orders=None):
+    def __init__(self, r: redis.Redis, settings: Settings, world: World | None = None, orders=None):
         self.r = r
         self.settings = settings
         self.world = world

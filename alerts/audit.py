@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from alerts import keys
+from gridwatch.redisconn import text
 
 FIELDS = ("id", "ts", "actor", "kind", "event", "order", "device", "alert", "before", "after", "data")
 
@@ -63,11 +64,6 @@ def record(pipe, *, ts: float, actor: str, kind: str, event: str, order: str = "
 # refuses it in a pipeline); this one-line script names the audit key (the `{orders}` slot) and
 # publishes from inside the MULTI all the same: the notice goes out only if the change commits.
 _PUBLISH_LUA = "return redis.call('PUBLISH', ARGV[1], ARGV[2])"
-
-
-def text(v) -> str:
-    """Clients may or may not decode responses; the package accepts both."""
-    return v.decode() if isinstance(v, bytes) else ("" if v is None else str(v))
 
 
 def _entry(stream_id, fields: dict) -> Entry:

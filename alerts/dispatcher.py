@@ -19,14 +19,12 @@ from alerts import outbox
 from alerts.alerts import Alerts
 from alerts.errors import AlertsError
 from alerts.orders import Orders
+from gridwatch.redisconn import Backoff
+from gridwatch.settings import Settings
 
 log = logging.getLogger("gridwatch.dispatcher")
 
 EVENTS_GROUP = "alerts"
-
-
-def _text(v) -> str:
-    return v.decode() if isinstance(v, bytes) else v
 
 
 class Dispatcher:
@@ -34,7 +32,7 @@ class Dispatcher:
     live store); `mqtt_factory(client_id)` a connected paho client. Both default to the real
     ones, built in `run`, never at import."""
 
-    def __init__(self, settings, *, name: str | None = None,
+    def __init__(self, settings: Settings, *, name: str | None = None,
                  world_factory: Callable | None = None, mqtt_factory: Callable | None = None,
                  timer_poll_s: float = 0.2):
         self.settings = settings
@@ -97,13 +95,14 @@ class Dispatcher:
 
     def _guard(self, name: str, fn: Callable) -> None:
         """Keep a loop alive through a lost Redis connection; stop the process on a bug."""
+        backoff = Backoff()
         while not self.stop.is_set():
             try:
                 fn()
                 return
             except (redis.ConnectionError, redis.TimeoutError) as e:
                 log.warning("%s loop: Redis unavailable (%s); retrying", name, e)
-                self.stop.wait(1.0)
+                self.stop.wait(backoff.delay())
             except Exception as e:  # a bug: say so and stop cleanly rather than limp on
                 log.exception("%s loop failed", name)
                 self.errors.append(e)

@@ -7,9 +7,9 @@ from typing import Iterable
 
 from alerts.choice import Candidate
 from alerts.world import DeviceView
+from geodata.roles import SUPERVISOR_ROLES
+from gridwatch.settings import Settings
 
-# Who may be sent an order as one of the nearest: the field staff, not the control room.
-ORDER_ROLES = ("l2_supervisor", "l1_supervisor", "assistant")
 
 
 def _rows(table) -> Iterable:
@@ -29,7 +29,7 @@ DATASET_CHECK_S = 30.0  # how often a world built from the store looks for a new
 
 
 class RedisWorld:
-    def __init__(self, r, settings, dataset=None, index=None):
+    def __init__(self, r, settings: Settings, dataset=None, index=None):
         from telemetry.store import LiveStore
 
         self.r = r
@@ -101,7 +101,7 @@ class RedisWorld:
         from telemetry.nearest import nearest
 
         found = nearest(self.r, lat, lon, k, statuses=("on_duty",), max_age_s=self.settings.stale_s,
-                        roles=ORDER_ROLES, exclude=exclude, now=time.time(),
+                        roles=SUPERVISOR_ROLES, exclude=exclude, now=time.time(),
                         res=self.settings.h3_res)
         # The live index holds only devices that have not sent their will; max_age_s keeps
         # the stale ones out, so what comes back is on duty and live.
@@ -112,7 +112,7 @@ class RedisWorld:
         pid = s.person or self.person_of(s.device)
         p = self.people.get(pid) if pid else None
         return DeviceView(s.device, pid, s.status, s.fresh, s.lat, s.lon, s.batt, s.tst,
-                          own_grids=_grids_of(p) if p is not None and p.role in ORDER_ROLES else (),
+                          own_grids=_grids_of(p) if p is not None and p.role in SUPERVISOR_ROLES else (),
                           in_grids=tuple(g for g in (s.l1, s.l2) if g))
 
     def device(self, device):

@@ -20,6 +20,7 @@ from alerts.errors import Conflict, Invalid, NotFound
 from alerts.models import OrderMessage, OrderRequest
 from alerts.tx import transact
 from alerts.world import World
+from gridwatch.settings import Settings
 
 SYSTEM = "system:dispatcher"
 _ORDER_SCALARS = ("lat", "lon", "issued_at", "ack_by", "acked_at", "closed_at", "cancelled_at")
@@ -99,7 +100,7 @@ class Orders:
     `world` is needed only to choose recipients (issue, escalate); reads work without it.
     """
 
-    def __init__(self, r: redis.Redis, settings, world: World | None = None):
+    def __init__(self, r: redis.Redis, settings: Settings, world: World | None = None):
         self.r = r
         self.settings = settings
         self.world = world

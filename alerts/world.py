@@ -86,12 +86,10 @@ class StaticWorld:
         return None if v is None else Candidate(v.device, v.person, None, v.status or "on_duty", v.fresh)
 
     def nearest(self, lat, lon, k, exclude=()):
-        from math import asin, cos, radians, sin, sqrt
+        from geodata.geo import distance_m
 
         def dist(v):
-            p1, p2 = radians(lat), radians(v.lat)
-            a = sin((p2 - p1) / 2) ** 2 + cos(p1) * cos(p2) * sin(radians(v.lon - lon) / 2) ** 2
-            return 2 * 6371008.8 * asin(sqrt(a))
+            return distance_m(lat, lon, v.lat, v.lon)
 
         ex = set(exclude)
         out = [Candidate(v.device, v.person, dist(v), v.status or "on_duty", v.fresh)

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import orjson
 
-from tests.waiting import wait_for
+from testkit.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 PROBE = "sim-probe"              # a synthetic device the simulator does not move
@@ -167,32 +167,15 @@ class Stack:
 # -- the browser ------------------------------------------------------------------------------------
 
 def chrome(width: int, height: int, profile: Path):
-    """Debian's headless Chromium with the browser tests' flags, at --window-size WxH. Headless
-    Chromium still takes its window frame off that (1920x1080 gives a 1920x937 page, and a
-    window is at least 500 wide), so the viewport is set to exactly WxH as well; narrow ones
-    as a phone (mobile: the page's meta viewport applies)."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
+    """Headless Chromium at exactly WxH (testkit.browser; narrow ones as a phone: the page's
+    meta viewport applies)."""
+    from testkit.browser import BrowserMissing, chrome as start_chrome
 
-    from tests.dashboard.conftest import CHROME_FLAGS
-
-    if not shutil.which("chromedriver"):
-        raise SystemExit("chromedriver is missing: make browser-deps installs chromium and chromium-driver")
-    opts = webdriver.ChromeOptions()
-    for flag in CHROME_FLAGS:
-        opts.add_argument(flag)
-    opts.add_argument(f"--user-data-dir={profile}")
-    opts.add_argument(f"--window-size={width},{height}")
-    opts.add_argument("--hide-scrollbars")
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    binary = "/usr/lib/chromium/chromium"
-    if os.path.exists(binary):
-        opts.binary_location = binary
-    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=opts)
-    driver.set_page_load_timeout(60)
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
-        "width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 800})
-    return driver
+    try:
+        return start_chrome(profile, width, height, exact_viewport=True, page_load_timeout=60,
+                            extra=("--hide-scrollbars",))
+    except BrowserMissing as e:
+        raise SystemExit(str(e)) from None
 
 
 def login(driver, url: str, user: str, password: str, page: str = "/", expect: str = ".leaflet-container") -> None:

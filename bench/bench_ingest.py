@@ -54,7 +54,7 @@ def publish(settings, items) -> None:
 def bare(url: str, group: str, client_id: str, mode: str) -> None:
     from paho.mqtt.subscribeoptions import SubscribeOptions
 
-    from telemetry.mqtt import connect
+    from telemetry.mqtt import connect, subscribe
 
     s = Settings(mqtt_url=url)
     got = [0, 0.0, 0.0]
@@ -70,10 +70,8 @@ def bare(url: str, group: str, client_id: str, mode: str) -> None:
 
     c = connect(s, client_id, on_message=on_message)
     topic = f"$share/{group}/gw/+/loc"
-    c.subscribe(topic, options=SubscribeOptions(qos=1))
-    if mode == "init":
-        time.sleep(0.5)
-    else:
+    subscribe(c, [(topic, SubscribeOptions(qos=1))])  # returns on the SUBACK: the session now exists
+    if mode != "init":
         while True:
             before = got[0]
             time.sleep(1.0)

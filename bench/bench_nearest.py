@@ -15,7 +15,8 @@ import redis
 from gridwatch.services import RedisServer, ensure_on_path
 from gridwatch.settings import Settings
 from telemetry import nearest as nearest_mod
-from telemetry.nearest import EARTH_RADIUS_M, nearest
+from geodata.geo import haversine_m
+from telemetry.nearest import nearest
 from telemetry.protocols import Fix
 from telemetry.store import LiveStore
 
@@ -96,9 +97,7 @@ def run(srv: RedisServer) -> int:
     la_r, lo_r = np.radians(lats), np.radians(lons)
     for lat, lon in qs:
         got = nearest(r, lat, lon, 5, now=now)
-        a = (np.sin((la_r - np.radians(lat)) / 2) ** 2
-             + np.cos(np.radians(lat)) * np.cos(la_r) * np.sin((lo_r - np.radians(lon)) / 2) ** 2)
-        d = 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(a))
+        d = haversine_m(lat, lon, la_r, lo_r)
         best = np.sort(d)[:5]
         if not np.allclose([c.distance_m for c in got], best, atol=1e-3):
             wrong += 1

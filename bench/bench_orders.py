@@ -34,7 +34,7 @@ def bench_dataset(n_load: int) -> SimpleNamespace:
     spread over the jurisdiction (seeded, so every run has the same field)."""
     import pandas as pd
 
-    from tests.alerts.field import small_dataset  # the alerts tests' field: its grids
+    from testkit.jurisdiction import small_dataset  # the alerts tests' field: its grids
 
     grids = small_dataset().grids
     rng = random.Random(7)
@@ -134,7 +134,8 @@ def _ingest_main(n_load: int) -> int:
     from geodata.index import GridIndex
     from geodata.registry import Registry
     from gridwatch.settings import Settings
-    from telemetry.ingest import IngestWorker, Pipeline
+    from telemetry.ingest import Pipeline
+    from telemetry.worker import IngestWorker
 
     settings = Settings()
     ds = bench_dataset(n_load)

@@ -18,6 +18,7 @@ from alerts.errors import AlertsError
 from alerts.models import OrderRequest
 from dashboard.auth import device_secret_ok
 from dashboard.deps import AnyUser, Coordinator, Lat, Lon
+from geodata.roles import SUPERVISOR_ROLES
 from telemetry import protocols
 
 FRESH = ("live", "stale", "offline")
@@ -107,7 +108,7 @@ def install_live_routes(api: APIRouter, ctx) -> None:
             raise HTTPException(422, f"unknown status {', '.join(bad)}")
         s = ctx.settings
         found = nearest(ctx.r, lat, lon, k, statuses=statuses, max_age_s=max_age_s, now=time.time(),
-                        res=s.h3_res)
+                        res=s.h3_res, roles=SUPERVISOR_ROLES)
         return [{"device": c.device, "person": c.person, "name": ctx.person_names.get(c.person or ""),
                  "role": c.role, "distance_m": round(c.distance_m, 1), "lat": c.lat, "lon": c.lon, "tst": c.tst,
                  "status": c.state} for c in found]

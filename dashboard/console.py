@@ -189,7 +189,7 @@ def console_orders(orders: list[dict], lang: str, user):
             html.Button(t("cancel", lang), id={"type": "order-act", "id": o["id"], "act": "cancel"}, className="danger"),
         ]
         out.append(html.Div([html.Div(o["title"], className="t"), html.Div(o["subtitle"], className="s"),
-                             html.Div([html.Span(f"{r['name']} · {t('state_' + r['state'], lang)}", className=f"gw-rcpt {r['state']}")
+                             html.Div([html.Span(f"{r['name']} · {t('state_' + r['state'], lang)}", className=f"gw-rcpt {r['state']}" + (" engaged" if r["engaged"] else ""))
                                        for r in o["recipients"]]), html.Div(acts, className="gw-duty")],
                             className="gw-item", id=f"con-order-{o['id']}"))
     return out

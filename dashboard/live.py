@@ -14,9 +14,11 @@ import orjson
 
 from alerts.errors import AlertsError
 from alerts.keys import CHANNEL_ALERTS, CHANNEL_ORDERS
-from gridwatch.redisconn import aconnect
+from geodata.roles import SUPERVISOR_ROLES
+from gridwatch.redisconn import Backoff, aconnect
 from layers.alerts import alert_row
 from layers.orders import median_time_to_ack, order_row, orders_geojson
+from layers.palette import MEASURE
 from layers.supervisors import presence_counts, supervisors_geojson
 from telemetry.store import DELTAS
 
@@ -26,7 +28,6 @@ DELTA_FLUSH_S = 0.05     # coalescing window for device deltas
 PANEL_EVERY_S = 1.0      # panels refresh at least this often (countdowns, ages)
 SWEEP_EVERY_S = 5.0      # presence changes by the clock alone (live -> stale -> offline)
 COVERAGE_EVERY_S = 10.0  # live coverage and the day's median time to ack, off the request path
-SUPERVISOR_ROLES = ("l1_supervisor", "l2_supervisor")
 QUEUE_MAX = 64           # per page; a page that falls this far behind loses its oldest pushes
 _CLOSING = ("closing", None)  # put in every follower's queue when the web process stops
 
@@ -174,6 +175,7 @@ class LiveHub:
             self.queues.discard(q)
 
     async def _run(self) -> None:
+        backoff = Backoff()
         while self.queues:
             try:
                 await self._follow()
@@ -181,7 +183,7 @@ class LiveHub:
                 raise
             except Exception:  # noqa: BLE001 - Redis restarts: log, wait, follow again
                 log.exception("live hub lost Redis; retrying")
-                await asyncio.sleep(1.0)
+                await asyncio.sleep(backoff.delay())
 
     async def _follow(self) -> None:
         # a cluster client too: classic pub/sub reaches subscribers on any node
@@ -268,14 +270,14 @@ def choropleth(ctx, measure: str) -> dict:
 
     if measure == "supervisors_live":
         vals = counts_by_grid(s.l2 for s in ctx.store.devices() if s.fresh == "live" and s.role in SUPERVISOR_ROLES)
-        return measure_hideout(vals, "#22c55e")
+        return measure_hideout(vals, MEASURE["supervisors"])
     if measure == "open_orders":
-        return measure_hideout(counts_by_grid(o.get("grid") for o in ctx.orders.list("open")), "#38bdf8")
+        return measure_hideout(counts_by_grid(o.get("grid") for o in ctx.orders.list("open")), MEASURE["orders"])
     if measure == "open_alerts":
-        return measure_hideout(counts_by_grid(a.get("grid") for a in ctx.alerts.list("open")), "#ef4444")
+        return measure_hideout(counts_by_grid(a.get("grid") for a in ctx.alerts.list("open")), MEASURE["alerts"])
     if measure == "entities":
         return ctx.cached("choropleth-entities", lambda: measure_hideout(
-            counts_by_grid(ctx.dataset.entities["grid"]), "#a855f7"))
+            counts_by_grid(ctx.dataset.entities["grid"]), MEASURE["entities"]))
     return measure_hideout({})
 
 
@@ -300,7 +302,7 @@ def point_info(ctx, lat: float, lon: float, k: int = 5) -> dict:
             out[key] = {"id": gid, "name": ctx.grid_names.get(gid, gid), "people": [_person_row(p) for p in people]}
     s = ctx.settings
     found = nearest(ctx.r, lat, lon, k, statuses=("on_duty",), max_age_s=s.stale_s, now=time.time(),
-                    res=s.h3_res, roles=("l1_supervisor", "l2_supervisor"))
+                    res=s.h3_res, roles=SUPERVISOR_ROLES)
     names = _names(ctx)
     out["nearest"] = [{"device": c.device, "name": names.get(c.person or "", c.device), "distance_m": c.distance_m,
                        "status": c.state, "fresh": "live"} for c in found]

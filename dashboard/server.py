@@ -18,6 +18,7 @@ from starlette.middleware.base import BaseHTTPMiddleware
 from dashboard.auth import SESSION_COOKIE, SESSION_MAX_AGE_S, login_throttled, record_login_failure
 from dashboard.context import WebContext
 from gridwatch.settings import Settings
+from layers.palette import head_html
 
 # Paths anyone may fetch: the login page, health, device ingest (its own credentials), and
 # Dash's static bundles (code, not data).
@@ -56,7 +57,7 @@ class AuthMiddleware(BaseHTTPMiddleware):
 
 LOGIN_PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>gridwatch 登录</title>
-<link rel="stylesheet" href="/assets/gridwatch.css"></head>
+<link rel="stylesheet" href="/assets/gridwatch.css">{head}</head>
 <body class="gw-login"><form method="post" action="/login" class="gw-login-form">
 <h1>网格监管指挥平台 <small>gridwatch</small></h1>
 {error}
@@ -75,7 +76,7 @@ def install_auth_routes(server: FastAPI, ctx: WebContext, secure_cookies: bool) 
     @server.get("/login", include_in_schema=False)
     def login_page(next: str = "/", error: str = "") -> HTMLResponse:
         msg = f'<p class="gw-error">{html.escape(error)}</p>' if error else ""
-        return HTMLResponse(LOGIN_PAGE.format(error=msg, next=html.escape(_safe_next(next))))
+        return HTMLResponse(LOGIN_PAGE.format(error=msg, next=html.escape(_safe_next(next)), head=head_html()))
 
     @server.post("/login", include_in_schema=False)
     def login(request: Request, username: str = Form(...), password: str = Form(...),

@@ -12,6 +12,7 @@ from dashboard import console, mapparts, terminal, wall
 from dashboard.auth import SESSION_COOKIE
 from dashboard.context import WebContext
 from dashboard.i18n import lang_of
+from layers.palette import head_html
 
 ASSETS = Path(__file__).parent / "assets"
 
@@ -50,6 +51,9 @@ def install_dash(server: FastAPI, ctx: WebContext) -> Dash:
         websocket_callbacks=False, websocket_batch_delay=0, update_title=None,
         compress=True,
     )
+    # Colours and engaged states for the page's scripts and stylesheet, from layers/palette.py
+    # (after the stylesheets, before the scripts).
+    app.index_string = app.index_string.replace("{%css%}", "{%css%}" + head_html(), 1)
     # The stream trigger must be in the first layout: Dash starts persistent WebSocket
     # callbacks only for components present from the start.
     app.layout = html.Div([dcc.Location(id="url"), dcc.Store(id="stream"), html.Div(id="page")])

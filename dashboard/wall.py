@@ -52,7 +52,7 @@ def order_items(orders: list[dict], lang: str) -> list:
             countdown,
             html.Div(o["title"], className="t"),
             html.Div(o["subtitle"], className="s"),
-            html.Div([html.Span(f"{r['name']} · {t('state_' + r['state'], lang)}", className=f"gw-rcpt {r['state']}",
+            html.Div([html.Span(f"{r['name']} · {t('state_' + r['state'], lang)}", className=f"gw-rcpt {r['state']}" + (" engaged" if r["engaged"] else ""),
                                 id=f"rcpt-{o['id']}-{r['device']}") for r in o["recipients"]]),
         ], className=f"gw-item {o.get('kind', '')}", id=f"order-{o['id']}"))
     return out

@@ -25,12 +25,12 @@ import pandas as pd
 import shapely
 
 from geodata import uscc
+from geodata.roles import ROLES
 
 GRID_FILES = ("grids.geojson", "grids.gpkg", "grids.shp")
 # A terminal's id is an MQTT topic level and a field of the live store's records: letters,
 # digits and _ . : - only (no / + # of MQTT, no | , of the store's lists), at most 64.
 DEVICE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
-ROLES = ("l1_supervisor", "l2_supervisor", "assistant", "informant", "coordinator", "duty_officer")
 # Roles responsible for grids, and the level of the grids they hold.
 ROLE_LEVEL = {"l1_supervisor": 1, "l2_supervisor": 2, "assistant": 2, "informant": 2}
 DATUMS = ("WGS-84", "GCJ-02", "BD-09")

@@ -18,6 +18,8 @@ import json
 import time
 from typing import TYPE_CHECKING, NamedTuple
 
+from gridwatch.redisconn import text, text_or_none, texts
+
 if TYPE_CHECKING:
     from geodata.dataset import Dataset
     from geodata.index import GridIndex
@@ -50,8 +52,7 @@ def save_dataset(r, ds: Dataset) -> dict[str, int]:
         digest.update(name.encode() + b"\0" + blobs[name] + b"\0")
     version = digest.hexdigest()[:16]
     counts = ds.counts()
-    old = r.get(CURRENT)
-    old = old.decode() if isinstance(old, bytes) else old
+    old = text_or_none(r.get(CURRENT))
     if old == version and r.exists(version_key(version, "meta"), version_key(version, "locator")) == 2:
         return counts
     from geodata.index import GridIndex
@@ -81,8 +82,7 @@ def save_dataset(r, ds: Dataset) -> dict[str, int]:
 
 
 def current_version(r) -> str | None:
-    v = r.get(CURRENT)
-    return v.decode() if isinstance(v, bytes) else v
+    return text_or_none(r.get(CURRENT))
 
 
 class VersionWatch:
@@ -130,8 +130,7 @@ def fetch_dataset(r) -> Dataset:
     entities = pd.read_csv(io.BytesIO(as_bytes(entities_b)), dtype={"uscc": str, "grid": str},
                            keep_default_na=False, na_values={"lat": [""], "lon": [""]})
     entities["grid"] = entities["grid"].astype(object).where(entities["grid"] != "", None)
-    source = {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
-              for k, v in meta.items()}.get("source", "")
+    source = texts(meta).get("source", "")
     return Dataset(grids=grids, people=people, entities=entities, source=source)
 
 
@@ -163,14 +162,10 @@ def fetch_locator(r) -> Locator:
     return Locator(version, index, _device_table(people_b, devices))
 
 
-def _text(b) -> str:
-    return b.decode() if isinstance(b, bytes) else b
-
-
 def _device_table(people_b, devices: dict) -> dict[str, tuple[str, str]]:
     """device -> (person id, role), from a version's people CSV and its devices hash."""
-    role = {row["id"]: row["role"] for row in csv.DictReader(io.StringIO(_text(people_b)))}
-    return {_text(d): (_text(p), role.get(_text(p))) for d, p in devices.items()}
+    role = {row["id"]: row["role"] for row in csv.DictReader(io.StringIO(text(people_b)))}
+    return {text(d): (text(p), role.get(text(p))) for d, p in devices.items()}
 
 
 def fetch_roster(r, version: str | None = None) -> tuple[str, dict[str, tuple[str, str]]] | None:

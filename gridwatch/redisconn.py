@@ -10,6 +10,7 @@ change of host and port only. A query flag `cluster=1` / `cluster=0` decides wit
 from __future__ import annotations
 
 import logging
+import time
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
@@ -100,6 +101,46 @@ async def aconnect(url: str, **kw) -> AsyncClient:
         # the asyncio client learns the slot map lazily, but its pub/sub needs it at once
         return await redis.asyncio.cluster.RedisCluster.from_url(plain, **kw).initialize()
     return redis.asyncio.Redis.from_url(plain, **kw)
+
+
+# The one policy for retrying a lost connection, Redis or MQTT (telemetry.mqtt gives paho's
+# reconnect the same numbers): the first retry soon, then doubling up to a ceiling.
+RETRY_FIRST_S = 0.2
+RETRY_MAX_S = 5.0
+
+
+class Backoff:
+    """Waits between tries of a lost connection (the ingest worker's batches, the dispatcher's
+    loops, the web hub): RETRY_FIRST_S, doubling to RETRY_MAX_S; a failure long after the one
+    before (the connection held in between) starts from the first wait again."""
+
+    def __init__(self, first: float = RETRY_FIRST_S, most: float = RETRY_MAX_S, clock=time.monotonic) -> None:
+        self.first, self.most, self.clock = first, most, clock
+        self._wait, self._last = first, None
+
+    def delay(self) -> float:
+        """How long to wait before the next try, after a failure now."""
+        now = self.clock()
+        if self._last is not None and now - self._last > self._wait + self.most:
+            self._wait = self.first
+        d, self._wait, self._last = self._wait, min(self._wait * 2, self.most), now
+        return d
+
+
+def text(v) -> str:
+    """A Redis reply as text: clients may or may not decode responses (bytes or str), and an
+    absent value (None) is ''. The one decoder every package uses."""
+    return v.decode() if isinstance(v, bytes) else ("" if v is None else str(v))
+
+
+def text_or_none(v) -> str | None:
+    """`text`, but None for an absent or empty value."""
+    return None if v is None or v == b"" or v == "" else text(v)
+
+
+def texts(mapping) -> dict[str, str]:
+    """A hash or stream entry (HGETALL, XRANGE fields) with its keys and values as text."""
+    return {text(k): text(v) for k, v in mapping.items()}
 
 
 def clustered(r) -> bool:

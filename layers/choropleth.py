@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Iterable, Mapping
 
+from layers.palette import ACCENT
+
 MEASURES = ("none", "supervisors_live", "open_orders", "open_alerts", "entities")
 
 
@@ -13,6 +15,6 @@ def counts_by_grid(grid_ids: Iterable[str | None]) -> dict[str, int]:
     return dict(Counter(g for g in grid_ids if g))
 
 
-def measure_hideout(values: Mapping[str, float], colour: str = "#38bdf8") -> dict:
+def measure_hideout(values: Mapping[str, float], colour: str = ACCENT) -> dict:
     """The grid layer's hideout for a measure: grid id -> value, and the maximum for scaling."""
     return {"values": dict(values), "max": max(values.values(), default=0), "fillColor": colour}

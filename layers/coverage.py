@@ -11,7 +11,8 @@ import h3
 import numpy as np
 from scipy.spatial import cKDTree
 
-EARTH_RADIUS_M = 6_371_008.8
+from geodata.geo import EARTH_RADIUS_M
+
 # Resolution 8 (~0.74 km², ~460 m edges): ~4,800 cells over Yingtan, fine enough for 1-2 km
 # response rings, small enough to restyle on the wall without resending geometry.
 COVERAGE_RES = 8

@@ -12,6 +12,8 @@ import numpy as np
 import shapely
 from shapely.ops import polylabel
 
+from geodata.geo import EARTH_RADIUS_M
+
 # Type size of the names on a 1920-px screen, in CSS px; the browser scales the type with the
 # wall's width and moves the thresholds by the same factor.
 FONT_PX = {1: 18, 2: 14}
@@ -20,7 +22,6 @@ LEVEL2_FROM_ZOOM = 12.0  # village names never join the township names at city z
 POLYLABEL_TOL_DEG = 1e-4  # ~10 m
 MAX_ZOOM = 22.0
 M_PER_PX_Z0 = 156_543.03392  # Web Mercator ground resolution at the equator, zoom 0
-EARTH_RADIUS_M = 6_371_008.8
 
 
 def _largest(geom):

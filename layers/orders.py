@@ -6,7 +6,7 @@ import statistics
 import time
 from typing import Mapping
 
-ENGAGED = ("acknowledged", "en_route", "on_scene", "completed")
+from alerts.states import ENGAGED
 
 
 def orders_geojson(orders: list[Mapping], positions: Mapping[str, tuple[float, float]]) -> dict:
@@ -40,7 +40,7 @@ def order_row(order: Mapping, names: Mapping[str, str], grid_names: Mapping[str,
         "subtitle": f"{order['id']} · {grid} · {at}",
         "escalates_in_s": escalates_in(order, now), "lat": order["lat"], "lon": order["lon"],
         "issued_at": float(order["issued_at"]), "grid_name": grid,
-        "recipients": [{"device": r["device"], "state": r["state"],
+        "recipients": [{"device": r["device"], "state": r["state"], "engaged": r["state"] in ENGAGED,
                         "name": names.get(r.get("person") or "", r.get("person") or r["device"])}
                        for r in order["recipients"]],
     }

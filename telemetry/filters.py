@@ -11,6 +11,7 @@ from typing import NamedTuple
 
 import h3
 
+from gridwatch.settings import Settings
 from telemetry.protocols import Ack, Fix, Heartbeat, Status
 
 BAD_COORDINATES = "bad_coordinates"
@@ -38,7 +39,7 @@ class Limits(NamedTuple):
     min_jump_m: float = 50.0
 
     @classmethod
-    def of(cls, settings) -> "Limits":
+    def of(cls, settings: Settings) -> "Limits":
         return cls(settings.future_tolerance_s, settings.max_fix_age_s, settings.max_accuracy_m,
                    settings.max_speed_kmh, settings.min_jump_m)
 

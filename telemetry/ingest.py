@@ -15,11 +15,13 @@ import numpy as np
 import redis
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
 
+from gridwatch.settings import Settings
 from telemetry import filters, protocols
 from telemetry.filters import FixFilter, Limits
 from telemetry.protocols import Ack, Drop, Fix, Heartbeat, Status
 from geodata.store import VersionWatch
-from telemetry.store import LAG_BUCKETS, LiveStore, Tally
+from telemetry.store import BACK, EVENT, MOVED, LiveStore
+from telemetry.tally import LAG_BUCKETS, Tally
 
 log = logging.getLogger("gridwatch.ingest")
 
@@ -165,7 +167,7 @@ class Identity(NamedTuple):
 class Pipeline:
     """decode -> filter -> index -> store -> delta, for batches of raw messages."""
 
-    def __init__(self, settings, r: redis.Redis, registry, index, *, m: Metrics | None = None) -> None:
+    def __init__(self, settings: Settings, r: redis.Redis, registry, index, *, m: Metrics | None = None) -> None:
         self.settings = settings
         self.r = r
         self.registry = registry
@@ -183,7 +185,7 @@ class Pipeline:
         self.watch: VersionWatch | None = None  # the dataset version in use, when built from the store
 
     @classmethod
-    def from_redis(cls, r: redis.Redis, settings, **kw) -> "Pipeline":
+    def from_redis(cls, r: redis.Redis, settings: Settings, **kw) -> "Pipeline":
         """Build from the dataset in Redis (geodata.store), as every process does: the grid
         index and device table `gridwatch load` stored (numpy and shapely only, no geopandas
         in the worker), or, for a dataset loaded before those were stored, the dataset itself."""
@@ -430,14 +432,14 @@ class Pipeline:
     # -- live deltas, coalesced per device -------------------------------------------------------
     def _delta(self, m, ident: Identity, flags: int, grid) -> None:
         if isinstance(m, Fix):
-            if not flags & 1:
+            if not flags & MOVED:
                 return  # a late fix: nothing changed on the map
             d = {"device": m.device, "person": ident.person, "role": ident.role, "lat": m.lat, "lon": m.lon,
                  "tst": m.tst, "acc": m.acc, "batt": m.batt, "l1": grid[0], "l2": grid[1], "fresh": "live"}
             if m.st:
                 d["st"] = m.st
         elif isinstance(m, Status):
-            if not flags & 2 and not m.batt:
+            if not flags & EVENT and not m.batt:
                 return
             d = {"device": m.device, "person": ident.person, "role": ident.role}
             if m.will:
@@ -447,14 +449,14 @@ class Pipeline:
                 if m.batt is not None:
                     d["batt"] = m.batt
         elif isinstance(m, Heartbeat):
-            if not flags & 4 and m.batt is None:
+            if not flags & BACK and m.batt is None:
                 return
             d = {"device": m.device, "person": ident.person, "role": ident.role}
             if m.batt is not None:
                 d["batt"] = m.batt
         else:
             return
-        if flags & 4:
+        if flags & BACK:
             d["fresh"] = "live"
         self._pending.setdefault(m.device, {}).update(d)
 
@@ -467,8 +469,3 @@ class Pipeline:
         self._last_flush = now
         self.store.publish_deltas(pending)
         return len(pending)
-
-
-# The MQTT worker lives in telemetry/worker.py, which does not import this module at load time:
-# its receiver process stays small (no numpy, h3 or the pipeline), its store process imports it.
-from telemetry.worker import IngestWorker, StoreProcess, store_batch, subscriptions  # noqa: E402,F401

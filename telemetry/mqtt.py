@@ -14,6 +14,9 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from gridwatch.redisconn import RETRY_FIRST_S, RETRY_MAX_S
+from gridwatch.settings import Settings
+
 
 class BrokerURL(NamedTuple):
     host: str
@@ -35,7 +38,7 @@ def parse_url(url: str) -> BrokerURL:
     )
 
 
-def tls_context(settings) -> ssl.SSLContext:
+def tls_context(settings: Settings) -> ssl.SSLContext:
     """The TLS context of an mqtts:// connection: the broker's certificate must chain to
     `settings.mqtt_ca` (only that CA: a command centre's private CA should not be vouched for by
     every public one) or, without it, to the system's CAs, and name the host we dialled.
@@ -56,9 +59,9 @@ def session_properties(expiry_s: int, receive_maximum: int | None = None) -> Pro
     return p
 
 
-def connect(settings, client_id: str, *, clean_start: bool = False, session_expiry_s: int | None = None,
+def connect(settings: Settings, client_id: str, *, clean_start: bool = False, session_expiry_s: int | None = None,
             will: tuple[str, bytes, int, bool] | None = None, manual_ack: bool = False,
-            on_message=None, on_connect=None, on_disconnect=None, keepalive: int = 30,
+            on_message=None, on_connect=None, on_disconnect=None, on_subscribe=None, keepalive: int = 30,
             start_loop: bool = True, timeout: float = 10.0, username: str | None = None,
             password: str | None = None, userdata: Any = None,
             receive_maximum: int | None = None) -> mqtt.Client:
@@ -66,7 +69,8 @@ def connect(settings, client_id: str, *, clean_start: bool = False, session_expi
     expiry `settings.ingest_session_expiry_s`), so QoS 1 messages published while the client is
     away are kept by the broker. `will` is (topic, payload, qos, retain). With `start_loop` the
     network loop runs in paho's thread and this returns once the broker has accepted the
-    connection (raises ConnectionError otherwise). `on_connect` gets paho's v2 arguments.
+    connection (raises ConnectionError otherwise). `on_connect` and `on_subscribe` (the
+    broker's SUBACK) get paho's v2 arguments.
     `receive_maximum` caps the QoS 1 messages the broker may have in flight to this client
     (MQTT v5 Receive Maximum): with manual acks it is the window the ingest works in."""
     b = parse_url(settings.mqtt_url)
@@ -82,7 +86,7 @@ def connect(settings, client_id: str, *, clean_start: bool = False, session_expi
         c.tls_set_context(tls_context(settings))
     if will is not None:
         c.will_set(will[0], will[1], qos=will[2], retain=will[3])
-    c.reconnect_delay_set(0.2, 5)
+    c.reconnect_delay_set(RETRY_FIRST_S, RETRY_MAX_S)  # the one retry policy (gridwatch.redisconn)
     connected = threading.Event()
     failed: list[str] = []
 
@@ -98,6 +102,8 @@ def connect(settings, client_id: str, *, clean_start: bool = False, session_expi
         c.on_message = on_message
     if on_disconnect is not None:
         c.on_disconnect = on_disconnect
+    if on_subscribe is not None:
+        c.on_subscribe = on_subscribe
     expiry = settings.ingest_session_expiry_s if session_expiry_s is None else session_expiry_s
     c.connect(b.host, b.port, keepalive=keepalive, clean_start=clean_start,
               properties=session_properties(expiry, receive_maximum))
@@ -107,6 +113,36 @@ def connect(settings, client_id: str, *, clean_start: bool = False, session_expi
             c.loop_stop()
             raise ConnectionError(f"MQTT broker {b.host}:{b.port} refused or did not answer: {failed or 'timeout'}")
     return c
+
+
+def subscribe(client: mqtt.Client, topics: list[tuple[str, int]], timeout: float = 10.0) -> list:
+    """Subscribe to (topic, qos) pairs and return the broker's reason codes, one per topic, once
+    it has acknowledged (SUBACK): from then on it delivers what is published to the topics it
+    granted. Raises ConnectionError when there is no answer within `timeout`. For clients
+    whose own code waits to subscribe (tests, benches, tools); the ingest worker subscribes from
+    `on_connect` (again after every reconnect) and is `ready` on its SUBACK."""
+    acked: dict[int, list] = {}
+    cond = threading.Condition()
+    before = client.on_subscribe
+
+    def on_subscribe(c, userdata, mid, reason_codes, properties):
+        with cond:
+            acked[mid] = reason_codes
+            cond.notify_all()
+        if before is not None:
+            before(c, userdata, mid, reason_codes, properties)
+
+    client.on_subscribe = on_subscribe  # set before SUBSCRIBE goes out: the SUBACK cannot be missed
+    try:
+        rc, mid = client.subscribe(topics)
+        if rc != mqtt.MQTT_ERR_SUCCESS:
+            raise ConnectionError(f"subscribe failed: {mqtt.error_string(rc)}")
+        with cond:
+            if not cond.wait_for(lambda: mid in acked, timeout):
+                raise ConnectionError(f"no SUBACK for {[t for t, _ in topics]} within {timeout} s")
+    finally:
+        client.on_subscribe = before
+    return list(acked[mid])
 
 
 def ack_many(client: mqtt.Client, mids: list[int]) -> None:

@@ -7,7 +7,6 @@ The bounds are pure functions (ring_bounds, ring_lower_bounds) so they can be te
 """
 from __future__ import annotations
 
-import hashlib
 import math
 import operator
 import time
@@ -21,12 +20,15 @@ import redis
 
 import numpy as np
 
-from telemetry.store import NEAREST_LUA, OCC, OCCST, OCCUPANCY_LUA, OCCUPIED_LUA, REC_SEP
+from geodata.geo import EARTH_RADIUS_M, haversine_m
+from telemetry import lua
+from telemetry.keys import CELL, OCC, OCCST, REC_SEP
 
-_NEAREST_SHA = hashlib.sha1(NEAREST_LUA.encode()).hexdigest()
-_OCCUPIED_SHA = hashlib.sha1(OCCUPIED_LUA.encode()).hexdigest()
-_OCCUPANCY_SHA = hashlib.sha1(OCCUPANCY_LUA.encode()).hexdigest()
-EARTH_RADIUS_M = 6371007.180918475  # h3's authalic radius, so bounds and distances agree
+# A cell-membership record's first five fields (lat lon tst status role), as a Lua pattern.
+RECORD_PATTERN = "^" + f"([^{REC_SEP}]*){REC_SEP}" * 5
+NEAREST = lua.load("nearest.lua", EARTH_RADIUS_M=EARTH_RADIUS_M, CELL=CELL, SEP=REC_SEP, RECORD_PATTERN=RECORD_PATTERN)
+OCCUPIED = lua.load("nearest_occupied.lua")
+OCCUPANCY = lua.load("nearest_occupancy.lua")
 
 # Safety margins on measured geometry: the H3 lattice is only locally regular (edges within
 # one res-9 cell differ by ~9%), and its distortion drifts slowly with distance.
@@ -228,7 +230,7 @@ def cell_lower_bounds(layout: DiskLayout, x: float, y: float) -> np.ndarray:
 
 class _Search:
     """Accumulates eligible candidates; one device counted once (it may move mid-search).
-    Eligibility and distances are decided in Redis (NEAREST_LUA: h3's haversine, the same
+    Eligibility and distances are decided in Redis (telemetry/nearest.lua: h3's haversine, the same
     formula and radius as h3.great_circle_distance)."""
 
     __slots__ = ("q", "k", "filter_args", "exclude", "best")
@@ -265,18 +267,18 @@ def _rank(c: Candidate) -> tuple[float, str]:
 
 @lru_cache(maxsize=256)
 def _filter_args(statuses: tuple | None, roles: tuple | None, exclude: tuple) -> tuple[str, str, str]:
-    """NEAREST_LUA's ",a,b," lists (statuses, roles, exclude); '' for no limit."""
+    """telemetry/nearest.lua's ",a,b," lists (statuses, roles, exclude); '' for no limit."""
     return ("" if statuses is None else "," + ",".join(statuses) + ",",
             "" if roles is None else "," + ",".join(roles) + ",",
             "," + ",".join(exclude) + "," if exclude else "")
 
 
-def _script(r: redis.Redis, sha: str, source: str, keys: list[str], args: list = ()):
+def _script(r: redis.Redis, script: lua.Script, keys: list[str], args: list = ()):
     try:
-        return r.evalsha(sha, len(keys), *keys, *args)
+        return r.evalsha(script.sha, len(keys), *keys, *args)
     except redis.exceptions.NoScriptError:
-        r.script_load(source)
-        return r.evalsha(sha, len(keys), *keys, *args)
+        r.script_load(script.source)
+        return r.evalsha(script.sha, len(keys), *keys, *args)
 
 
 def _fetch(r: redis.Redis, s: _Search, min_tst: str, rings: Iterable[str], bounds: Iterable[float]) -> tuple[bool, bytes]:
@@ -294,12 +296,12 @@ def _fetch(r: redis.Redis, s: _Search, min_tst: str, rings: Iterable[str], bound
     for ring, bound in zip(rings, bounds):
         args += [ring, max(bound, -1e300)]  # no "-inf": a number Lua reads for sure
     args[8] = (len(args) - 9) // 2
-    done, blob = _script(r, _NEAREST_SHA, NEAREST_LUA, [OCC], args)  # OCC: the `{live}` slot
+    done, blob = _script(r, NEAREST, [OCC], args)  # OCC: the `{live}` slot
     return bool(done), blob
 
 
 def _rings(cell: int, n: int) -> tuple[str, ...]:
-    """Rings 0..n around the cell, each as its cells' indexes in 16 hex digits (NEAREST_LUA's
+    """Rings 0..n around the cell, each as its cells' indexes in 16 hex digits (telemetry/nearest.lua's
     form). Outside the 12 pentagons' base cells h3 lists a disk ring by ring, centre first, so
     one conversion of the whole disk serves, each ring at a fixed span of it."""
     disk = h3n.grid_disk(cell, n)
@@ -311,7 +313,7 @@ def _rings(cell: int, n: int) -> tuple[str, ...]:
 
 
 def _cell_list(cells: Iterable[str]) -> str:
-    """Cells in NEAREST_LUA's form: 16 hex digits each, one after another (h3 names a cell in
+    """Cells in telemetry/nearest.lua's form: 16 hex digits each, one after another (h3 names a cell in
     15, its top digit being 0)."""
     return "".join("0" + c for c in cells)
 
@@ -420,7 +422,7 @@ _occupied_cache: list = [None, None]
 def _occupied(r: redis.Redis, fine_res: int) -> tuple[list[str], np.ndarray]:
     """The occupied coarse cells and their (lat rad, lon rad, bound radius m); the geometry is
     reused while the set is unchanged (it changes far less often than positions do)."""
-    blob = _script(r, _OCCUPIED_SHA, OCCUPIED_LUA, [OCC])
+    blob = _script(r, OCCUPIED, [OCC])
     if _occupied_cache[0] != (blob, fine_res):
         cells = blob.decode().split(",") if blob else []
         geo = np.array([_coarse_cell(c, fine_res) for c in cells], dtype=float).reshape(-1, 3)
@@ -470,14 +472,8 @@ _occupancy = Occupancy()
 
 
 def _eligible_cells(r: redis.Redis, statuses: frozenset | None, roles: frozenset | None) -> set[str] | None:
-    occ_blob, st_blob = _script(r, _OCCUPANCY_SHA, OCCUPANCY_LUA, [OCC, OCCST])
+    occ_blob, st_blob = _script(r, OCCUPANCY, [OCC, OCCST])
     return _occupancy.update(occ_blob, st_blob).eligible(statuses, roles)
-
-
-def haversine_m(lat: float, lon: float, lats_rad: np.ndarray, lons_rad: np.ndarray) -> np.ndarray:
-    la, lo = math.radians(lat), math.radians(lon)
-    a = np.sin((lats_rad - la) / 2) ** 2 + math.cos(la) * np.cos(lats_rad) * np.sin((lons_rad - lo) / 2) ** 2
-    return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.minimum(a, 1.0)))
 
 
 def _coarse_search(r: redis.Redis, s: _Search, min_tst: str, lat: float, lon: float, fine_res: int,

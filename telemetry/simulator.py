@@ -21,6 +21,8 @@ import orjson
 import shapely
 from shapely.geometry import Point
 
+from gridwatch.settings import Settings
+
 log = logging.getLogger("gridwatch.simulate")
 
 WALK_MPS = (0.9, 1.6)
@@ -72,7 +74,7 @@ def step_towards(lat, lon, tlat, tlon, metres):
 class Simulator:
     ACK_STEPS = ("delivered", "acknowledged", "en_route", "on_scene", "completed")
 
-    def __init__(self, settings, terminals: list[Terminal], *, interval_s: float = 10.0, seed: int = 1,
+    def __init__(self, settings: Settings, terminals: list[Terminal], *, interval_s: float = 10.0, seed: int = 1,
                  fast_orders: bool = False, sos_rate: float = 1 / 20000, dropout_rate: float = 1 / 3000,
                  bad_fix_rate: float = 1 / 300, status_rate: float = 1 / 1500, synthetic_per_client: int = 500,
                  connect_registered: bool = True):
@@ -99,7 +101,7 @@ class Simulator:
 
     # -- building ------------------------------------------------------------------------------
     @classmethod
-    def from_dataset(cls, settings, ds, extra: int = 0, **kw) -> "Simulator":
+    def from_dataset(cls, settings: Settings, ds, extra: int = 0, **kw) -> "Simulator":
         from geodata.registry import Registry
 
         reg = Registry(ds)
@@ -122,7 +124,7 @@ class Simulator:
         return cls(settings, terminals, **kw)
 
     @classmethod
-    def from_redis(cls, settings, extra: int = 0, **kw) -> "Simulator":
+    def from_redis(cls, settings: Settings, extra: int = 0, **kw) -> "Simulator":
         from geodata.store import fetch_dataset
         from gridwatch.redisconn import connect
 

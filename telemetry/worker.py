@@ -17,13 +17,16 @@ from typing import TYPE_CHECKING, Callable
 import redis
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from gridwatch.redisconn import Backoff
+from gridwatch.settings import Settings
+
 if TYPE_CHECKING:
     from telemetry.ingest import Pipeline
 
 log = logging.getLogger("gridwatch.ingest")
 
 
-def subscriptions(settings) -> list[str]:
+def subscriptions(settings: Settings) -> list[str]:
     g, root = settings.ingest_group, settings.topic_root
     return [f"$share/{g}/{root}/+/loc", f"$share/{g}/{root}/+/status", f"$share/{g}/{root}/+/ack",
             f"$share/{g}/owntracks/#"]
@@ -38,7 +41,7 @@ class StoreProcess:
     Redis was away). If the process dies, `restart` starts another; the receiver sends the
     unacknowledged batches again (every write is idempotent or guarded by `tst`)."""
 
-    def __init__(self, settings) -> None:
+    def __init__(self, settings: Settings) -> None:
         import multiprocessing
 
         self.settings = settings
@@ -98,7 +101,7 @@ class StoreProcess:
         self.proc = self.conn = None
 
 
-def _store_main(settings, conn, stop) -> None:
+def _store_main(settings: Settings, conn, stop) -> None:
     """The store process (StoreProcess): stops when the receiver says so or its pipe closes,
     so it never outlives a receiver killed with SIGKILL."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the receiver decides when to stop
@@ -135,16 +138,15 @@ def _store_main(settings, conn, stop) -> None:
 def store_batch(pipeline: Pipeline, items: list[tuple[str, bytes]], stop) -> bool:
     """Run one batch through the pipeline, waiting out a Redis outage; False only if asked to
     stop while Redis was away (nothing of the batch is then acknowledged)."""
-    delay = 0.2
+    backoff = Backoff()
     while True:
         try:
             pipeline.process(items)
             return True
         except (redis.ConnectionError, redis.TimeoutError) as e:
             log.warning("Redis unavailable (%s); batch of %d held, not acknowledged", e, len(items))
-            if stop.wait(delay):
+            if stop.wait(backoff.delay()):
                 return False
-            delay = min(delay * 2, 5.0)
 
 
 class IngestWorker:
@@ -161,14 +163,14 @@ class IngestWorker:
     IN_FLIGHT = 2  # batches handed to the store process and not yet acknowledged
     QUIET_S = 2.0  # retiring: the backlog is drained once nothing came for this long
 
-    def __init__(self, settings, client_id: str, *, pipeline_factory: Callable[[redis.Redis], Pipeline] | None = None,
+    def __init__(self, settings: Settings, client_id: str, *, pipeline_factory: Callable[[redis.Redis], Pipeline] | None = None,
                  retire: bool = False):
         self.settings = settings
         self.client_id = client_id
         self.stop = threading.Event()
         self.pipeline_factory = pipeline_factory
         self.stored = 0
-        self.ready = threading.Event()
+        self.ready = threading.Event()  # set when the broker has acknowledged the subscriptions (SUBACK)
         # Retiring (`gridwatch ingest --retire ID`, after scaling down): resume ID's session,
         # leave the group at once (UNSUBSCRIBE: Mosquitto hands the group's new messages to the
         # other members, but still delivers what it queued for this session), store that
@@ -197,6 +199,8 @@ class IngestWorker:
         gc.freeze()
         inbox: queue.SimpleQueue = queue.SimpleQueue()
 
+        topics = subscriptions(self.settings)
+
         def on_connect(client, userdata, flags, reason_code, properties):
             if reason_code.is_failure:
                 return
@@ -204,9 +208,19 @@ class IngestWorker:
             if self.retire:
                 if not flags.session_present:
                     log.warning("the broker kept no session for %s: nothing to retire", self.client_id)
-                client.unsubscribe(subscriptions(self.settings))
-            else:
-                client.subscribe([(t, SubscribeOptions(qos=1)) for t in subscriptions(self.settings)])
+                client.unsubscribe(topics)
+            else:  # after every reconnect too: the broker may have lost the session
+                client.subscribe([(t, SubscribeOptions(qos=1)) for t in topics])
+
+        def on_subscribe(client, userdata, mid, reason_codes, properties):
+            # ready once the broker has acknowledged the subscriptions: from then on it delivers
+            refused = [t for t, code in zip(topics, reason_codes) if code.is_failure]
+            if refused:
+                log.error("ingest %s: the broker refused %s", self.client_id, ", ".join(refused))
+                return
+            if not self.ready.is_set():
+                log.info("ingest %s subscribed: %s", self.client_id, ", ".join(topics))
+            self.ready.set()
 
         def on_message(client, userdata, msg):
             self._last_msg = time.monotonic()
@@ -217,16 +231,14 @@ class IngestWorker:
         window = (self.IN_FLIGHT + 1 if stage else 2) * self.settings.ingest_batch
         try:
             client = connect(self.settings, self.client_id, manual_ack=True, receive_maximum=window,
-                             on_message=on_message, on_connect=on_connect)
+                             on_message=on_message, on_connect=on_connect, on_subscribe=on_subscribe)
         except BaseException:
             if stage:
                 stage.close()
             raise
-        self.ready.set()
         if self.retire:
+            self.ready.set()   # nothing to subscribe: the session's backlog comes as it is
             log.info("ingest %s retiring: storing the backlog of its session", self.client_id)
-        else:
-            log.info("ingest %s subscribed: %s", self.client_id, ", ".join(subscriptions(self.settings)))
         try:
             if stage:
                 self._loop_split(stage, inbox, client)

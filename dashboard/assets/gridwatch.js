@@ -2,8 +2,10 @@
 // dash-leaflet calls pointToLayer(feature, latlng, context), style(feature, context) and
 // eventHandlers(event, context).
 window.gridwatch = (function () {
-  const COLORS = {live: "#22c55e", stale: "#f59e0b", offline: "#64748b"};
-  const STATUS_RING = {sos: "#ef4444", busy: "#a855f7", off_duty: "#94a3b8", on_duty: "#e6edf7"};
+  // Colours and engaged states come from the server (layers/palette.py, embedded in the page).
+  const TABLES = window.gridwatchTables;
+  const COLORS = TABLES.presence, STATUS_RING = TABLES.status, ACCENT = TABLES.accent;
+  const ENGAGED = new Set(TABLES.engaged);
   const FRESH_RANK = {offline: 0, stale: 1, live: 2};
 
   // Where each device's marker was last drawn, and when: the browser tests and the
@@ -17,9 +19,9 @@ window.gridwatch = (function () {
     const sos = p.status === "sos";
     return {
       radius: (sos ? 11 : 6) * SCALE,
-      color: STATUS_RING[p.status] || "#e6edf7",
+      color: STATUS_RING[p.status] || STATUS_RING.on_duty,
       weight: (sos ? 4 : 1.5) * SCALE,
-      fillColor: sos ? "#ef4444" : (COLORS[p.fresh] || "#64748b"),
+      fillColor: sos ? STATUS_RING.sos : (COLORS[p.fresh] || COLORS.offline),
       fillOpacity: p.fresh === "offline" ? 0.45 : 0.95,
     };
   }
@@ -102,7 +104,7 @@ window.gridwatch = (function () {
             ctx.arc(pts[j], pts[j + 1], r, 0, TAU);
           }
           ctx.lineWidth = 0.75 * s.weight * f.dpr;
-          ctx.strokeStyle = "#ef4444";
+          ctx.strokeStyle = s.color;  // an SOS style's ring colour (this runs in the worker)
           ctx.stroke();
         }
       }
@@ -452,9 +454,9 @@ window.gridwatch = (function () {
     let fill = 0;
     if (max > 0 && v != null) fill = 0.08 + 0.5 * Math.min(1, v / max);
     return {
-      color: level === 1 ? "#38bdf8" : "#2b3f63",
+      color: level === 1 ? ACCENT : "#2b3f63",
       weight: level === 1 ? 2.2 : 0.8,
-      fillColor: h.fillColor || "#38bdf8",
+      fillColor: h.fillColor || ACCENT,
       fillOpacity: fill,
     };
   }
@@ -462,26 +464,26 @@ window.gridwatch = (function () {
   // Coverage cells: transparent when a supervisor is within 1 km, amber to 2 km, red beyond.
   function coverageStyle(feature, context) {
     const b = ((context && context.hideout && context.hideout.b) || {})[feature.properties.id] || 0;
-    return {stroke: false, fillColor: b === 2 ? "#ef4444" : "#f59e0b", fillOpacity: b === 0 ? 0 : (b === 2 ? 0.16 : 0.1)};
+    return {stroke: false, fillColor: b === 2 ? STATUS_RING.sos : COLORS.stale, fillOpacity: b === 0 ? 0 : (b === 2 ? 0.16 : 0.1)};
   }
 
   function entityMarker(feature, latlng) {
     const p = feature.properties;
-    return L.circleMarker(latlng, {radius: 3 * SCALE, stroke: false, fillColor: "#c084fc", fillOpacity: 0.8})
+    return L.circleMarker(latlng, {radius: 3 * SCALE, stroke: false, fillColor: TABLES.entity, fillOpacity: 0.8})
       .bindTooltip(`${p.name}<br>${p.category} · ${p.kind}<br>${p.uscc}<br>${p.address}`);
   }
 
   function orderMarker(feature, latlng) {
     const p = feature.properties;
     if (feature.geometry.type !== "Point") return null;
-    return L.circleMarker(latlng, {radius: 12, color: p.kind === "emergency" ? "#ef4444" : "#38bdf8",
+    return L.circleMarker(latlng, {radius: 12, color: p.kind === "emergency" ? STATUS_RING.sos : ACCENT,
                                    weight: 3, fillOpacity: 0.15});
   }
 
   function lineStyle(feature) {
     const s = feature.properties.state;
-    const done = ["acknowledged", "en_route", "on_scene", "completed"].includes(s);
-    return {color: done ? "#22c55e" : "#f59e0b", weight: 2, dashArray: done ? null : "6 6"};
+    const done = ENGAGED.has(s);
+    return {color: done ? COLORS.live : COLORS.stale, weight: 2, dashArray: done ? null : "6 6"};
   }
 
   return {drawn, entityMarker, coverageStyle, gridStyle, orderMarker, lineStyle, mergeDelta, attachSupervisors,

@@ -6,6 +6,7 @@ window.gridwatchMap = (function () {
   // same factor, since larger type needs more room on the ground.
   const SCALE = Math.max(1, window.innerWidth / 1920);
   const ZOOM_SHIFT = Math.log2(SCALE);
+  const ENTITY = window.gridwatchTables.entity;  // from the server (layers/palette.py)
   // What the entity layer drew (cells by id with their counts, entities by credit code): the
   // browser tests read it, and it helps when checking a wall.
   const seen = {cells: {}, points: {}};
@@ -36,7 +37,7 @@ window.gridwatchMap = (function () {
   function densityStyle(feature, context) {
     const max = (context && context.hideout && context.hideout.max) || 1;
     const t = Math.log1p(feature.properties.count || 0) / Math.log1p(max);
-    return {color: "#c084fc", weight: 0.5, opacity: 0.35, fillColor: "#c084fc",
+    return {color: ENTITY, weight: 0.5, opacity: 0.35, fillColor: ENTITY,
             fillOpacity: 0.08 + 0.6 * Math.min(1, t)};
   }
 
@@ -49,7 +50,7 @@ window.gridwatchMap = (function () {
   function entityPoint(feature, latlng) {
     const p = feature.properties;
     seen.points[p.uscc] = true;
-    return L.circleMarker(latlng, {radius: 4 * SCALE, color: "#1e1b4b", weight: 1, fillColor: "#c084fc",
+    return L.circleMarker(latlng, {radius: 4 * SCALE, color: "#1e1b4b", weight: 1, fillColor: ENTITY,
                                    fillOpacity: 0.9, bubblingMouseEvents: false})
       .bindTooltip(esc(p.name))
       .bindPopup(entityDetails(p));

@@ -9,6 +9,14 @@ from alerts.world import DeviceView, StaticWorld
 POINT = (28.2600, 117.0300)
 
 
+def issue(orders, point, *, actor: str = "user:coord", now: float | None = None, **fields) -> dict:
+    """An emergency order at `point` through `orders.issue` (the one helper of the alerts and
+    deploy tests); `fields` override the body's (title, recipients, k, ...)."""
+    body = {"lat": point[0], "lon": point[1], "title": "stall fire", "body": "market hall", "kind": "emergency",
+            "priority": 1, **fields}
+    return orders.issue(body, actor) if now is None else orders.issue(body, actor, now=now)
+
+
 def _view(device, person, dlat, status="on_duty", fresh="live", battery=80.0):
     return DeviceView(device, person, status, fresh, POINT[0] + dlat, POINT[1], battery, 0.0,
                       own_grids=("g2",), in_grids=("g1", "g2"))

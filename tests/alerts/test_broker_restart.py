@@ -20,6 +20,7 @@ import pytest
 from alerts import keys
 from gridwatch.services import MosquittoServer
 
+from .conftest import issue
 from .field import POINT, wait_for
 from .test_e2e import make_field, short  # noqa: F401 - make_field is a fixture
 
@@ -37,11 +38,6 @@ def make_broker(tmp_path):
     yield make
     for s in made:
         s.stop()
-
-
-def issue(field, title: str, **kw) -> dict:
-    return field.orders.issue({"lat": POINT[0], "lon": POINT[1], "title": title, "body": "market hall",
-                               "kind": "emergency", "priority": 1, **kw}, "user:coord")
 
 
 def _db_version(broker: MosquittoServer) -> tuple[int, int] | None:
@@ -62,7 +58,7 @@ def settle(field, rdb, devices) -> None:
     reaches each terminal after every copy the dispatcher published before it (MQTT keeps one
     publisher's order per topic)."""
     wait_for(lambda: rdb.xlen(keys.OUTBOX) == 0, timeout=20, what="the outbox to drain")
-    last = issue(field, "the last one", recipients=list(devices))
+    last = issue(field.orders, POINT, title="the last one", recipients=list(devices))
     for d in devices:
         field.terminals[d].wait(lambda m: m.get("id") == last["id"], timeout=20, what="the last order")
 
@@ -81,7 +77,7 @@ def test_broker_restart_clients_reconnect_and_queued_orders_are_delivered(settin
 
     # Before the stop: a5 is out of coverage (its session kept), so the broker queues its copy.
     a5.disconnect()
-    before = issue(f, "before the restart")
+    before = issue(f.orders, POINT, title="before the restart")
     assert {r["device"] for r in before["recipients"]} == {"dev-s1", "dev-a4", "dev-a5"}
     wait_for(lambda: rdb.xlen(keys.OUTBOX) == 0, what="the broker to take the first order")
     s1.wait(lambda m: m.get("id") == before["id"], what="the first order")
@@ -100,7 +96,7 @@ def test_broker_restart_clients_reconnect_and_queued_orders_are_delivered(settin
     # Named recipients: a broker stopped with SIGTERM sends the will of every client it
     # disconnects, so the connected terminals count as offline until they next report, and the
     # nearest search would not pick them (asserted below).
-    during = issue(f, "while the broker is down", recipients=["dev-s1", "dev-a4", "dev-a5"])
+    during = issue(f.orders, POINT, title="while the broker is down", recipients=["dev-s1", "dev-a4", "dev-a5"])
     # The dispatcher reads it and cannot publish it: it stays pending in the outbox until a
     # broker acknowledges it.
     wait_for(lambda: rdb.xpending(keys.OUTBOX, keys.OUTBOX_GROUP)["pending"] >= 3, what="the dispatcher's try")
@@ -175,7 +171,7 @@ def test_an_order_in_flight_when_the_broker_dies_is_delivered_once(settings, rdb
 
     os.kill(broker.proc.pid, signal.SIGSTOP)
     try:
-        frozen = issue(f, "while the broker is frozen", recipients=devices)
+        frozen = issue(f.orders, POINT, title="while the broker is frozen", recipients=devices)
         wait_for(lambda: rdb.xpending(keys.OUTBOX, keys.OUTBOX_GROUP)["pending"] >= 3, what="the dispatcher's read")
         # Unacknowledged for several claim periods (outbox_claim_idle_s 1 s) and past the
         # sender's PUBACK wait (5 s), after which it used to publish the entry again.

@@ -19,6 +19,7 @@ from alerts.alerts import Alerts
 from alerts.dispatcher import Dispatcher
 from alerts.orders import Orders
 
+from .conftest import issue
 from .field import PEOPLE, POINT, Ingest, StoreUplink, Terminal, ingest_available, small_dataset, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,16 +86,11 @@ def short(settings, **kw):
                                        "outbox_claim_idle_s": 1.0, **kw})
 
 
-def issue(field, **kw):
-    return field.orders.issue({"lat": POINT[0], "lon": POINT[1], "title": "gas smell", "body": "market hall",
-                               "kind": "emergency", "priority": 1, **kw}, "user:coord")
-
-
 def test_order_reaches_responsible_and_nearest_and_acks_move_states(settings, rdb, make_field):
     f = make_field(short(settings, ack_timeout_s=30))
     f.report_all()
     f.start_dispatcher()
-    order = issue(f)
+    order = issue(f.orders, POINT)
     assert {r["device"] for r in order["recipients"]} == {"dev-s1", "dev-a4", "dev-a5"}
     for dev in ("dev-s1", "dev-a4", "dev-a5"):
         msg = f.terminals[dev].wait(lambda m: m.get("id") == order["id"], what="the order")
@@ -122,7 +118,7 @@ def test_silence_escalates_to_next_nearest_and_alerts_level1(settings, rdb, make
     f = make_field(short(settings))
     f.report_all()
     f.start_dispatcher()
-    order = issue(f)
+    order = issue(f.orders, POINT)
     # nobody answers: after 1.5 s the next two nearest get it, the township head an alert
     for dev in ("dev-a6", "dev-s2"):
         f.terminals[dev].wait(lambda m: m.get("id") == order["id"], what="the escalated order")
@@ -148,13 +144,13 @@ def test_device_offline_during_the_order_gets_it_on_reconnect(settings, rdb, mak
     f.start_dispatcher()
     a5 = f.terminals["dev-a5"]
     a5.disconnect()  # the phone loses coverage; its position stays live for a while
-    order = issue(f)
+    order = issue(f.orders, POINT)
     assert "dev-a5" in {r["device"] for r in order["recipients"]}
     wait_for(lambda: rdb.xlen(keys.OUTBOX) == 0, what="the outbox to drain")
     assert a5.orders() == []
     a5.connect()
     msg = a5.wait(lambda m: m.get("id") == order["id"], what="the queued order after reconnecting")
-    assert msg["title"] == "gas smell"
+    assert msg["title"] == "stall fire"
 
 
 def test_sos_raises_the_alert_and_an_order_to_the_nearest_colleagues(settings, rdb, make_field):
@@ -195,7 +191,7 @@ def test_dispatcher_killed_mid_escalation_fires_each_step_once(settings, rdb, ma
     s = short(settings, ack_timeout_s=1.0, escalation_depth=2)
     f = make_field(s)
     f.report_all()
-    orders = [issue(f, title=f"o{i}", k=1)["id"] for i in range(4)]
+    orders = [issue(f.orders, POINT, title=f"o{i}", k=1)["id"] for i in range(4)]
     proc = _spawn_dispatcher(s, "victim")
     try:
         wait_for(lambda: any(e.event == "escalated" for e in audit.read(rdb)), timeout=20, what="a first step")
@@ -233,7 +229,7 @@ def test_redis_restart_with_aof_loses_no_order_or_audit_entry(settings, own_redi
     f.report_all()
     f.start_dispatcher()
     r = redis.Redis.from_url(own_redis.url)
-    ids = [issue(f, title=f"o{i}")["id"] for i in range(5)]
+    ids = [issue(f.orders, POINT, title=f"o{i}")["id"] for i in range(5)]
     f.orders.report(ids[0], "dev-s1", "acknowledged", "user:coord")
     f.orders.cancel(ids[1], "user:coord")
     f.alerts.raise_("offline", "dev-s3", "system:dispatcher", device="dev-s3")

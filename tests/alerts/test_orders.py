@@ -11,14 +11,9 @@ from alerts.alerts import Alerts
 from alerts.errors import Conflict, Invalid, NotFound
 from alerts.orders import Orders
 
-from .conftest import POINT
+from .conftest import POINT, issue
 
 T0 = 1_750_000_000.0
-
-
-def issue(desk, **kw):
-    body = {"lat": POINT[0], "lon": POINT[1], "title": "stall fire", "kind": "emergency", "priority": 1, **kw}
-    return desk.issue(body, "user:coord", now=T0)
 
 
 def states_of(order):
@@ -26,7 +21,7 @@ def states_of(order):
 
 
 def test_issue_picks_responsible_and_nearest_with_reasons(rdb, fast, world):
-    o = issue(Orders(rdb, fast, world))
+    o = issue(Orders(rdb, fast, world), POINT, now=T0)
     assert states_of(o) == {"d1": "sent", "d2": "sent", "d3": "sent"}
     reasons = {r["device"]: r["reason"] for r in o["recipients"]}
     assert "responsible" in reasons["d1"] and "nearest" in reasons["d2"]
@@ -42,15 +37,15 @@ def test_issue_refuses_bad_bodies_and_unknown_recipients(rdb, fast, world):
     with pytest.raises(Invalid):
         desk.issue({"lat": 95, "lon": 0, "title": "x"}, "user:c")
     with pytest.raises(Invalid) as e:
-        issue(desk, recipients=["d2", "nobody"])
+        issue(desk, POINT, now=T0, recipients=["d2", "nobody"])
     assert e.value.detail["unknown"] == ["nobody"]
-    o = issue(desk, recipients=["p4", "d2"])  # person or device ids
+    o = issue(desk, POINT, now=T0, recipients=["p4", "d2"])  # person or device ids
     assert states_of(o) == {"d4": "sent", "d2": "sent"}
 
 
 def test_reports_move_states_keep_times_and_refuse_illegal_moves(rdb, fast, world):
     desk = Orders(rdb, fast, world)
-    oid = issue(desk)["id"]
+    oid = issue(desk, POINT, now=T0)["id"]
     assert desk.report(oid, "d1", "acknowledged", "device:d1", now=T0 + 3)["changed"]
     dup = desk.report(oid, "d1", "acknowledged", "device:d1", now=T0 + 4)
     assert not dup["changed"] and "already" in dup["reason"]
@@ -78,7 +73,7 @@ def test_reports_move_states_keep_times_and_refuse_illegal_moves(rdb, fast, worl
 
 def test_cancel_stands_everyone_down_and_tells_the_devices(rdb, fast, world):
     desk = Orders(rdb, fast, world)
-    oid = issue(desk)["id"]
+    oid = issue(desk, POINT, now=T0)["id"]
     desk.report(oid, "d1", "en_route", "device:d1", now=T0 + 1)
     desk.report(oid, "d2", "declined", "device:d2", now=T0 + 1)
     before = rdb.xlen(keys.OUTBOX)
@@ -95,7 +90,7 @@ def test_cancel_stands_everyone_down_and_tells_the_devices(rdb, fast, world):
 
 def test_close_keeps_the_engaged_and_stands_down_the_silent(rdb, fast, world):
     desk = Orders(rdb, fast, world)
-    oid = issue(desk)["id"]
+    oid = issue(desk, POINT, now=T0)["id"]
     desk.report(oid, "d2", "on_scene", "device:d2", now=T0 + 1)
     o = desk.close(oid, "user:coord", note="handled", now=T0 + 2)
     assert states_of(o) == {"d1": "cancelled", "d2": "on_scene", "d3": "cancelled"}
@@ -104,7 +99,7 @@ def test_close_keeps_the_engaged_and_stands_down_the_silent(rdb, fast, world):
 
 def test_silence_escalates_to_the_next_nearest_and_alerts_level1(rdb, fast, world):
     desk = Orders(rdb, fast, world)
-    oid = issue(desk)["id"]
+    oid = issue(desk, POINT, now=T0)["id"]
     desk.report(oid, "d3", "declined", "device:d3", now=T0 + 0.5)
     assert desk.fire_due(now=T0 + 0.9) == []  # not yet due
     steps = desk.fire_due(now=T0 + 1.5)
@@ -130,7 +125,7 @@ def test_silence_escalates_to_the_next_nearest_and_alerts_level1(rdb, fast, worl
 
 def test_everyone_declining_escalates_at_once(rdb, fast, world):
     desk = Orders(rdb, fast, world)
-    oid = issue(desk, k=1)["id"]
+    oid = issue(desk, POINT, now=T0, k=1)["id"]
     desk.report(oid, "d1", "declined", "device:d1", now=T0 + 0.1)
     desk.report(oid, "d2", "declined", "device:d2", now=T0 + 0.2)
     assert rdb.zscore(keys.TIMERS, oid) == T0 + 0.2
@@ -139,7 +134,7 @@ def test_everyone_declining_escalates_at_once(rdb, fast, world):
 
 def test_acknowledged_order_never_escalates_and_ack_clears_escalation_alerts(rdb, fast, world):
     desk = Orders(rdb, fast, world)
-    oid = issue(desk)["id"]
+    oid = issue(desk, POINT, now=T0)["id"]
     step = desk.fire_due(now=T0 + 1.1)[0]
     desk.report(oid, "d4", "acknowledged", "device:d4", now=T0 + 1.2)
     assert Alerts(rdb, fast).get(step["alert"])["state"] == "cleared"
@@ -149,7 +144,7 @@ def test_acknowledged_order_never_escalates_and_ack_clears_escalation_alerts(rdb
 
 def test_two_escalators_at_once_fire_each_step_once(rdb, fast, world):
     desk = Orders(rdb, fast, world)
-    oids = [issue(desk)["id"] for _ in range(5)]
+    oids = [issue(desk, POINT, now=T0)["id"] for _ in range(5)]
     results, barrier = [], threading.Barrier(4)
 
     def run():
@@ -173,7 +168,7 @@ def test_ack_racing_the_escalation_is_one_or_the_other(rdb, fast, world):
     for i in range(20):
         rdb.flushall()
         desk = Orders(rdb, fast, world)
-        oid = issue(desk)["id"]
+        oid = issue(desk, POINT, now=T0)["id"]
         out = {}
         barrier = threading.Barrier(2)
 

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from casework import register
 from gridwatch.db import DatabaseUnavailable, connect
-from tests.waiting import wait_for
+from testkit.waiting import wait_for
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 headless Chromium driven by selenium (the flags this sandbox needs, a fresh profile)."""
 from __future__ import annotations
 
-import shutil
 import threading
 import time
 
@@ -10,10 +9,6 @@ import pytest
 import uvicorn
 
 from gridwatch.services import free_port
-
-CHROME_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-dev-shm-usage")
 
 
 class WebServer:
@@ -44,21 +39,12 @@ def serve(app) -> WebServer:
 
 @pytest.fixture
 def chrome(tmp_path):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
+    from testkit.browser import BrowserMissing, chrome as start_chrome
 
-    if not shutil.which("chromedriver"):
-        pytest.fail("chromedriver is missing: make test installs chromium and chromium-driver")
-    opts = webdriver.ChromeOptions()
-    for flag in CHROME_FLAGS:
-        opts.add_argument(flag)
-    opts.add_argument(f"--user-data-dir={tmp_path / 'chrome-profile'}")
-    opts.add_argument("--window-size=1920,1080")
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    if shutil.which("chromium"):
-        opts.binary_location = "/usr/lib/chromium/chromium" if shutil.os.path.exists("/usr/lib/chromium/chromium") else shutil.which("chromium")
-    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=opts)
-    driver.set_page_load_timeout(30)
+    try:
+        driver = start_chrome(tmp_path / "chrome-profile")
+    except BrowserMissing as e:
+        pytest.fail(f"{e} (make test installs them)")
     yield driver
     driver.quit()
 

@@ -278,3 +278,45 @@ def test_a_web_process_follows_a_newly_loaded_dataset(api, web_stack, demo_data)
         save_dataset(web_stack.r, ds)
         ctx.follow_dataset(force=True)
     assert ctx.grid_names[gid] == old_name
+
+
+def test_nearest_means_the_same_people_in_the_api_the_console_and_an_order(api, web_stack):
+    """One answer to "who counts as a supervisor" (geodata.roles.SUPERVISOR_ROLES): an
+    assistant in the field is one, a coordinator's or an informant's phone is not."""
+    from dashboard.live import point_info
+    from telemetry.protocols import Fix
+
+    store, now = web_stack.ctx.store, time.time()
+    pipe = store.batch()
+    for i, role in enumerate(("assistant", "coordinator", "informant")):
+        store.queue_fix(pipe, Fix(f"role-{role}", now - 1, 28.3700 + i * 1e-4, 117.2100), now, f"p-{role}", role,
+                        None, None)
+    store.execute(pipe)
+    near = api.get("/api/nearest?lat=28.37&lon=117.21&k=2", headers=h(web_stack, "viewer1")).json()
+    assert [n["device"] for n in near][:1] == ["role-assistant"]
+    assert not {"role-coordinator", "role-informant"} & {n["device"] for n in near}
+    console = point_info(web_stack.ctx, 28.37, 117.21, k=2)
+    assert [n["device"] for n in console["nearest"]] == [n["device"] for n in near]
+
+
+def test_the_page_draws_with_the_servers_tables_and_the_assets_keep_no_copy(api, web_stack):
+    """Marker colours and engaged states: one table (layers/palette.py) embedded in the page;
+    the scripts and the stylesheet read it instead of holding their own."""
+    import json
+    import re
+
+    from alerts.states import ENGAGED
+    from dashboard.ui import ASSETS
+    from layers.palette import ACCENT, ENTITY, PRESENCE, STATUS, browser_tables
+
+    page = api.get("/", headers=h(web_stack, "viewer1"))
+    assert page.status_code == 200
+    tables = json.loads(re.search(r"window\.gridwatchTables = (\{.*?\});</script>", page.text).group(1))
+    assert tables == browser_tables() and set(tables["engaged"]) == ENGAGED
+    assert f"--sos: {STATUS['sos']};" in page.text
+    assert "window.gridwatchTables" in api.get("/login").text  # the login page's buttons use the colours too
+    marker = {*PRESENCE.values(), STATUS["sos"], STATUS["busy"], ACCENT, ENTITY}
+    for asset in [*ASSETS.glob("*.js"), *ASSETS.glob("*.css")]:
+        text = asset.read_text().lower()
+        assert not {c for c in marker if c in text}, asset.name
+        assert not any(f'"{s}"' in text for s in ENGAGED), asset.name  # no list of engaged states

@@ -13,7 +13,7 @@ import pytest
 from selenium.webdriver.common.by import By
 
 from tests.dashboard.conftest import console_errors, serve
-from tests.waiting import wait_for
+from testkit.waiting import wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -204,21 +204,13 @@ def test_viewer_cannot_issue_from_the_console(stack, chrome):
 
 def test_supervisor_acknowledges_on_the_terminal_page(stack, tmp_path):
     """The phone page at 390x844: the order appears, acknowledge moves the recipient's state."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    from tests.dashboard.conftest import CHROME_FLAGS
+    from testkit.browser import chrome
 
     p = stack.ctx.dataset.people
     row = p[(p["role"] == "l2_supervisor") & p["device"].notna()].iloc[4]
     stack.accounts.add(row["id"], "supervisor", "pw-sup", person=row["id"])
     term = Terminal(stack.settings, row["device"], answer=None)
-    opts = webdriver.ChromeOptions()
-    for flag in CHROME_FLAGS:
-        opts.add_argument(flag)
-    opts.add_argument(f"--user-data-dir={tmp_path / 'phone'}")
-    opts.add_experimental_option("mobileEmulation", {"deviceMetrics": {"width": 390, "height": 844, "pixelRatio": 3}})
-    phone = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+    phone = chrome(tmp_path / "phone", 390, 844, phone=True)
     try:
         term.report(28.2100, 117.0100)
         wait_for(lambda: stack.ctx.store.device(row["device"]), what="the position in the store")

@@ -19,7 +19,7 @@ import pytest
 from alerts import keys
 from dashboard.auth import set_device_secret
 from tests.dashboard.conftest import report, serve
-from tests.waiting import wait_for
+from testkit.waiting import wait_for
 
 
 @pytest.fixture(scope="module")

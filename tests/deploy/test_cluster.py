@@ -28,13 +28,14 @@ from dashboard.auth import Accounts, device_secret_ok, login_throttled, record_l
 from geodata.index import GridIndex
 from gridwatch import redisconn
 from gridwatch.settings import Settings
-from telemetry.ingest import IngestWorker, Pipeline, metrics
-from telemetry.mqtt import connect as mqtt_connect
+from telemetry.ingest import Pipeline, metrics
+from telemetry.mqtt import connect as mqtt_connect, subscribe
 from telemetry.nearest import nearest
 from telemetry.store import DELTAS, LiveStore, trail_key
-from tests.alerts.conftest import POINT, _view
+from telemetry.worker import IngestWorker
+from tests.alerts.conftest import POINT, _view, issue
 from tests.telemetry.conftest import TinyRegistry, tiny_grids
-from tests.waiting import wait_for
+from testkit.waiting import wait_for
 
 N_DEVICES = 120
 
@@ -127,7 +128,7 @@ def test_the_dashboards_async_subscription_hears_every_node(csettings, rc, world
         await pubsub.subscribe(DELTAS, keys.CHANNEL_ALERTS, keys.CHANNEL_ORDERS)
         try:
             await asyncio.to_thread(LiveStore(rc, csettings).publish_deltas, [{"device": "d1"}])
-            await asyncio.to_thread(issue, Orders(rc, csettings, world))
+            await asyncio.to_thread(issue, Orders(rc, csettings, world), POINT, now=T0)
             await asyncio.to_thread(Alerts(rc, csettings, world).raise_, "offline", "d4", "system:dispatcher",
                                     device="d4", title="gone")
             heard: set[str] = set()
@@ -153,8 +154,7 @@ def test_ingest_over_mqtt_stores_many_devices_presence_and_events(csettings, rc,
     thread = threading.Thread(target=worker.run, kwargs={"install_signals": False})
     thread.start()
     try:
-        assert worker.ready.wait(10)
-        time.sleep(0.3)  # subscription acknowledged
+        assert worker.ready.wait(10)  # the broker acknowledged the subscriptions
         now = float(int(time.time()))
         items = []
         for j in range(3):  # three fixes per device, a few metres apart
@@ -225,17 +225,12 @@ def world() -> StaticWorld:
     return StaticWorld(views, responsible={"g2": "p1", "g1": "l1p"}, grids={POINT: ("g1", "g2")})
 
 
-def issue(desk, **kw) -> dict:
-    body = {"lat": POINT[0], "lon": POINT[1], "title": "stall fire", "kind": "emergency", "priority": 1, **kw}
-    return desk.issue(body, "user:coord", now=T0)
-
-
 def test_orders_issue_ack_escalate_with_audit_notices_and_outbox(csettings, rc, world):
     s = csettings.model_copy(update={"ack_timeout_s": 1.0, "escalation_depth": 2})
     notices = rc.pubsub()  # a cluster pub/sub on one node hears every node's PUBLISH
     notices.subscribe(keys.CHANNEL_ORDERS, keys.CHANNEL_ALERTS)
     desk = Orders(rc, s, world)
-    a = issue(desk)
+    a = issue(desk, POINT, now=T0)
     assert {r["device"]: r["state"] for r in a["recipients"]} == {"d1": "sent", "d2": "sent", "d3": "sent"}
     desk.report(a["id"], "d3", "declined", "device:d3", now=T0 + 0.5)
     steps = desk.fire_due(now=T0 + 1.5)  # nobody acknowledged: the next nearest, an alert to level 1
@@ -244,7 +239,7 @@ def test_orders_issue_ack_escalate_with_audit_notices_and_outbox(csettings, rc, 
         assert desk.report(a["id"], "d4", state, "device:d4", now=T0 + t)["changed"]
     assert desk.fire_due(now=T0 + 100) == []
     desk.close(a["id"], "user:coord", now=T0 + 6)
-    b = issue(desk)
+    b = issue(desk, POINT, now=T0)
     desk.cancel(b["id"], "user:coord", reason="false alarm", now=T0 + 7)
     # an SOS: its alert and its order to the nearest colleagues in one transaction
     alert_desk = Alerts(rc, s.model_copy(update={"sos_k": 2}), world, desk)
@@ -255,7 +250,7 @@ def test_orders_issue_ack_escalate_with_audit_notices_and_outbox(csettings, rc, 
     assert not alert_desk.sos("d6", "device:d6", lat=v.lat, lon=v.lon, now=T0 + 10)["new"]
 
     # escalators racing on the same orders (WATCH/MULTI on the cluster): each step once
-    races = [issue(desk)["id"] for _ in range(3)]
+    races = [issue(desk, POINT, now=T0)["id"] for _ in range(3)]
     barrier = threading.Barrier(3)
     fired: list = []
 
@@ -304,8 +299,7 @@ def test_orders_issue_ack_escalate_with_audit_notices_and_outbox(csettings, rc, 
     received: list = []
     sub = mqtt_connect(s, f"sub-{uuid.uuid4().hex[:6]}", clean_start=True, session_expiry_s=0,
                        on_message=lambda c, u, m: received.append(m.topic))
-    sub.subscribe(f"{s.topic_root}/#", qos=1)  # orders to the recipients, alerts to level 1
-    time.sleep(0.3)
+    subscribe(sub, [(f"{s.topic_root}/#", 1)])  # orders to the recipients, alerts to level 1
     client = mqtt_connect(s, f"sender-{uuid.uuid4().hex[:6]}", clean_start=True, session_expiry_s=0)
     try:
         ensure_group(rc)
@@ -375,7 +369,7 @@ def test_accounts_tokens_and_login_throttle(rc):
 def test_keys_of_different_tags_land_on_different_nodes(csettings, rc, index, redis_cluster, world):
     now = time.time()
     store_positions(csettings, rc, index, now, n=40)
-    issue(Orders(rc, csettings, world))
+    issue(Orders(rc, csettings, world), POINT, now=T0)
     Accounts(rc).add("admin", "admin")
     held = [local_keys(s) for s in redis_cluster]
     # each key on exactly one node, and together they are all the cluster's keys

@@ -100,7 +100,8 @@ class IngestThread:
 
     def __init__(self, settings, client_id: str):
         from geodata.index import GridIndex
-        from telemetry.ingest import IngestWorker, Pipeline
+        from telemetry.ingest import Pipeline
+        from telemetry.worker import IngestWorker
 
         # Its own share group: a worker of another test, gone with its session kept, would
         # otherwise be handed its turn of the messages.

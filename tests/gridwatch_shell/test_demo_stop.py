@@ -19,7 +19,7 @@ import urllib.request
 from http.cookiejar import CookieJar
 
 from gridwatch.services import free_port
-from tests.waiting import wait_for
+from testkit.waiting import wait_for
 
 GRIDS = {"type": "FeatureCollection", "features": [
     {"type": "Feature", "properties": {"id": "T1", "name": "Township", "level": 1, "parent": None},

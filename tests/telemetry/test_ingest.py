@@ -17,12 +17,13 @@ import pytest
 import redis
 
 from gridwatch.settings import Settings
-from telemetry.ingest import IngestWorker, Pipeline, metrics
+from telemetry.ingest import Pipeline, metrics
 from telemetry.mqtt import connect, parse_url
 from telemetry.store import LiveStore
+from telemetry.worker import IngestWorker
 
 from .conftest import TinyRegistry
-from tests.waiting import wait_for
+from testkit.waiting import wait_for
 
 NOW = float(int(time.time()))
 
@@ -81,8 +82,7 @@ def test_two_workers_share_the_subscription_and_lose_nothing(settings, rdb, tiny
     for t in threads:
         t.start()
     for w in workers:
-        assert w.ready.wait(10)
-    time.sleep(0.3)  # subscriptions acknowledged
+        assert w.ready.wait(10)  # the broker acknowledged the subscriptions
     devices = ["dev1", "dev2", "dev3", "dev4"]
     n = 2000
     publish_all(s, fixes(devices, n))
@@ -130,8 +130,7 @@ def test_worker_stopped_mid_stream_loses_no_qos1_message(settings, rdb, demo_in_
     devices = list(demo_in_redis.devices()[:5])
     client_id = f"ingest-{how}-{uuid.uuid4().hex[:6]}"
     proc = _worker(s, client_id)
-    _wait_subscribed(proc)
-    time.sleep(0.3)
+    _wait_subscribed(proc)  # logged on the SUBACK
     n = 3000
     items = fixes(devices, n, 28.25, 117.03)
     publisher = threading.Thread(target=publish_all, args=(s, items), kwargs={"per_s": 1000})

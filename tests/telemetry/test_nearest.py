@@ -11,9 +11,10 @@ import h3
 import numpy as np
 import pytest
 
-from telemetry.nearest import (EARTH_RADIUS_M, FINE_MAX_RING, FIRST_RINGS, MAX_ABS_LAT, Candidate, _coarse_cell,
-                               _local_xy, _rings, cell_lower_bounds, circumradius_m, local_layout,
-                               local_ring_bounds, nearest, ring_lower_bounds)
+from geodata.geo import EARTH_RADIUS_M, haversine_m
+from telemetry.nearest import (FINE_MAX_RING, FIRST_RINGS, MAX_ABS_LAT, Candidate, _coarse_cell, _local_xy, _rings,
+                               cell_lower_bounds, circumradius_m, local_layout, local_ring_bounds, nearest,
+                               ring_lower_bounds)
 from telemetry.protocols import Fix
 from telemetry.store import LiveStore
 
@@ -219,10 +220,7 @@ def world(redis_server, tmp_path_factory):
 
 
 def brute(w, lat, lon, k, statuses=("on_duty",), max_age_s=None, roles=None, exclude=()):
-    la, lo = np.radians(w["lat"]), np.radians(w["lon"])
-    a = (np.sin((la - np.radians(lat)) / 2) ** 2
-         + np.cos(np.radians(lat)) * np.cos(la) * np.sin((lo - np.radians(lon)) / 2) ** 2)
-    d = 2 * 6371007.180918475 * np.arcsin(np.sqrt(a))
+    d = haversine_m(lat, lon, np.radians(w["lat"]), np.radians(w["lon"]))
     ok = np.ones(len(d), bool)
     if statuses is not None:
         ok &= np.isin(w["st"], statuses)
@@ -310,7 +308,7 @@ def test_per_status_counts_follow_every_change_and_let_rare_filters_skip_cells(r
     from gridwatch.settings import Settings
     from telemetry import nearest as nearest_mod
     from telemetry.protocols import Status
-    from telemetry.store import CELL, OCC, OCCST, parse_record
+    from telemetry.store import CELL, OCC, OCCST, REC_SEP
 
     settings = Settings()
     store = LiveStore(rdb, settings)
@@ -347,7 +345,7 @@ def test_per_status_counts_follow_every_change_and_let_rare_filters_skip_cells(r
         recount: dict[str, int] = {}
         for cell in (c.decode() for c in rdb.hkeys(OCC)):
             for rec in rdb.hvals(CELL + cell):
-                _, _, _, st, role, _ = parse_record(rec)
+                _, _, _, st, role, _ = rec.decode().split(REC_SEP, 5)
                 recount[f"{cell}|{st}|{role}"] = recount.get(f"{cell}|{st}|{role}", 0) + 1
         assert {k.decode(): int(v) for k, v in rdb.hgetall(OCCST).items()} == recount, step
 

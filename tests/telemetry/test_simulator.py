@@ -9,10 +9,11 @@ import uuid
 import orjson
 from prometheus_client import CollectorRegistry
 
-from telemetry.ingest import IngestWorker, Pipeline, metrics
+from telemetry.ingest import Pipeline, metrics
 from telemetry.mqtt import connect
 from telemetry.simulator import Simulator, Terminal, step_towards
 from telemetry.store import LiveStore
+from telemetry.worker import IngestWorker
 
 from .conftest import GRIDS, TinyRegistry
 from .test_ingest import wait_for
