@@ -69,6 +69,10 @@ def sync(conn, dataset, actor: str) -> dict[str, int]:
                     + " OR NOT entities.active")
         cur.execute("UPDATE entities e SET active = false, left_at = now(), updated_at = now() "
                     "WHERE e.active AND NOT EXISTS (SELECT 1 FROM incoming i WHERE i.uscc = e.uscc)")
+    if added or changed or deactivated:
+        # the name pairs' frequencies, which the search's plan is chosen by (migration 0002)
+        conn.execute("ANALYZE entities")
+        conn.commit()
     return {"added": added, "changed": changed, "deactivated": deactivated,
             "unchanged": len(rows) - added - changed}
 
@@ -102,17 +106,14 @@ def search(conn, q: str = "", *, grid: str | None = None, category: str | None =
     order = "name, uscc"          # without q: the register in name order (its own index)
     if q:
         like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        name = "(name_grams @> %s::text[] AND name ILIKE %s)"
         if USCC_PREFIX.match(q.upper()):
-            where.append("(uscc LIKE %s OR name ILIKE %s)")
-            args += [q.upper().replace("%", "") + "%", like]
+            where.append(f"(uscc LIKE %s OR {name})")
+            args += [q.upper() + "%", grams(q), like]
             order = f"(uscc = {_lit(q.upper())}) DESC, length(name), name, uscc"
-        elif len(q) <= 2:          # too short for the trigram index: the name's 1- and 2-grams
-            where.append("name_grams @> ARRAY[lower(%s)] AND name ILIKE %s")
-            args += [q, like]
-            order = "length(name), name, uscc"
         else:
-            where.append("name ILIKE %s")
-            args.append(like)
+            where.append(name)
+            args += [grams(q), like]
             order = "length(name), name, uscc"
     if not q:
         sql = (f"SELECT {SEARCH_COLUMNS} FROM entities" + (" WHERE " + " AND ".join(where) if where else "")
@@ -123,11 +124,17 @@ def search(conn, q: str = "", *, grid: str | None = None, category: str | None =
     sql = (f"SELECT * FROM (SELECT {SEARCH_COLUMNS} FROM entities WHERE {' AND '.join(where)} LIMIT {CANDIDATES}) c "
            f"ORDER BY {order} LIMIT %s")
     with conn.transaction(), conn.cursor() as cur:
-        # the name indexes, never a scan of the whole register (the planner cannot tell how
-        # many names hold a fragment, and a wrong guess costs a full scan)
-        cur.execute("SET LOCAL enable_seqscan = off")
+        # the first matches in storage order, whichever scan another query has under way
+        cur.execute("SET LOCAL synchronize_seqscans = off")
         cur.execute(sql, (*args, limit))
         return list(cur.fetchall())
+
+
+def grams(q: str) -> list[str]:
+    """What `name_grams` must hold for a name to contain q: its pairs of adjacent characters
+    (lower case), or the character itself (migration 0002)."""
+    q = q.lower()
+    return [q] if len(q) == 1 else sorted({q[i:i + 2] for i in range(len(q) - 1)})
 
 
 def _lit(s: str) -> str:

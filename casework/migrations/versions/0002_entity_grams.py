@@ -1,4 +1,4 @@
-"""Entity search by one or two characters, results in name order (sql/0002_entity_grams.sql).
+"""Entity search by any part of the name through its characters and pairs (sql/0002_entity_grams.sql).
 
 Revision ID: 0002
 Revises: 0001
@@ -20,4 +20,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute("DROP INDEX entities_name_order; DROP INDEX entities_name_grams; ALTER TABLE entities DROP COLUMN name_grams; DROP FUNCTION gw_grams(text)")
+    op.execute("DROP INDEX entities_name_order; DROP INDEX entities_name_grams; "
+               "ALTER TABLE entities DROP COLUMN name_grams; DROP FUNCTION gw_grams(text); "
+               "CREATE INDEX entities_name_trgm ON entities USING gin (name gin_trgm_ops)")
