@@ -70,7 +70,13 @@ def console_errors(driver) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def web_stack(tmp_path_factory, demo_data):
+def web_overrides() -> dict:
+    """Settings a test module wants for its web_stack (override the fixture in the module)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def web_stack(tmp_path_factory, demo_data, web_overrides):
     """A web process's world for one test module: its own Redis (demo dataset loaded) and its
     own Mosquitto, accounts for each role, and the FastAPI server (not yet listening). A broker
     of its own matters: persistent shared-subscription sessions that other tests leave behind
@@ -87,7 +93,7 @@ def web_stack(tmp_path_factory, demo_data):
     rs = RedisServer(workdir=tmp_path_factory.mktemp("web-redis"), appendonly=False).start()
     ms = MosquittoServer(workdir=tmp_path_factory.mktemp("web-mqtt")).start()
     settings = Settings(redis_url=rs.url, mqtt_url=ms.url, data=demo_data,
-                        var_dir=tmp_path_factory.mktemp("var"), ack_timeout_s=30)
+                        var_dir=tmp_path_factory.mktemp("var"), **{"ack_timeout_s": 30, **web_overrides})
     r = redis_lib.Redis.from_url(rs.url)
     save_dataset(r, load_dataset(demo_data))
     acc = Accounts(r)

@@ -278,3 +278,59 @@ def test_a_web_process_follows_a_newly_loaded_dataset(api, web_stack, demo_data)
         save_dataset(web_stack.r, ds)
         ctx.follow_dataset(force=True)
     assert ctx.grid_names[gid] == old_name
+
+
+def test_grids_are_exact_by_default_and_simplified_on_request(api, web_stack):
+    """Integrators get the boundaries as loaded; the map's ~80 m outlines only when asked."""
+    import shapely
+    from shapely.geometry import shape
+
+    g = web_stack.ctx.dataset.grids
+    row = g[g["level"] == 2].iloc[0]
+    def vertices(params):
+        res = api.get(f"/api/grids?level=2{params}", headers=h(web_stack, "viewer1"))
+        assert res.status_code == 200
+        f = next(f for f in res.json()["features"] if f["properties"]["id"] == row["id"])
+        return shape(f["geometry"])
+    exact, simple = vertices(""), vertices("&simplified=true")
+    assert shapely.get_num_coordinates(exact) == shapely.get_num_coordinates(row.geometry)
+    assert exact.symmetric_difference(row.geometry).area < 1e-12
+    assert shapely.get_num_coordinates(simple) < shapely.get_num_coordinates(exact)
+    assert "simplified" in str(api.get("/api/openapi.json", headers=h(web_stack, "viewer1")).json()["paths"]["/api/grids"])
+
+
+def test_a_mistaken_sos_is_cancelled_by_its_supervisor_and_kept(api, web_stack):
+    (person, device), (other, _) = supervisors(web_stack, 12)[10:12]
+    ctx = web_stack.ctx
+    report(ctx, device, 28.25, 117.05)
+    for pid in (person, other):
+        web_stack.accounts.add(pid, "supervisor", "pw", person=pid)
+    sos = ctx.alerts.sos(device, f"device:{device}")
+    aid = sos["alert"]["id"]
+    # another supervisor and a viewer may not; the one who raised it may
+    for who in (other, "viewer1"):
+        tok = web_stack.accounts.new_token(who) if who == other else web_stack.tokens[who]
+        res = api.post(f"/api/alerts/{aid}/cancel", headers={"Authorization": f"Bearer {tok}"})
+        assert res.status_code == 403 and res.json()["error"]
+    tok = web_stack.accounts.new_token(person)
+    res = api.post(f"/api/alerts/{aid}/cancel", headers={"Authorization": f"Bearer {tok}"})
+    assert res.status_code == 200, res.text
+    a = res.json()
+    assert a["state"] == "cleared" and a["cancelled_by"] == f"user:{person}"
+    # kept: still listed, its audit entries all there, the last naming him
+    assert any(x["id"] == aid for x in api.get("/api/alerts?state=cleared", headers=h(web_stack, "viewer1")).json())
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from alerts import audit
+
+    today = datetime.now(ZoneInfo(ctx.settings.timezone)).date()
+    entries = [e.row() for e in audit.read_day(web_stack.r, today, ctx.settings.timezone)]
+    entries = [e for e in entries if e.get("alert") == aid]
+    assert [e["event"] for e in entries][:1] == ["raised"] and entries[-1]["actor"] == f"user:{person}"
+    assert entries[-1]["data"].get("cancelled_by") == f"user:{person}"
+    if sos["order"]:
+        assert ctx.orders.get(sos["order"], with_audit=False)["state"] == "cancelled"
+    # a repeat changes nothing; a non-SOS alert cannot be cancelled
+    assert api.post(f"/api/alerts/{aid}/cancel", headers={"Authorization": f"Bearer {tok}"}).status_code == 200
+    assert api.post("/api/alerts/nope/cancel", headers=h(web_stack, "coord1")).status_code == 404
