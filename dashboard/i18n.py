@@ -148,7 +148,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "err_no_recipient": ("此处没有可派的接收人：{reasons}", "Nobody to send this order to: {reasons}"),
     "err_invalid_order": ("指令内容不完整：{fields}", "The order is incomplete: {fields}"),
     "err_unknown_recipients": ("未知接收人：{ids}", "Unknown recipients: {ids}"),
-    "err_order_state": ("指令 {order} 已{state}，不能{act}", "Order {order} is {state}: it cannot be {act}"),
+    "err_order_state": ("指令 {order} 当前{state}，不能{act}", "Order {order} is {state}: it cannot be {act}"),
     "err_not_found": ("未找到 {what}", "Not found: {what}"),
     "err_forbidden": ("当前角色无权执行此操作", "Your role may not do this"),
     "err_sos_cancel": ("只有发出求助的监管员本人或指挥员可以撤销", "Only the supervisor who raised it, or a coordinator, may cancel it"),
@@ -162,7 +162,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "done_close": ("✓ 指令 {order} 已办结", "✓ order {order} closed"),
     "done_ack": ("✓ 告警已确认", "✓ alert acknowledged"),
     "already_acked": ("该告警已由 {who} 确认", "Already acknowledged by {who}"),
-    "already_order": ("指令 {order} 已是{state}", "Order {order} is {state} already"),
+    "already_order": ("指令 {order} 当前已是{state}", "Order {order} is {state} already"),
     # the phone
     "sos_hold": ("按住 1.5 秒发出紧急求助", "Hold 1.5 s to raise SOS"),
     "sos_sent": ("已发出紧急求助，指挥中心和附近同事已收到", "SOS raised: the command centre and nearby colleagues have it"),

@@ -334,3 +334,53 @@ def test_a_mistaken_sos_is_cancelled_by_its_supervisor_and_kept(api, web_stack):
     # a repeat changes nothing; a non-SOS alert cannot be cancelled
     assert api.post(f"/api/alerts/{aid}/cancel", headers={"Authorization": f"Bearer {tok}"}).status_code == 200
     assert api.post("/api/alerts/nope/cancel", headers=h(web_stack, "coord1")).status_code == 404
+
+
+def test_the_console_says_why_the_server_refuses(web_stack):
+    """Issue, cancel, close and alert acknowledgement: the reason in the page's language,
+    never an error's class name."""
+    from alerts.errors import AlertsError
+    from dashboard import live
+    from dashboard.auth import User
+    from dashboard.i18n import error_text
+
+    ctx = web_stack.ctx
+    coord = User("coord1", "coordinator")
+    with pytest.raises(AlertsError) as e:
+        live.issue_order(ctx, coord, 28.24, 117.04, "", "", "task", 2, None)
+    assert error_text(e.value, "zh") == "✗ 指令内容不完整：标题"
+    assert "Invalid" not in error_text(e.value, "en") and "title" in error_text(e.value, "en")
+    with pytest.raises(AlertsError) as e:
+        live.issue_order(ctx, coord, 40.0, 116.0, "远处", "", "task", 2, None)  # nobody near, no grid
+    zh = error_text(e.value, "zh")
+    assert zh.startswith("✗ 此处没有可派的接收人") and "不在任何二级网格内" in zh
+    (_, device), = supervisors(web_stack, 14)[13:14]
+    report(ctx, device, 28.241, 117.041)
+    o = ctx.orders.issue({"lat": 28.241, "lon": 117.041, "title": "t", "recipients": [device]}, "user:coord1")
+    assert live.order_action(ctx, coord, o["id"], "cancel", "zh") == f"✓ 指令 {o['id']} 已撤销"
+    assert live.order_action(ctx, coord, o["id"], "close", "zh") == f"✗ 指令 {o['id']} 当前已撤销，不能办结"
+    assert live.order_action(ctx, coord, o["id"], "cancel", "en") == f"Order {o['id']} is cancelled already"
+    assert live.order_action(ctx, coord, "nope", "close", "zh") == "✗ 未找到 nope"
+    sos = ctx.alerts.sos(device, f"device:{device}")
+    aid = sos["alert"]["id"]
+    assert live.ack_alert(ctx, coord, aid, "zh") == "✓ 告警已确认"
+    assert live.ack_alert(ctx, coord, aid, "zh") == "该告警已由 coord1 确认"
+    assert live.ack_alert(ctx, coord, "nope", "zh") == "✗ 未找到 nope"
+    ctx.alerts.cancel_sos(aid, "user:coord1")
+
+
+def test_the_pages_words_for_the_domains_codes():
+    from dashboard.i18n import STRINGS, alert_subtitle, code, distance, person_with_role
+
+    assert distance(55129, "zh") == "55.1 公里" and distance(850, "zh") == "850 米"
+    assert distance(55129, "en") == "55.1 km"
+    assert person_with_role("张琳娟", "l1_supervisor", "zh") == "张琳娟（一级网格监管员）"
+    assert f"{code('status', 'on_duty', 'zh')} · {code('fresh', 'live', 'zh')}" == "在岗 · 在线"
+    row = {"kind": "offline", "who": "张三", "grid": "白露街道", "at": "10:00:00"}
+    assert alert_subtitle(row, "zh") == "张三 在岗时离线 · 白露街道 · 10:00:00"
+    from alerts.states import ORDER_STATES, RECIPIENT_STATES
+    from alerts.alerts import KINDS
+    for prefix, values in (("order", ORDER_STATES), ("state", RECIPIENT_STATES), ("kind", KINDS),
+                           ("role", ("l1_supervisor", "l2_supervisor", "assistant", "informant", "coordinator",
+                                     "duty_officer"))):
+        assert all(f"{prefix}_{v}" in STRINGS for v in values), prefix
