@@ -40,6 +40,12 @@ def stack(web_stack, tmp_path_factory):
     proc.wait(15)
 
 
+@pytest.fixture
+def chrome(chrome):
+    chrome.set_page_load_timeout(120)  # the demo's map on a shared 2-core machine
+    return chrome
+
+
 def grid_with_its_supervisor(ctx):
     """A level-2 grid, a point inside it and its responsible supervisor's device."""
     g = ctx.dataset.grids
@@ -150,7 +156,9 @@ def phone(tmp_path):
         opts.add_argument(flag)
     opts.add_argument(f"--user-data-dir={tmp_path / 'phone'}")
     opts.add_experimental_option("mobileEmulation", {"deviceMetrics": {"width": 390, "height": 844, "pixelRatio": 3}})
-    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+    driver.set_page_load_timeout(120)
+    return driver
 
 
 def test_sos_needs_a_hold_and_its_supervisor_can_cancel_a_mistaken_one(stack, tmp_path):
