@@ -351,9 +351,12 @@ def test_the_console_says_why_the_server_refuses(web_stack):
     assert error_text(e.value, "zh") == "✗ 指令内容不完整：标题"
     assert "Invalid" not in error_text(e.value, "en") and "title" in error_text(e.value, "en")
     with pytest.raises(AlertsError) as e:
-        live.issue_order(ctx, coord, 40.0, 116.0, "远处", "", "task", 2, None)  # nobody near, no grid
-    zh = error_text(e.value, "zh")
-    assert zh.startswith("✗ 此处没有可派的接收人") and "不在任何二级网格内" in zh
+        live.issue_order(ctx, coord, 28.24, 117.04, "t", "", "task", 2, ["nobody"])
+    assert error_text(e.value, "zh") == "✗ 未知接收人：nobody"
+    from alerts.choice import Note
+    from alerts.errors import Invalid
+    nobody = Invalid("no recipient for this order", reasons=[Note("outside", "point is outside every level-2 grid")])
+    assert error_text(nobody, "zh") == "✗ 此处没有可派的接收人：该点不在任何二级网格内：无网格责任人"
     (_, device), = supervisors(web_stack, 14)[13:14]
     report(ctx, device, 28.241, 117.041)
     o = ctx.orders.issue({"lat": 28.241, "lon": 117.041, "title": "t", "recipients": [device]}, "user:coord1")
