@@ -79,9 +79,7 @@ def pick_grid(chrome, gid):
                         chrome.find_elements(By.CSS_SELECTOR, "#con-recipients label"), timeout=30,
                         what="the suggested recipients")
     except AssertionError:
-        chrome.save_screenshot("/tmp/ui-debug.png")
-        print("LOG", chrome.get_log("browser"))
-        print("PANEL", chrome.find_element(By.CSS_SELECTOR, ".gw-panel").text)
+        chrome.save_screenshot("/tmp/dash_artifacts/console-recipients.png")
         raise
 
 
