@@ -5,6 +5,7 @@ published on the `gw:alerts` channel by the audit entry written with it.
 """
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 
@@ -13,7 +14,7 @@ import redis
 
 from alerts import audit, keys, outbox, states
 from alerts.choice import next_nearest
-from alerts.errors import Invalid, NotFound
+from alerts.errors import Conflict, Invalid, NotFound
 from alerts.models import OrderRequest
 from alerts.tx import transact
 from alerts.world import DeviceView, World
@@ -21,7 +22,7 @@ from gridwatch.settings import Settings
 
 KINDS = ("sos", "offline", "left_grid", "low_battery", "escalation")
 ON_DUTY_STATUSES = (None, "on_duty", "busy", "sos")  # a device that never said counts on duty
-_FLOATS = ("raised_at", "acked_at", "cleared_at", "lat", "lon")
+_FLOATS = ("raised_at", "acked_at", "cleared_at", "cancelled_at", "lat", "lon")
 
 
 def episode_key(kind: str, subject: str) -> str:
@@ -71,14 +72,15 @@ def queue_raise(pipe, *, root: str, alert_id: str, kind: str, subject: str, ts: 
     return view
 
 
-def queue_clear(pipe, row: dict, ts: float, actor: str, reason: str) -> None:
+def queue_clear(pipe, row: dict, ts: float, actor: str, reason: str, extra: dict | None = None) -> None:
+    """Queue an alert's end (the caller holds MULTI); `extra` goes on the alert and its audit entry."""
     pipe.hset(keys.alert(row["id"]), mapping={"state": states.ALERT_CLEARED, "cleared_at": ts,
-                                               "cleared_by": actor, "cleared_reason": reason})
+                                               "cleared_by": actor, "cleared_reason": reason, **(extra or {})})
     if row.get("episode"):
         pipe.delete(row["episode"])
     audit.record(pipe, ts=ts, actor=actor, kind="alert", event="cleared", alert=row["id"],
                  order=row.get("order", ""), device=row.get("device", ""), before=row["state"],
-                 after=states.ALERT_CLEARED, data={"reason": reason})
+                 after=states.ALERT_CLEARED, data={"reason": reason, **(extra or {})})
 
 
 @dataclass(frozen=True)
@@ -232,6 +234,34 @@ class Alerts:
         return self.get(alert_id)
 
     # -- SOS -----------------------------------------------------------------------------
+    def cancel_sos(self, alert_id: str, actor: str, *, now: float | None = None) -> dict:
+        """A mistaken SOS withdrawn (a phone pressed in a pocket): the alert is cleared and
+        marked `cancelled_by` the actor, its order to colleagues cancelled; the alert and its
+        audit entries stay. Who may do it is the caller's check. Raises NotFound, Conflict
+        (not an SOS, or cleared already by something else); a repeat changes nothing."""
+        now = time.time() if now is None else now
+
+        def fn(pipe):
+            row = read_alert_in(pipe, alert_id)
+            if row is None:
+                raise NotFound(f"no alert {alert_id}", alert=alert_id)
+            if row["kind"] != "sos":
+                raise Conflict(f"alert {alert_id} is {row['kind']}, not an SOS", code="err_not_sos", alert=alert_id)
+            if row["state"] == states.ALERT_CLEARED:
+                if row.get("cancelled_by"):
+                    return row
+                raise Conflict(f"alert {alert_id} is cleared already", code="err_alert_cleared", alert=alert_id)
+            pipe.multi()
+            queue_clear(pipe, row, now, actor, f"SOS cancelled by {actor}: false alarm",
+                        extra={"cancelled_by": actor, "cancelled_at": now})
+            return row
+
+        row = transact(self.r, [keys.alert(alert_id)], fn)
+        if row.get("order") and self.orders is not None:
+            with contextlib.suppress(Conflict, NotFound):  # closed or cancelled meanwhile: nothing to stand down
+                self.orders.cancel(row["order"], actor, reason=f"SOS {alert_id} cancelled by {actor}", now=now)
+        return self.get(alert_id)
+
     def sos(self, device: str, actor: str, *, lat: float | None = None, lon: float | None = None,
             note: str = "", now: float | None = None) -> dict:
         """A device's SOS: an alert at once and an emergency order to its nearest colleagues,

@@ -27,17 +27,37 @@ class Candidate:
 class Pick:
     device: str
     person: str | None
-    reason: str
+    reason: str                   # English, as the audit and the API keep it
     distance_m: float | None = None
+    rule: str = ""                # responsible, nearest or chosen: what a page says in its language
+    rank: int = 0                 # for `nearest`: 1 is the nearest eligible
+
+
+class Note(str):
+    """Why someone was left out: reads as the English text the audit and the API keep, and
+    carries a code and its parameters so a page can say it in its own language."""
+
+    code: str
+    params: dict
+
+    def __new__(cls, code: str, text: str, **params):
+        note = super().__new__(cls, text)
+        note.code, note.params = code, params
+        return note
+
+
+def _why(c: Candidate) -> tuple[str, str] | None:
+    if c.status not in (None, ON_DUTY):
+        return "status", c.status
+    if c.fresh not in (None, LIVE):
+        return "position", c.fresh
+    return None
 
 
 def eligible(c: Candidate) -> str | None:
     """None when `c` may be sent an order, else why not."""
-    if c.status not in (None, ON_DUTY):
-        return f"status {c.status}"
-    if c.fresh not in (None, LIVE):
-        return f"position {c.fresh}"
-    return None
+    why = _why(c)
+    return None if why is None else f"{why[0]} {why[1]}"
 
 
 def choose(
@@ -60,18 +80,23 @@ def choose(
     notes: list[str] = []
     taken: set[str] = set(exclude)
     if grid is None:
-        notes.append("point is outside every level-2 grid: no responsible supervisor")
+        notes.append(Note("outside", "point is outside every level-2 grid: no responsible supervisor"))
     elif responsible is None:
-        notes.append(f"grid {grid} has no responsible level-2 supervisor")
+        notes.append(Note("no_responsible", f"grid {grid} has no responsible level-2 supervisor", grid=grid))
     elif responsible_state is None:
-        notes.append(f"responsible supervisor {responsible} of grid {grid} has no device")
+        notes.append(Note("no_device", f"responsible supervisor {responsible} of grid {grid} has no device",
+                          grid=grid, person=responsible))
     elif responsible_state.device in taken:
-        notes.append(f"responsible supervisor {responsible} already asked")
-    elif (why := eligible(responsible_state)) is not None:
-        notes.append(f"responsible supervisor {responsible} of grid {grid} skipped: {why}")
+        notes.append(Note("already_asked", f"responsible supervisor {responsible} already asked",
+                          grid=grid, person=responsible))
+    elif (why := _why(responsible_state)) is not None:
+        notes.append(Note("responsible_skipped",
+                          f"responsible supervisor {responsible} of grid {grid} skipped: {why[0]} {why[1]}",
+                          grid=grid, person=responsible, why=why[0], value=why[1]))
     else:
         picks.append(Pick(responsible_state.device, responsible,
-                          f"responsible level-2 supervisor of grid {grid}", responsible_state.distance_m))
+                          f"responsible level-2 supervisor of grid {grid}", responsible_state.distance_m,
+                          rule="responsible"))
         taken.add(responsible_state.device)
     picks.extend(next_nearest(nearest, k, taken, notes))
     return picks, notes
@@ -88,11 +113,14 @@ def next_nearest(nearest: list[Candidate], k: int, taken: set[str] | frozenset[s
         if c.device in seen:
             continue
         seen.add(c.device)
-        if (why := eligible(c)) is not None:
-            notes.append(f"{c.device} skipped: {why}")
+        if (why := _why(c)) is not None:
+            notes.append(Note("skipped", f"{c.device} skipped: {why[0]} {why[1]}", device=c.device,
+                              person=c.person, why=why[0], value=why[1]))
             continue
         dist = "" if c.distance_m is None else f", {c.distance_m:.0f} m"
-        out.append(Pick(c.device, c.person, f"nearest eligible #{len(out) + 1}{dist}", c.distance_m))
+        out.append(Pick(c.device, c.person, f"nearest eligible #{len(out) + 1}{dist}", c.distance_m,
+                        rule="nearest", rank=len(out) + 1))
     if len(out) < k:
-        notes.append(f"only {len(out)} of {k} nearest eligible supervisors found")
+        notes.append(Note("too_few", f"only {len(out)} of {k} nearest eligible supervisors found",
+                          found=len(out), k=k))
     return out

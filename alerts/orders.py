@@ -158,6 +158,17 @@ class Orders:
         # Explicit recipients are the coordinator's choice: they are timed, never replaced.
         pipe.zadd(keys.TIMERS, {oid: order["ack_by"]})
 
+    def suggest(self, lat: float, lon: float, k: int | None = None) -> dict:
+        """Who an order at this point would go to if issued now without `recipients`: the very
+        choice `issue` makes (the console shows it, and issues without `recipients` when the
+        coordinator leaves it unchanged, so the order escalates). Raises Invalid for a bad point."""
+        try:
+            req = OrderRequest(lat=lat, lon=lon, title="-", **({} if k is None else {"k": k}))
+        except Exception as e:  # pydantic.ValidationError
+            raise Invalid("invalid order", errors=_errors(e)) from None
+        picks, notes, l1_grid, grid = self._choose(req, ())
+        return {"picks": picks, "notes": notes, "level1": l1_grid, "level2": grid, "k": req.k}
+
     def _choose(self, req: OrderRequest, exclude: Iterable[str]) -> tuple[list[Pick], list[str], str | None, str | None]:
         world = self._world()
         l1_grid, grid = world.locate(req.lat, req.lon)
@@ -168,7 +179,7 @@ class Orders:
                 if device is None:
                     unknown.append(rid)
                 else:
-                    picks.append(Pick(device, world.person_of(device), "chosen by the coordinator"))
+                    picks.append(Pick(device, world.person_of(device), "chosen by the coordinator", rule="chosen"))
             if unknown:
                 raise Invalid("unknown recipients", unknown=unknown)
             return list({p.device: p for p in picks}.values()), [], l1_grid, grid
@@ -308,7 +319,7 @@ class Orders:
                 raise NotFound(f"no order {order_id}", order=order_id)
             d = states.decide_order(order["state"], target)
             if d.verdict == "refuse":
-                raise Conflict(f"order {order_id}: {d.reason}", reason=d.reason, state=order["state"])
+                raise Conflict(f"order {order_id}: {d.reason}", reason=d.reason, state=order["state"], order=order_id)
             if d.verdict == "noop":
                 return False
             recs = _read_recipients(pipe, order_id)

@@ -12,7 +12,7 @@ from dashboard.records_routes import install_records_routes
 from dashboard.auth import User
 from dashboard.deps import Lat, Lon, current_user
 from dashboard.context import WebContext
-from layers.grids import grids_geojson
+from layers.grids import SIMPLIFY_DEG, grids_geojson
 
 def _person_view(p) -> dict | None:
     if p is None:
@@ -39,8 +39,14 @@ def install_api(server: FastAPI, ctx: WebContext) -> None:
 
     @api.get("/grids", tags=["grids"])
     def grids(_: Annotated[User, Depends(current_user)],
-              level: Annotated[int | None, Query(ge=1, le=2)] = None) -> dict:
-        return grids_geojson(ctx.dataset.grids, level=level)
+              level: Annotated[int | None, Query(ge=1, le=2)] = None,
+              simplified: Annotated[bool, Query(description=(
+                  "false (default): the exact boundaries as loaded, for integrators. true: the "
+                  "outlines the map draws, coverage-simplified at about 80 m (0.0008 degrees) "
+                  "with coordinates rounded to about 1 m; for display only, never for locating "
+                  "a point"))] = False) -> dict:
+        """The grids as GeoJSON (`id`, `name`, `level`, `parent`, `branch`): exact by default."""
+        return grids_geojson(ctx.dataset.grids, level=level, simplify_deg=SIMPLIFY_DEG if simplified else 0)
 
     @api.get("/grids/locate", tags=["grids"])
     def locate(_: Annotated[User, Depends(current_user)], lat: Lat, lon: Lon) -> dict:

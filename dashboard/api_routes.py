@@ -186,6 +186,19 @@ def install_order_routes(api: APIRouter, ctx) -> None:
     def list_alerts(_: AnyUser, state: Literal["open", "acknowledged", "cleared", "active"] | None = "open") -> list[dict]:
         return _alerts_call(ctx.alerts.list, state)
 
+    @api.post("/alerts/{alert_id}/cancel", tags=["alerts"])
+    def cancel_sos(user: AnyUser, alert_id: str) -> dict:
+        """Withdraw a mistaken SOS: by the supervisor whose device raised it, a coordinator or an
+        admin (403 otherwise). The alert becomes `cleared` with `cancelled_by` and
+        `cancelled_at`, its audit entry names him, and its order to colleagues is cancelled;
+        nothing is deleted. 409 for an alert that is not an SOS or was cleared otherwise."""
+        from dashboard.live import cancel_sos as cancel
+
+        try:
+            return _alerts_call(cancel, ctx, user, alert_id)
+        except PermissionError as exc:
+            raise HTTPException(403, str(exc)) from None
+
     @api.post("/alerts/{alert_id}/ack", tags=["alerts"])
     def ack(user: AnyUser, alert_id: str, body: AlertAck | None = None) -> dict:
         return _alerts_call(ctx.alerts.ack, alert_id, f"user:{user.name}", note=(body.note if body else ""))

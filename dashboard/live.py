@@ -289,9 +289,8 @@ def _person_row(p) -> dict:
 
 def point_info(ctx, lat: float, lon: float, k: int = 5) -> dict:
     """The grids at a point with their responsible people, the k nearest eligible supervisors,
-    and the recipients an order here would get by default (with the reason for each)."""
-    from telemetry.nearest import nearest
-
+    and who an order here would go to: `Orders.suggest`, the very choice `POST /api/orders`
+    makes without `recipients`, with the rule and the reason of each pick and skip."""
     l1, l2 = ctx.index.locate_one(lat, lon)
     out: dict = {"level1": None, "level2": None}
     for key, gid in (("level1", l1), ("level2", l2)):
@@ -300,23 +299,15 @@ def point_info(ctx, lat: float, lon: float, k: int = 5) -> dict:
             people = [v for v in (resp.get("l1_supervisor"), resp.get("l2_supervisor")) if v]
             people += list(resp.get("assistants", ())) + list(resp.get("informants", ()))
             out[key] = {"id": gid, "name": ctx.grid_names.get(gid, gid), "people": [_person_row(p) for p in people]}
-    s = ctx.settings
-    found = nearest(ctx.r, lat, lon, k, statuses=("on_duty",), max_age_s=s.stale_s, now=time.time(),
-                    res=s.h3_res, roles=SUPERVISOR_ROLES)
     names = _names(ctx)
+    found = ctx.world.nearest(lat, lon, k)  # the order desk's own nearest: its roles and rules
     out["nearest"] = [{"device": c.device, "name": names.get(c.person or "", c.device), "distance_m": c.distance_m,
-                       "status": c.state, "fresh": "live"} for c in found]
-    suggested = []
-    resp2 = ctx.registry.responsible(l2) if l2 else {}
-    l2sup = resp2.get("l2_supervisor") if resp2 else None
-    if l2sup is not None and l2sup.device:
-        suggested.append({"device": l2sup.device, "name": l2sup.name, "reason": "网格责任人 responsible"})
-    for c in out["nearest"]:
-        if len(suggested) >= 3:
-            break
-        if all(c["device"] != x["device"] for x in suggested):
-            suggested.append({"device": c["device"], "name": c["name"], "reason": f"{c['distance_m']:.0f} m"})
-    out["suggested"] = suggested
+                       "role": getattr(ctx.registry.person_of_device(c.device), "role", None), "status": c.status, "fresh": c.fresh} for c in found]
+    sug = ctx.orders.suggest(lat, lon)
+    out["suggested"] = [{"device": p.device, "name": names.get(p.person or "", p.device), "rule": p.rule,
+                         "rank": p.rank, "distance_m": p.distance_m, "reason": p.reason} for p in sug["picks"]]
+    out["notes"] = sug["notes"]
+    out["k"] = sug["k"]
     return out
 
 
@@ -351,26 +342,45 @@ def search(ctx, query: str) -> dict | None:
 
 
 def issue_order(ctx, user, lat, lon, title, body, kind, priority, recipients) -> dict:
+    """From the console: `recipients` None lets the platform choose (the order escalates),
+    a list makes them explicit. Raises AlertsError with the server's reason."""
     req = {"lat": lat, "lon": lon, "title": title, "body": body, "kind": kind, "priority": priority}
-    if recipients:
+    if recipients is not None:
         req["recipients"] = recipients
+    return ctx.orders.issue(req, f"user:{user.name}", source="console")
+
+
+def order_action(ctx, user, order_id: str, act: str, lang: str) -> str:
+    """Cancel or close from the console; what happened, or why the server refused, in words."""
+    from dashboard.i18n import code, error_text, t
+
     try:
-        return ctx.orders.issue(req, f"user:{user.name}", source="console")
+        before = ctx.orders.get(order_id, with_audit=False)["state"]
+        o = ctx.orders.cancel(order_id, f"user:{user.name}") if act == "cancel" \
+            else ctx.orders.close(order_id, f"user:{user.name}")
     except AlertsError as exc:
-        raise ValueError(exc.to_dict().get("error") or str(exc)) from exc
+        return error_text(exc, lang, ctx.person_names, ctx.grid_names, act=act)
+    if before == o["state"]:
+        return t("already_order", lang, order=order_id, state=code("order", o["state"], lang))
+    return t(f"done_{act}", lang, order=order_id)
 
 
-def order_action(ctx, user, order_id: str, act: str) -> None:
-    with contextlib.suppress(AlertsError):
-        if act == "cancel":
-            ctx.orders.cancel(order_id, f"user:{user.name}")
-        elif act == "close":
-            ctx.orders.close(order_id, f"user:{user.name}")
+def ack_alert(ctx, user, alert_id: str, lang: str) -> str:
+    from dashboard.i18n import error_text, t
 
-
-def ack_alert(ctx, user, alert_id: str) -> None:
-    with contextlib.suppress(AlertsError):
+    try:
+        before = ctx.alerts.get(alert_id)
+        if before.get("acked_by"):
+            return t("already_acked", lang, who=_actor_name(ctx, before["acked_by"]))
         ctx.alerts.ack(alert_id, f"user:{user.name}")
+    except AlertsError as exc:
+        return error_text(exc, lang, ctx.person_names, ctx.grid_names)
+    return t("done_ack", lang)
+
+
+def _actor_name(ctx, actor: str) -> str:
+    who = actor.split(":", 1)[-1]
+    return ctx.person_names.get(who, who)
 
 
 def trail_geojson(ctx, device: str, t0: float, t1: float) -> dict:
@@ -416,6 +426,40 @@ def terminal_transition(ctx, user, order_id: str, target: str) -> str:
     except AlertsError as exc:
         return f"✗ {exc}"
     return "✓" if res.get("changed") else (res.get("reason") or "")
+
+
+def may_cancel_sos(user, alert: dict) -> bool:
+    """A coordinator or admin, or the supervisor whose device raised it."""
+    return bool(user) and (user.can_order or (user.person is not None and user.person == alert.get("person")))
+
+
+def cancel_sos(ctx, user, alert_id: str) -> dict:
+    """Withdraw a mistaken SOS (alerts.Alerts.cancel_sos); PermissionError for anyone else."""
+    if not may_cancel_sos(user, ctx.alerts.get(alert_id)):
+        raise PermissionError("only the supervisor who raised the SOS, a coordinator or an admin may cancel it")
+    return ctx.alerts.cancel_sos(alert_id, f"user:{user.name}")
+
+
+def my_active_sos(ctx, user) -> dict | None:
+    device = _my_device(ctx, user)
+    aid = ctx.alerts.active("sos", device) if device else None
+    return ctx.alerts.get(aid) if aid else None
+
+
+def terminal_cancel_sos(ctx, user, lang: str) -> str:
+    """The terminal's "mistake" button: the SOS is cancelled (kept, marked as his) and his
+    device goes back on duty."""
+    from dashboard.i18n import error_text, t
+
+    a = my_active_sos(ctx, user)
+    if a is None:
+        return t("sos_none", lang)
+    try:
+        cancel_sos(ctx, user, a["id"])
+    except AlertsError as exc:
+        return error_text(exc, lang, ctx.person_names, ctx.grid_names)
+    terminal_status(ctx, user, "on_duty")
+    return t("sos_cancelled", lang)
 
 
 def terminal_status(ctx, user, st: str) -> None:

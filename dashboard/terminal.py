@@ -1,5 +1,6 @@
 """`/terminal`: the supervisor's phone page. Current and past orders with big buttons for
-acknowledge, en route, on scene, completed and decline; an SOS button; on/off duty; and, while
+acknowledge, en route, on scene, completed and decline; an SOS button that must be held for
+1.5 s (gridwatch_terminal.js), and a button to cancel a mistaken SOS; on/off duty; and, while
 on duty, the browser's location shared through the same ingest pipeline as the terminals."""
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ def order_cards(orders: list[dict], lang: str):
             html.Div(o.get("body", "")),
             html.Div(f"{o['id']} · {o['grid_name']} · {time.strftime('%H:%M', time.localtime(o['issued_at']))}",
                      className="gw-msg"),
-            html.A("地图 Map", href=f"geo:{o['lat']},{o['lon']}"),
+            html.A(t("map_link", lang), href=f"geo:{o['lat']},{o['lon']}"),
             html.Div(buttons, className="gw-actions") if allowed else None,
         ], className="gw-order", id=f"term-order-{o['id']}"))
     return cards
@@ -40,7 +41,9 @@ def layout(ctx: WebContext, user, lang: str):
         return html.Div([html.P("此页面供网格监管员使用 This page is for supervisors."), html.A(t("logout", lang), href="/logout")],
                         className="gw-terminal")
     me = live.terminal_state(ctx, user)
+    sos_on = live.my_active_sos(ctx, user) is not None
     return html.Div([
+        dcc.Store(id="term-sos-fire"),
         dcc.Store(id="term-lang", data=lang),
         dcc.Store(id="term-duty", data=me["status"]),
         dcc.Store(id="term-position"),
@@ -49,11 +52,18 @@ def layout(ctx: WebContext, user, lang: str):
         html.Div([html.Button(t("duty_on", lang), id="term-on", className="secondary"),
                   html.Button(t("duty_off", lang), id="term-off", className="secondary"),
                   html.Span(t("duty_" + me["status"], lang), id="term-status", className="gw-msg")], className="gw-duty"),
-        html.Button(t("sos_button", lang), id="term-sos", className="gw-sos-btn"),
+        html.Button([html.Div(className="gw-hold"), html.Span(t("sos_button", lang)), html.Br(),
+                     html.Small(t("sos_hold", lang))], id="term-sos", className="gw-sos-btn"),
+        html.Button(t("sos_cancel", lang), id="term-sos-cancel", className="secondary",
+                    style=_shown(sos_on)),
         html.Div(id="term-msg", className="gw-msg"),
         html.H3(t("my_orders", lang)),
         html.Div(order_cards(me["orders"], lang), id="term-orders"),
     ], className="gw-terminal")
+
+
+def _shown(on: bool) -> dict:
+    return {"width": "100%"} if on else {"display": "none"}
 
 
 def register(app, ctx: WebContext, session_user) -> None:
@@ -84,14 +94,25 @@ def register(app, ctx: WebContext, session_user) -> None:
             msg = live.terminal_transition(ctx, user, trig["order"], trig["state"])
         return order_cards(live.terminal_state(ctx, user)["orders"], lang), msg
 
+    # term-sos-fire is set by gridwatch_terminal.js once the SOS button has been held.
     @app.callback(Output("term-duty", "data"), Output("term-status", "children"),
-                  Input("term-on", "n_clicks"), Input("term-off", "n_clicks"), Input("term-sos", "n_clicks"),
+                  Output("term-sos-cancel", "style"),
+                  Input("term-on", "n_clicks"), Input("term-off", "n_clicks"), Input("term-sos-fire", "data"),
                   State("term-lang", "data"), prevent_initial_call=True)
     def status(_on, _off, _sos, lang):
         user = session_user(ctx)
-        st = {"term-on": "on_duty", "term-off": "off_duty", "term-sos": "sos"}[dctx.triggered_id]
+        st = {"term-on": "on_duty", "term-off": "off_duty", "term-sos-fire": "sos"}[dctx.triggered_id]
         live.terminal_status(ctx, user, st)
-        return ("on_duty" if st == "sos" else st), t("duty_" + st, lang)
+        text = t("sos_sent", lang) if st == "sos" else t("duty_" + st, lang)
+        return ("on_duty" if st == "sos" else st), text, _shown(live.my_active_sos(ctx, user) is not None)
+
+    @app.callback(Output("term-status", "children", allow_duplicate=True),
+                  Output("term-sos-cancel", "style", allow_duplicate=True),
+                  Input("term-sos-cancel", "n_clicks"), State("term-lang", "data"), prevent_initial_call=True)
+    def cancel_sos(_n, lang):
+        user = session_user(ctx)
+        msg = live.terminal_cancel_sos(ctx, user, lang)
+        return msg, _shown(live.my_active_sos(ctx, user) is not None)
 
 
 async def stream(ctx: WebContext, user, lang: str, alive=lambda: True) -> None:

@@ -7,11 +7,12 @@ from pathlib import Path
 import dash
 from dash import Dash, Input, Output, State, dcc, html
 from fastapi import FastAPI
+from fastapi.responses import Response
 
 from dashboard import console, mapparts, terminal, wall
 from dashboard.auth import SESSION_COOKIE
 from dashboard.context import WebContext
-from dashboard.i18n import lang_of
+from dashboard.i18n import browser_script, lang_of
 from layers.palette import head_html
 
 ASSETS = Path(__file__).parent / "assets"
@@ -41,10 +42,20 @@ def _install_websocket_gate() -> None:
         return True if user else (4001, "login required")
 
 
+I18N_SCRIPT = "/static/i18n.js"
+
+
 def install_dash(server: FastAPI, ctx: WebContext) -> Dash:
     _install_websocket_gate()
+
+    # The pages' scripts take their words from the same table as the server (dashboard/i18n.py).
+    @server.get(I18N_SCRIPT, include_in_schema=False)
+    def i18n_script() -> Response:
+        return Response(browser_script(), media_type="text/javascript",
+                        headers={"Cache-Control": "no-cache"})
+
     app = Dash(
-        __name__, server=server, backend="fastapi", title="gridwatch",
+        __name__, server=server, backend="fastapi", title="gridwatch", external_scripts=[I18N_SCRIPT],
         assets_folder=str(ASSETS), suppress_callback_exceptions=True,
         # Callbacks go over HTTP (they carry the session cookie); only the persistent streams
         # that push live updates use the WebSocket (websocket=True on each).

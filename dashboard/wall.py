@@ -11,7 +11,7 @@ from dash import dcc, html, set_props
 
 from dashboard import live
 from dashboard.context import WebContext
-from dashboard.i18n import t
+from dashboard.i18n import alert_subtitle, alert_text, alert_title, duration, t
 from dashboard.mapparts import city_map
 
 
@@ -28,7 +28,7 @@ def kpi_strip(k: dict, lang: str) -> list:
         cell("offline", k.get("offline", 0), "offline"),
         cell("on_duty", k.get("on_duty", 0)),
         cell("open_orders", k.get("open_orders", 0)),
-        cell("median_ack", "–" if ack is None else f"{ack:.0f}s"),
+        cell("median_ack", "–" if ack is None else duration(round(ack), lang)),
         cell("open_alerts", k.get("open_alerts", 0), "alert" if k.get("open_alerts") else ""),
         cell("uncovered", "–" if k.get("uncovered_pct") is None else f"{k['uncovered_pct']:.1f}%"),
     ]
@@ -37,7 +37,7 @@ def kpi_strip(k: dict, lang: str) -> list:
 def alert_items(alerts: list[dict], lang: str) -> list:
     if not alerts:
         return [html.Div(t("no_alerts", lang), className="gw-item gw-msg")]
-    return [html.Div([html.Div(a["title"], className="t"), html.Div(a["subtitle"], className="s")],
+    return [html.Div([html.Div(alert_title(a, lang), className="t"), html.Div(alert_subtitle(a, lang), className="s")],
                      className=f"gw-item {a['kind']}", id=f"alert-{a['id']}") for a in alerts]
 
 
@@ -46,7 +46,7 @@ def order_items(orders: list[dict], lang: str) -> list:
         return [html.Div(t("no_orders", lang), className="gw-item gw-msg")]
     out = []
     for o in orders:
-        countdown = (html.Span(f"{o['escalates_in_s']:.0f}s", className="gw-countdown")
+        countdown = (html.Span(t("seconds", lang, v=f"{o['escalates_in_s']:.0f}"), className="gw-countdown")
                      if o.get("escalates_in_s") is not None else None)
         out.append(html.Div([
             countdown,
@@ -62,10 +62,22 @@ def banner(panels: dict, lang: str) -> tuple[str, str]:
     sos = [a for a in panels["alerts"] if a["kind"] == "sos"]
     esc = [a for a in panels["alerts"] if a["kind"] == "escalation"]
     if sos:
-        return f"⚠ {t('sos_banner', lang)}: " + "；".join(a["title"] for a in sos[:3]), "gw-banner gw-on"
+        return f"⚠ {t('sos_banner', lang)}: " + "；".join(a["who"] for a in sos[:3]), "gw-banner gw-on"
     if esc:
-        return f"⚠ {t('escalation_banner', lang)}: " + "；".join(a["title"] for a in esc[:3]), "gw-banner gw-on"
+        return f"⚠ {t('escalation_banner', lang)}: " + "；".join(alert_text(a, lang) for a in esc[:3]), "gw-banner gw-on"
     return "", "gw-banner"
+
+
+def legend(ctx: WebContext, lang: str):
+    """What the map's colours and marks mean, for a duty officer arriving for a shift. The
+    swatches are drawn by gridwatch.js with the markers' own style functions (one rule for
+    both); the words and thresholds come from here."""
+    s = ctx.settings
+    return html.Div([
+        html.B(t("legend", lang)),
+        html.Div(id="wall-legend-items", **{"data-stale": duration(s.stale_s, lang),
+                                             "data-offline": duration(s.offline_s, lang)}),
+    ], id="wall-legend", className="gw-legend")
 
 
 def layout(ctx: WebContext, user, lang: str):
@@ -74,10 +86,14 @@ def layout(ctx: WebContext, user, lang: str):
     return html.Div([
         dcc.Store(id="wall-lang", data=lang),
         html.Div(text, id="wall-banner", className=cls),
-        html.Button(t("sound_short", lang), id="wall-sound", className="gw-sound", title=t("sound", lang),
-                    **{"aria-pressed": "false"}),
-        html.Div(kpi_strip(panels["kpis"], lang), id="wall-kpis", className="gw-kpis"),
+        # the sound switch sits beside the KPIs, never over them
+        html.Div([
+            html.Div(kpi_strip(panels["kpis"], lang), id="wall-kpis", className="gw-kpis"),
+            html.Button(t("sound_short", lang), id="wall-sound", className="gw-sound", title=t("sound", lang),
+                        **{"aria-pressed": "false"}),
+        ], className="gw-kpibar"),
         city_map(ctx, "wall"),
+        legend(ctx, lang),
         html.Div([
             html.H2(t("alerts", lang)), html.Div(alert_items(panels["alerts"], lang), id="wall-alerts", className="gw-list"),
             html.H2(t("orders", lang)), html.Div(order_items(panels["orders"], lang), id="wall-order-list", className="gw-list"),

@@ -1,5 +1,5 @@
 """Grid layers: level-1 and level-2 outlines as GeoJSON with the properties the map labels and
-colours by, simplified for the screen."""
+colours by; exact for integrators, simplified (about 80 m) for the screen."""
 from __future__ import annotations
 
 import geopandas as gpd
@@ -20,6 +20,7 @@ def grids_geojson(grids: gpd.GeoDataFrame, level: int | None = None, measure: di
     g = grids if level is None else grids[grids["level"] == level]
     cols = [c for c in ("id", "name", "level", "parent", "branch") if c in g.columns]
     out = g[cols + ["geometry"]].copy()
+    # simplify_deg 0: the dataset's exact boundaries (what `GET /api/grids` gives integrators)
     if simplify_deg and len(out):
         geoms = shapely.coverage_simplify(out.geometry.values, simplify_deg)
         out["geometry"] = shapely.set_precision(geoms, PRECISION_DEG)

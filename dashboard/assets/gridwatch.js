@@ -26,8 +26,15 @@ window.gridwatch = (function () {
     };
   }
 
+  // Words from the server's one table (dashboard/i18n.py, served as /static/i18n.js).
+  function word(prefix, value) {
+    const T = window.gridwatchI18n;
+    return T ? T.code(prefix, value) : String(value);
+  }
+
   function tooltip(p) {
-    return `${p.name || p.device} · ${p.status} · ${p.fresh}` + (p.batt != null ? ` · ${p.batt}%` : "");
+    return `${p.name || p.device} · ${word("status", p.status)} · ${word("fresh", p.fresh)}` +
+      (p.batt != null ? ` · ${p.batt}%` : "");
   }
 
   // -- supervisors: every marker in one canvas ----------------------------------------------------
@@ -473,11 +480,13 @@ window.gridwatch = (function () {
       .bindTooltip(`${p.name}<br>${p.category} · ${p.kind}<br>${p.uscc}<br>${p.address}`);
   }
 
+  function orderStyle(p) {
+    return {radius: 12, color: p.kind === "emergency" ? STATUS_RING.sos : ACCENT, weight: 3, fillOpacity: 0.15};
+  }
+
   function orderMarker(feature, latlng) {
-    const p = feature.properties;
     if (feature.geometry.type !== "Point") return null;
-    return L.circleMarker(latlng, {radius: 12, color: p.kind === "emergency" ? STATUS_RING.sos : ACCENT,
-                                   weight: 3, fillOpacity: 0.15});
+    return L.circleMarker(latlng, orderStyle(feature.properties));
   }
 
   function lineStyle(feature) {
@@ -486,6 +495,55 @@ window.gridwatch = (function () {
     return {color: done ? COLORS.live : COLORS.stale, weight: 2, dashArray: done ? null : "6 6"};
   }
 
-  return {drawn, entityMarker, coverageStyle, gridStyle, orderMarker, lineStyle, mergeDelta, attachSupervisors,
+  // -- the wall's legend: every swatch drawn with the style function the map uses -----------------
+  function swatch(kind, st) {
+    const W = 30, H = 22;
+    let inner;
+    if (kind === "circle") {
+      const r = Math.min(9, st.radius / SCALE * 0.8), w = Math.min(3, st.weight / SCALE);
+      inner = `<circle cx="${W / 2}" cy="${H / 2}" r="${r}" fill="${st.fillColor || "none"}" ` +
+              `fill-opacity="${st.fillOpacity == null ? 0.2 : st.fillOpacity}" stroke="${st.color}" stroke-width="${w}"/>`;
+    } else if (kind === "line") {
+      inner = `<line x1="2" y1="${H / 2}" x2="${W - 2}" y2="${H / 2}" stroke="${st.color}" stroke-width="${Math.max(1.5, st.weight)}"` +
+              (st.dashArray ? ` stroke-dasharray="4 3"` : "") + "/>";
+    } else {
+      inner = `<rect x="2" y="3" width="${W - 4}" height="${H - 6}" fill="${st.fillColor}" fill-opacity="${Math.min(1, st.fillOpacity * 4)}"/>`;
+    }
+    return `<svg width="${W}" height="${H}" viewBox="0 0 ${W} ${H}">${inner}</svg>`;
+  }
+
+  function renderLegend(el) {
+    const T = window.gridwatchI18n;
+    if (!T) return false;
+    const stale = el.dataset.stale, offline = el.dataset.offline;
+    const cov = (b) => coverageStyle({properties: {id: "c"}}, {hideout: {b: {c: b}}});
+    const rows = [
+      ["circle", markerStyle({status: "on_duty", fresh: "live"}), T.t("lg_live")],
+      ["circle", markerStyle({status: "on_duty", fresh: "stale"}), T.t("lg_stale", {stale})],
+      ["circle", markerStyle({status: "on_duty", fresh: "offline"}), T.t("lg_offline", {offline})],
+      ["circle", markerStyle({status: "busy", fresh: "live"}), T.t("lg_busy")],
+      ["circle", markerStyle({status: "off_duty", fresh: "live"}), T.t("lg_off_duty")],
+      ["circle", markerStyle({status: "sos", fresh: "live"}), T.t("lg_sos")],
+      ["circle", orderStyle({kind: "emergency"}), T.t("lg_order_emergency")],
+      ["circle", orderStyle({kind: "task"}), T.t("lg_order_task")],
+      ["line", lineStyle({properties: {state: "sent"}}), T.t("lg_line_waiting")],
+      ["line", lineStyle({properties: {state: "acknowledged"}}), T.t("lg_line_engaged")],
+      ["rect", cov(1), T.t("lg_cov_amber")],
+      ["rect", cov(2), T.t("lg_cov_red")],
+      ["line", gridStyle({properties: {level: 1}}, {hideout: {}}), T.t("lg_level1")],
+      ["line", gridStyle({properties: {level: 2}}, {hideout: {}}), T.t("lg_level2")],
+    ];
+    el.innerHTML = rows.map(([k, st, text]) =>
+      `<div class="gw-lg" data-key="${k}">${swatch(k, st)}<span>${text}</span></div>`).join("");
+    return true;
+  }
+
+  // Dash renders the page after this script runs: fill the legend whenever one appears empty.
+  new MutationObserver(() => {
+    const el = document.getElementById("wall-legend-items");
+    if (el && !el.childElementCount) renderLegend(el);
+  }).observe(document.documentElement, {childList: true, subtree: true});
+
+  return {drawn, entityMarker, renderLegend, coverageStyle, gridStyle, orderMarker, lineStyle, mergeDelta, attachSupervisors,
           supervisorLayer: layerOf};
 })();

@@ -56,7 +56,13 @@ def console_errors(driver) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def web_stack(tmp_path_factory, demo_data, pg_server, records_template):
+def web_overrides() -> dict:
+    """Settings a test module wants for its web_stack (override the fixture in the module)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def web_stack(tmp_path_factory, demo_data, web_overrides, pg_server, records_template):
     """A web process's world for one test module: its own Redis (demo dataset loaded) and its
     own Mosquitto, accounts for each role, and the FastAPI server (not yet listening). A broker
     of its own matters: persistent shared-subscription sessions that other tests leave behind
@@ -75,8 +81,8 @@ def web_stack(tmp_path_factory, demo_data, pg_server, records_template):
     from tests.conftest import fresh_database
 
     settings = Settings(redis_url=rs.url, mqtt_url=ms.url, data=demo_data,
-                        var_dir=tmp_path_factory.mktemp("var"), ack_timeout_s=30,
-                        database_url=fresh_database(pg_server, records_template))
+                        var_dir=tmp_path_factory.mktemp("var"), database_url=fresh_database(pg_server, records_template),
+                        **{"ack_timeout_s": 30, **web_overrides})
     r = redis_lib.Redis.from_url(rs.url)
     save_dataset(r, load_dataset(demo_data))
     acc = Accounts(r)

@@ -320,3 +320,112 @@ def test_the_page_draws_with_the_servers_tables_and_the_assets_keep_no_copy(api,
         text = asset.read_text().lower()
         assert not {c for c in marker if c in text}, asset.name
         assert not any(f'"{s}"' in text for s in ENGAGED), asset.name  # no list of engaged states
+
+
+def test_grids_are_exact_by_default_and_simplified_on_request(api, web_stack):
+    """Integrators get the boundaries as loaded; the map's ~80 m outlines only when asked."""
+    import shapely
+    from shapely.geometry import shape
+
+    g = web_stack.ctx.dataset.grids
+    row = g[g["level"] == 2].iloc[0]
+    def vertices(params):
+        res = api.get(f"/api/grids?level=2{params}", headers=h(web_stack, "viewer1"))
+        assert res.status_code == 200
+        f = next(f for f in res.json()["features"] if f["properties"]["id"] == row["id"])
+        return shape(f["geometry"])
+    exact, simple = vertices(""), vertices("&simplified=true")
+    assert shapely.get_num_coordinates(exact) == shapely.get_num_coordinates(row.geometry)
+    assert exact.symmetric_difference(row.geometry).area < 1e-12
+    assert shapely.get_num_coordinates(simple) < shapely.get_num_coordinates(exact)
+    assert "simplified" in str(api.get("/api/openapi.json", headers=h(web_stack, "viewer1")).json()["paths"]["/api/grids"])
+
+
+def test_a_mistaken_sos_is_cancelled_by_its_supervisor_and_kept(api, web_stack):
+    (person, device), (other, _) = supervisors(web_stack, 12)[10:12]
+    ctx = web_stack.ctx
+    report(ctx, device, 28.25, 117.05)
+    for pid in (person, other):
+        web_stack.accounts.add(pid, "supervisor", "pw", person=pid)
+    sos = ctx.alerts.sos(device, f"device:{device}")
+    aid = sos["alert"]["id"]
+    # another supervisor and a viewer may not; the one who raised it may
+    for who in (other, "viewer1"):
+        tok = web_stack.accounts.new_token(who) if who == other else web_stack.tokens[who]
+        res = api.post(f"/api/alerts/{aid}/cancel", headers={"Authorization": f"Bearer {tok}"})
+        assert res.status_code == 403 and res.json()["error"]
+    tok = web_stack.accounts.new_token(person)
+    res = api.post(f"/api/alerts/{aid}/cancel", headers={"Authorization": f"Bearer {tok}"})
+    assert res.status_code == 200, res.text
+    a = res.json()
+    assert a["state"] == "cleared" and a["cancelled_by"] == f"user:{person}"
+    # kept: still listed, its audit entries all there, the last naming him
+    assert any(x["id"] == aid for x in api.get("/api/alerts?state=cleared", headers=h(web_stack, "viewer1")).json())
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from alerts import audit
+
+    today = datetime.now(ZoneInfo(ctx.settings.timezone)).date()
+    entries = [e.row() for e in audit.read_day(web_stack.r, today, ctx.settings.timezone)]
+    entries = [e for e in entries if e.get("alert") == aid]
+    assert [e["event"] for e in entries][:1] == ["raised"] and entries[-1]["actor"] == f"user:{person}"
+    assert entries[-1]["data"].get("cancelled_by") == f"user:{person}"
+    if sos["order"]:
+        assert ctx.orders.get(sos["order"], with_audit=False)["state"] == "cancelled"
+    # a repeat changes nothing; a non-SOS alert cannot be cancelled
+    assert api.post(f"/api/alerts/{aid}/cancel", headers={"Authorization": f"Bearer {tok}"}).status_code == 200
+    assert api.post("/api/alerts/nope/cancel", headers=h(web_stack, "coord1")).status_code == 404
+
+
+def test_the_console_says_why_the_server_refuses(web_stack):
+    """Issue, cancel, close and alert acknowledgement: the reason in the page's language,
+    never an error's class name."""
+    from alerts.errors import AlertsError
+    from dashboard import live
+    from dashboard.auth import User
+    from dashboard.i18n import error_text
+
+    ctx = web_stack.ctx
+    coord = User("coord1", "coordinator")
+    with pytest.raises(AlertsError) as e:
+        live.issue_order(ctx, coord, 28.24, 117.04, "", "", "task", 2, None)
+    assert error_text(e.value, "zh") == "✗ 指令内容不完整：标题"
+    assert "Invalid" not in error_text(e.value, "en") and "title" in error_text(e.value, "en")
+    with pytest.raises(AlertsError) as e:
+        live.issue_order(ctx, coord, 28.24, 117.04, "t", "", "task", 2, ["nobody"])
+    assert error_text(e.value, "zh") == "✗ 未知接收人：nobody"
+    from alerts.choice import Note
+    from alerts.errors import Invalid
+    nobody = Invalid("no recipient for this order", reasons=[Note("outside", "point is outside every level-2 grid")])
+    assert error_text(nobody, "zh") == "✗ 此处没有可派的接收人：该点不在任何二级网格内：无网格责任人"
+    (_, device), = supervisors(web_stack, 14)[13:14]
+    report(ctx, device, 28.241, 117.041)
+    o = ctx.orders.issue({"lat": 28.241, "lon": 117.041, "title": "t", "recipients": [device]}, "user:coord1")
+    assert live.order_action(ctx, coord, o["id"], "cancel", "zh") == f"✓ 指令 {o['id']} 已撤销"
+    assert live.order_action(ctx, coord, o["id"], "close", "zh") == f"✗ 指令 {o['id']} 当前已撤销，不能办结"
+    assert live.order_action(ctx, coord, o["id"], "cancel", "en") == f"Order {o['id']} is cancelled already"
+    assert live.order_action(ctx, coord, "nope", "close", "zh") == "✗ 未找到 nope"
+    sos = ctx.alerts.sos(device, f"device:{device}")
+    aid = sos["alert"]["id"]
+    assert live.ack_alert(ctx, coord, aid, "zh") == "✓ 告警已确认"
+    assert live.ack_alert(ctx, coord, aid, "zh") == "该告警已由 coord1 确认"
+    assert live.ack_alert(ctx, coord, "nope", "zh") == "✗ 未找到 nope"
+    ctx.alerts.cancel_sos(aid, "user:coord1")
+
+
+def test_the_pages_words_for_the_domains_codes():
+    from dashboard.i18n import STRINGS, alert_subtitle, code, distance, person_with_role
+
+    assert distance(55129, "zh") == "55.1 公里" and distance(850, "zh") == "850 米"
+    assert distance(55129, "en") == "55.1 km"
+    assert person_with_role("张琳娟", "l1_supervisor", "zh") == "张琳娟（一级网格监管员）"
+    assert f"{code('status', 'on_duty', 'zh')} · {code('fresh', 'live', 'zh')}" == "在岗 · 在线"
+    row = {"kind": "offline", "who": "张三", "grid": "白露街道", "at": "10:00:00"}
+    assert alert_subtitle(row, "zh") == "张三 在岗时离线 · 白露街道 · 10:00:00"
+    from alerts.states import ORDER_STATES, RECIPIENT_STATES
+    from alerts.alerts import KINDS
+    for prefix, values in (("order", ORDER_STATES), ("state", RECIPIENT_STATES), ("kind", KINDS),
+                           ("role", ("l1_supervisor", "l2_supervisor", "assistant", "informant", "coordinator",
+                                     "duty_officer"))):
+        assert all(f"{prefix}_{v}" in STRINGS for v in values), prefix

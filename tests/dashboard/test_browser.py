@@ -133,7 +133,7 @@ def test_wall_shows_grids_and_live_markers_that_move(stack, chrome):
         p = stack.ctx.dataset.people
         name = p[p["device"] == dev]["name"].iloc[0]
         tip = wait_for(lambda: hover_marker(chrome, dev), what="the tooltip")
-        assert name in tip and "on_duty · live" in tip
+        assert name in tip and "在岗 · 在线" in tip  # the page's language, not the codes
         # Live coverage reaches the KPI strip: one on-duty supervisor leaves most of the city uncovered.
         pct = wait_for(lambda: (t := chrome.find_element(By.CSS_SELECTOR, "#kpi-uncovered .v").text).endswith("%") and t,
                        what="the uncovered share")
@@ -159,7 +159,7 @@ def test_order_from_console_reaches_device_and_ack_shows_on_wall(stack, chrome, 
         msg = wait_for(lambda: (t := chrome.find_element(By.ID, "con-issue-msg").text).startswith(("✓", "✗")) and t,
                        what="the issue result")
         assert msg.startswith("✓"), msg
-        order_id = msg[2:].strip()
+        order_id = chrome.find_element(By.ID, "con-issued").get_attribute("data-order")
         order = stack.ctx.orders.get(order_id)
         assert order["recipients"]
         # Our terminal gets its own order through the API, then acknowledges over MQTT.
