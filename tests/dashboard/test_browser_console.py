@@ -12,9 +12,10 @@ import pytest
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 
-from tests.dashboard.conftest import CHROME_FLAGS, console_errors, report, serve
+from tests.dashboard.conftest import console_errors, report, serve
+from testkit.browser import chrome as start_chrome
 from tests.dashboard.test_browser import login
-from tests.waiting import wait_for
+from testkit.waiting import wait_for
 
 pytestmark = pytest.mark.browser
 ACK_S = 4  # short, so the test sees an escalation
@@ -146,17 +147,7 @@ def test_an_edited_list_is_explicit_and_the_console_says_so_first(stack, chrome)
 
 
 def phone(tmp_path):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    for flag in CHROME_FLAGS:
-        opts.add_argument(flag)
-    opts.add_argument(f"--user-data-dir={tmp_path / 'phone'}")
-    opts.add_experimental_option("mobileEmulation", {"deviceMetrics": {"width": 390, "height": 844, "pixelRatio": 3}})
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
-    driver.set_page_load_timeout(120)
-    return driver
+    return start_chrome(tmp_path / "phone", 390, 844, phone=True, page_load_timeout=120)
 
 
 def test_sos_needs_a_hold_and_its_supervisor_can_cancel_a_mistaken_one(stack, tmp_path):
