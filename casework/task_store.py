@@ -272,3 +272,23 @@ def list_tasks(conn, viewer: Viewer, *, state: str | None = None, grid: str | No
             first = {}
     return [{**r, "overdue": T.overdue(r["state"], r["deadline"], now), "first_media": first.get(r["id"])}
             for r in rows]
+
+
+# -- the assignee's device ----------------------------------------------------------------------
+
+def downlink(task: dict, title: str) -> dict:
+    """What the assignee's device gets on `<root>/<device>/orders` when a task is his."""
+    return {"_type": "task", "id": task["id"], "title": title, "category": task["category"],
+            "lat": task["lat"], "lon": task["lon"], "grid": task["grid"],
+            "deadline": task["deadline"].isoformat()}
+
+
+def queue_downlink(r, root: str, device: str, task: dict, title: str) -> None:
+    """Into the alerts' Redis outbox (the dispatcher publishes it at QoS 1 and deletes it after
+    the broker's PUBACK). Written after the task's transaction commits: a Redis failure in
+    between loses this message, never the task."""
+    from alerts import outbox
+
+    with r.pipeline(transaction=True) as p:
+        outbox.queue(p, root, device, "orders", downlink(task, title), order=f"task:{task['id']}")
+        p.execute()

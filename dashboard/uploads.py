@@ -10,11 +10,13 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from alerts.errors import Invalid
 from casework.media import MediaStore, Stored, TooLarge, Unsupported
 
-MAX_FIELD_BYTES = 4096
+MAX_FIELD_BYTES = 8192  # a 2,000-character description in UTF-8 (CONTRACT.md section 8)
 
 
-async def receive_file(request: Request, store: MediaStore, field: str = "file") -> tuple[Stored, dict[str, str]]:
-    """(the stored file, the other form fields) of a multipart/form-data request."""
+async def receive_file(request: Request, store: MediaStore, field: str = "file",
+                       required: bool = True) -> tuple[Stored | None, dict[str, str]]:
+    """(the stored file, the other form fields) of a multipart/form-data request; the file is
+    None when it is not `required` and none was sent."""
     ctype, opts = parse_options_header(request.headers.get("content-type", ""))
     if ctype != b"multipart/form-data" or b"boundary" not in opts:
         raise Unsupported(f"send multipart/form-data with the file in field {field!r}")
@@ -71,6 +73,8 @@ async def receive_file(request: Request, store: MediaStore, field: str = "file")
             if state["error"] is not None:
                 raise state["error"]
         parser.finalize()
+        if not uploads and not required:
+            return None, fields
         if not uploads:
             raise Invalid(f"no file in form field {field!r}", field=field)
         return uploads[0].finish(), fields
