@@ -291,5 +291,8 @@ def install_task_routes(api: APIRouter, ctx) -> None:
             t = S.act(conn, task_id, action, viewer(user), level1_supervisor=level1_supervisor, **clean)
         if action in T.ASSIGNING:
             notify(t)
+        from casework.task_escalation import clear_answered
+
+        clear_answered(ctx.alerts, task_id, action, f"user:{user.name}")
         with ctx.db.connection() as conn:
             return task_view(S.get(conn, task_id, viewer(user)))
