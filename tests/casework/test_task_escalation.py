@@ -96,3 +96,14 @@ def test_dispatcher_delivers_task_overdue_to_the_level1_device(world, geo, setti
         d.stop.set()
         th.join(10)
         phone.disconnect()
+
+
+def test_the_answering_action_clears_its_alert(world, settings, r):  # noqa: F811
+    t, _ = S.create(world.conn, category="food_safety", lat=world.lat, lon=world.lon, description="x",
+                    viewer=world.reporter, router=world.router, now=NOW - timedelta(days=2))
+    desk = Alerts(r, settings)
+    assert len(E.escalate_due(world.conn, desk, level1_of(world), 1800, now=NOW)) == 2
+    S.act(world.conn, t["id"], "accept", world.assignee, level1_supervisor=world.l1)
+    E.clear_answered(desk, t["id"], "accept", "user:sup2")
+    assert desk.active(E.KIND, E.subject(t["id"], "not_accepted")) is None
+    assert desk.active(E.KIND, E.subject(t["id"], "past_deadline")) is not None   # still unhandled
