@@ -15,6 +15,7 @@ from datetime import datetime, timedelta, timezone
 
 from casework import audit
 from casework import tasks as T
+from casework.task_store import seal_closed
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +109,8 @@ def level1_in(world):
 
 
 def job(settings):
-    """The dispatcher's periodic job `fn(r, world)` (the shell hands it to the dispatcher)."""
+    """The dispatcher's periodic job `fn(r, world)` (the shell hands it to the dispatcher): the
+    escalation pass, then sealing the tasks whose reopen window has passed."""
     from alerts.alerts import Alerts
     from gridwatch.db import connect
 
@@ -118,8 +120,10 @@ def job(settings):
         if state["conn"] is None or state["conn"].closed:
             state["conn"] = connect(settings.db_url())
         try:
-            return escalate_due(state["conn"], Alerts(r, settings, world), level1_in(world),
-                                settings.task_accept_s)
+            raised = escalate_due(state["conn"], Alerts(r, settings, world), level1_in(world),
+                                  settings.task_accept_s)
+            seal_closed(state["conn"])
+            return raised
         except Exception:
             state["conn"].close()
             raise

@@ -292,3 +292,28 @@ def queue_downlink(r, root: str, device: str, task: dict, title: str) -> None:
     with r.pipeline(transaction=True) as p:
         outbox.queue(p, root, device, "orders", downlink(task, title), order=f"task:{task['id']}")
         p.execute()
+
+
+def seal_closed(conn, now: datetime | None = None, limit: int = 500) -> list[str]:
+    """Seal the tasks closed longer than the reopen window (CONTRACT.md section 7): each in its
+    own transaction with its audit entry; returns their ids."""
+    from casework.seal import seal
+
+    now = _now(now)
+    with conn.cursor() as cur:
+        cur.execute("SELECT id FROM tasks WHERE state = 'closed' AND sealed_at IS NULL AND closed_at <= %s "
+                    "ORDER BY closed_at LIMIT %s", (now - T.REOPEN_WINDOW, limit))
+        ids = [r["id"] for r in cur.fetchall()]
+    conn.commit()
+    done = []
+    for task_id in ids:
+        with conn.transaction(), conn.cursor() as cur:
+            cur.execute("SELECT state, sealed_at FROM tasks WHERE id = %s FOR UPDATE SKIP LOCKED", (task_id,))
+            row = cur.fetchone()
+            if row is None or row["sealed_at"] is not None or row["state"] != T.CLOSED:
+                continue
+            s = seal(cur, RECORD, task_id)
+            audit.record(cur, actor="system:tasks", record_type=RECORD, record_id=task_id, action="seal",
+                         after={"hash": s["hash"], "seq": s["seq"]})
+            done.append(task_id)
+    return done

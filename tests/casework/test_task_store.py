@@ -157,3 +157,26 @@ def test_two_accepts_at_once_one_wins(world, records_url):
         t.join()
     assert sorted(results) == ["409", "409", "409", "ok"]
     assert [h["action"] for h in S.get(world.conn, task["id"], world.coord)["history"]].count("accept") == 1
+
+
+def test_closed_tasks_are_sealed_after_the_reopen_window(world):
+    from casework.seal import verify
+
+    t0 = NOW - timedelta(days=10)
+    task, _ = _file(world, now=t0)
+    tid, c, l1 = task["id"], world.conn, world.l1
+    S.act(c, tid, "accept", world.assignee, level1_supervisor=l1, now=t0)
+    S.act(c, tid, "start", world.assignee, level1_supervisor=l1, now=t0)
+    S.act(c, tid, "handle", world.assignee, level1_supervisor=l1, note="ok", now=t0)
+    S.act(c, tid, "verify", world.level1, level1_supervisor=l1, now=t0)
+    S.act(c, tid, "close", world.coord, level1_supervisor=l1, now=t0 + timedelta(hours=1))
+    young, _ = _file(world, category="price")
+    # (the history's tasks closed in its last week are sealed here too: their window has passed)
+    assert tid not in S.seal_closed(c, now=t0 + timedelta(days=6))
+    assert tid in S.seal_closed(c, now=NOW)
+    assert young["id"] not in S.seal_closed(c, now=NOW)
+    got = S.get(c, tid, world.coord)
+    assert got["hash"] and got["sealed_at"] and got["history"][-1]["action"] == "seal"
+    with pytest.raises(Conflict):
+        S.act(c, tid, "reopen", world.reporter, level1_supervisor=l1, now=NOW)
+    assert verify(c).ok
