@@ -108,11 +108,11 @@ def install_task_routes(api: APIRouter, ctx) -> None:
 
     async def _report_fields(request: Request):
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        stored = None
+        stored = []
         if ctype == "multipart/form-data":
-            from dashboard.uploads import receive_file
+            from dashboard.uploads import receive_files
 
-            stored, fields = await receive_file(request, ctx.media, field="media", required=False)
+            stored, fields = await receive_files(request, ctx.media, field="media", required=False)
         elif ctype == "application/json":
             try:
                 fields = await request.json()
@@ -152,7 +152,7 @@ def install_task_routes(api: APIRouter, ctx) -> None:
                 count = p.execute()[0]
             if count > RATE_PER_HOUR:
                 return _georeport_error(429, f"at most {RATE_PER_HOUR} reports an hour; try again later")
-        stored = None
+        stored = []
         try:
             fields, stored = await _report_fields(request)
             code = str(fields.get("service_code") or "")
@@ -168,10 +168,11 @@ def install_task_routes(api: APIRouter, ctx) -> None:
                                      viewer=viewer(user), router=router,
                                      address=str(fields.get("address_string") or "") or None,
                                      uscc=str(fields.get("attribute[uscc]") or "") or None,
-                                     media=[stored] if stored else [])
+                                     media=stored)
         except AlertsError as exc:
-            if stored is not None and stored.new:
-                ctx.media.path(stored.sha256).unlink(missing_ok=True)
+            for f in stored:        # files of a refused report that no other record has
+                if f.new:
+                    ctx.media.path(f.sha256).unlink(missing_ok=True)
             return _field_error(exc)
         notify(task)
         notice = f"already reported: task {dup} is open for this; yours is filed with it" if dup else ""

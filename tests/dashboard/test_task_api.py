@@ -111,6 +111,11 @@ def test_form_and_multipart_with_media(api, web_stack, place):
     tid = multi.json()[0]["service_request_id"]
     [r] = api.get(f"{V2}/requests/{tid}.json", headers=h(web_stack, "coord1")).json()
     assert r["media_url"].endswith("/api/media/" + __import__("hashlib").sha256(png(11)).hexdigest())
+    two = api.post(f"{V2}/requests.json", data=base, headers=h(web_stack, "coord1"),
+                   files=[("media", ("a.png", png(13), "image/png")), ("media", ("b.png", png(14), "image/png"))])
+    assert two.status_code == 201, two.text
+    media = api.get(f"/api/tasks/{two.json()[0]['service_request_id']}", headers=h(web_stack, "coord1")).json()["media"]
+    assert len(media) == 2
     bad = api.post(f"{V2}/requests.json", data=base, files={"media": ("p.png", b"plain text, not a photo", "image/png")},
                    headers=h(web_stack, "coord1"))
     assert bad.status_code == 415 and "media" in bad.json()[0]["description"]
