@@ -32,6 +32,13 @@ def _field_error(exc: AlertsError) -> JSONResponse:
     return _georeport_error(400 if exc.status == 422 else exc.status, msg)
 
 
+def _plain_text(**values) -> None:
+    """PostgreSQL's text holds no NUL character: such input is refused here, as a field error."""
+    for name, v in values.items():
+        if isinstance(v, str) and "\x00" in v:
+            raise Invalid(f"{name} holds a NUL character", field=name)
+
+
 def install_task_routes(api: APIRouter, ctx) -> None:
     tz = ZoneInfo(ctx.settings.tz)
 
@@ -155,6 +162,7 @@ def install_task_routes(api: APIRouter, ctx) -> None:
         stored = []
         try:
             fields, stored = await _report_fields(request)
+            _plain_text(**{k: v for k, v in fields.items() if isinstance(k, str)})
             code = str(fields.get("service_code") or "")
             if not code:
                 raise Invalid("service_code is required", field="service_code")
@@ -196,6 +204,7 @@ def install_task_routes(api: APIRouter, ctx) -> None:
             return _georeport_error(401, "login or a bearer token is required")
         q = request.query_params
         try:
+            _plain_text(**dict(q))
             ids = [x for x in (q.get("service_request_id") or "").split(",") if x] or None
             with ctx.db.connection() as conn:
                 rows = S.list_tasks(conn, viewer(user), ids=ids, category=q.get("service_code") or None,
@@ -214,6 +223,7 @@ def install_task_routes(api: APIRouter, ctx) -> None:
             return _georeport_error(401, "login or a bearer token is required")
         rid = rid.removesuffix(".json")
         try:
+            _plain_text(service_request_id=rid)
             with ctx.db.connection() as conn:
                 t = S.get(conn, rid, viewer(user))
         except AlertsError as exc:
@@ -233,6 +243,7 @@ def install_task_routes(api: APIRouter, ctx) -> None:
     def tasks(user: AnyUser, state: str | None = None, grid: str | None = None, assignee: str | None = None,
               limit: Annotated[int, Query(ge=1, le=S.MAX_LIMIT)] = 200) -> list[dict]:
         """Tasks the caller may see, newest first, with `overdue`."""
+        _plain_text(state=state, grid=grid, assignee=assignee)
         with ctx.db.connection() as conn:
             return [task_view(t) for t in S.list_tasks(conn, viewer(user), state=state, grid=grid,
                                                        assignee=assignee, limit=limit)]
@@ -240,6 +251,7 @@ def install_task_routes(api: APIRouter, ctx) -> None:
     @api.get("/tasks/{task_id}", tags=["tasks"])
     def task(user: AnyUser, task_id: Annotated[str, Path(max_length=64)]) -> dict:
         """One task: state, category, grid, assignee, deadline, overdue, media, history, feedback."""
+        _plain_text(task_id=task_id)
         with ctx.db.connection() as conn:
             return task_view(S.get(conn, task_id, viewer(user)))
 
@@ -248,9 +260,11 @@ def install_task_routes(api: APIRouter, ctx) -> None:
         """A photo, voice note or video of the task (multipart `file`, optional item, taken_at, lat, lon)."""
         from dashboard.uploads import receive_file
 
+        _plain_text(task_id=task_id)
         with ctx.db.connection() as conn:
             S.get(conn, task_id, viewer(user))         # 404 before any bytes are stored
         stored, fields = await receive_file(request, ctx.media)
+        _plain_text(**fields)
 
         def num(name):
             try:
@@ -282,6 +296,7 @@ def install_task_routes(api: APIRouter, ctx) -> None:
             if v is not None and not isinstance(v, str):
                 raise Invalid(f"{k} is a string", field=k)
             clean[k] = v
+        _plain_text(task_id=task_id, action=action, **clean)
         if clean["note"] and len(clean["note"]) > MAX_DESCRIPTION:
             raise Invalid(f"note is longer than {MAX_DESCRIPTION} characters", field="note")
         if clean["assignee"] and ctx.registry.person(clean["assignee"]) is None:

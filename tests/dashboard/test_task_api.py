@@ -92,6 +92,7 @@ def test_report_is_routed_and_readable_as_georeport(api, web_stack, place):
     ({"lat": 10.0, "long": 10.0}, "lat", 400),
     ({"description": "长" * 2001}, "description", 400),
     ({"lat": "north"}, "lat", 400),
+    ({"description": "a\x00b"}, "description", 400),
 ])
 def test_georeport_errors_name_the_field(api, web_stack, place, fields, field, code):
     body = {"service_code": "price", "lat": place.lat, "long": place.lon, "description": "x", **fields}
@@ -166,6 +167,12 @@ def test_visibility_is_404_for_others(api, web_stack, place):
                    headers=h(web_stack, "sup1")).json()
     assert tid in {x["id"] for x in mine} and all(x["assignee"] == place.me for x in mine)
     assert api.get("/api/tasks", params={"state": "lost"}, headers=h(web_stack, "viewer1")).status_code == 422
+    # text PostgreSQL cannot hold is a 4xx, never a 500
+    assert api.get("/api/tasks", params={"grid": "a\x00"}, headers=h(web_stack, "viewer1")).status_code == 422
+    assert api.get("/api/tasks/T%00", headers=h(web_stack, "viewer1")).status_code in (404, 422)
+    assert api.get(f"{V2}/requests.json", params={"service_code": "\x00"},
+                   headers=h(web_stack, "viewer1")).status_code == 400
+    assert api.post(f"/api/tasks/{tid}/accept", json={"note": "\x00"}, headers=h(web_stack, "sup1")).status_code == 422
 
 
 def test_reporters_are_rate_limited(api, web_stack, place):
