@@ -87,7 +87,11 @@ def install_task_routes(api: APIRouter, ctx) -> None:
         S.queue_downlink(ctx.r, ctx.settings.topic_root, p.device, task, title)
 
     def open311(t: dict, base: str, cats: dict) -> dict:
-        who = ctx.registry.person(t["assignee"]) if t.get("assignee") else None
+        try:  # the grid's responsible person (its level-2 supervisor, else the level-1's)
+            resp = ctx.registry.responsible(t["grid"]) if t.get("grid") else {}
+        except KeyError:
+            resp = {}
+        who = resp.get("l2_supervisor") or resp.get("l1_supervisor")
         agency = " · ".join(x for x in (t.get("branch"), who.name if who else None) if x)
         sha = t.get("first_media") or (t["media"][0]["sha256"] if t.get("media") else None)
         return {"service_request_id": t["id"], "status": T.open311_status(t["state"]),
