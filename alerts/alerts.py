@@ -20,7 +20,9 @@ from alerts.tx import transact
 from alerts.world import DeviceView, World
 from gridwatch.settings import Settings
 
-KINDS = ("sos", "offline", "left_grid", "low_battery", "escalation")
+KINDS = ("sos", "offline", "left_grid", "low_battery", "escalation", "task_overdue")
+# Alerts the person concerned also gets on his device (the level-1 supervisor, for these).
+NOTIFIED = ("escalation", "task_overdue")
 ON_DUTY_STATUSES = (None, "on_duty", "busy", "sos")  # a device that never said counts on duty
 _FLOATS = ("raised_at", "acked_at", "cleared_at", "cancelled_at", "lat", "lon")
 
@@ -65,10 +67,12 @@ def queue_raise(pipe, *, root: str, alert_id: str, kind: str, subject: str, ts: 
     view = {**row, "data": data or {}}
     audit.record(pipe, ts=ts, actor=actor, kind="alert", event="raised", alert=alert_id, order=order,
                  device=device or "", before="", after=states.ALERT_OPEN, data=view)
-    if notify and device and kind == "escalation":
-        outbox.queue(pipe, root, device, "alerts",
-                     {"_type": "alert", "id": alert_id, "kind": kind, "title": title, "order": order,
-                      "grid": grid, "lat": lat, "lon": lon, "raised_at": ts}, order=order)
+    if notify and device and kind in NOTIFIED:
+        msg = {"_type": "alert", "id": alert_id, "kind": kind, "title": title, "order": order,
+               "grid": grid, "lat": lat, "lon": lon, "raised_at": ts}
+        if kind == "task_overdue":
+            msg.update(task=(data or {}).get("task"), cause=(data or {}).get("cause"))
+        outbox.queue(pipe, root, device, "alerts", msg, order=order)
     return view
 
 

@@ -34,12 +34,15 @@ class Dispatcher:
 
     def __init__(self, settings: Settings, *, name: str | None = None,
                  world_factory: Callable | None = None, mqtt_factory: Callable | None = None,
-                 timer_poll_s: float = 0.2):
+                 timer_poll_s: float = 0.2, periodic: tuple[Callable, ...] = ()):
         self.settings = settings
         self.name = name or f"{socket.gethostname()}-{os.getpid()}"
         self.world_factory = world_factory
         self.mqtt_factory = mqtt_factory
         self.timer_poll_s = timer_poll_s
+        # Jobs of the layers above (the tasks' escalation), run with the periodic checks as
+        # fn(r, world); handed in by the shell, so alerts/ imports nothing of theirs.
+        self.periodic = tuple(periodic)
         self.stop = threading.Event()
         self.errors: list[BaseException] = []
         self.counts = {"events": 0, "acks": 0, "refused": 0, "escalations": 0, "sent": 0}
@@ -205,5 +208,10 @@ class Dispatcher:
                 if world.follow_dataset():
                     log.info("following dataset version %s", world.watch.version)
                 alerts.check()
+                for job in self.periodic:
+                    try:
+                        job(r, world)
+                    except Exception:  # noqa: BLE001 - a job's outage (its database) must not stop the timers
+                        log.exception("periodic job %s failed; tried again next check", getattr(job, "__name__", job))
             self.stop.wait(self.timer_poll_s)
 

@@ -20,6 +20,12 @@ class NotFound(AlertsError):
     status = 404
 
 
+class Forbidden(AlertsError):
+    """The caller's role may not do this (HTTP 403)."""
+
+    status = 403
+
+
 class Conflict(AlertsError):
     """An illegal transition; `reason` says why (HTTP 409)."""
 

@@ -25,6 +25,7 @@ from layers.palette import head_html
 PUBLIC_PREFIXES = ("/login", "/api/health", "/api/ingest/", "/_dash-component-suites/",
                    "/assets/", "/_favicon.ico", "/static/")
 PAGES = ("/", "/console", "/terminal")
+OPEN311 = "/api/open311/"
 
 
 def _error(status: int, reason: str, **extra) -> JSONResponse:
@@ -51,6 +52,9 @@ class AuthMiddleware(BaseHTTPMiddleware):
         if user is None and not path.startswith(PUBLIC_PREFIXES):
             if request.method == "GET" and (path in PAGES or not path.startswith(("/api", "/_dash", "/metrics", "/tiles"))):
                 return RedirectResponse(f"/login?next={quote(path)}", status_code=303)
+            if path.startswith(OPEN311):  # GeoReport's error shape there
+                return JSONResponse([{"code": 401, "description": "login or a bearer token is required"}],
+                                    status_code=401)
             return _error(401, "login or a bearer token is required")
         return await call_next(request)
 

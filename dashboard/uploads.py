@@ -10,11 +10,21 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from alerts.errors import Invalid
 from casework.media import MediaStore, Stored, TooLarge, Unsupported
 
-MAX_FIELD_BYTES = 4096
+MAX_FIELD_BYTES = 8192  # a 2,000-character description in UTF-8 (CONTRACT.md section 8)
 
 
-async def receive_file(request: Request, store: MediaStore, field: str = "file") -> tuple[Stored, dict[str, str]]:
-    """(the stored file, the other form fields) of a multipart/form-data request."""
+async def receive_file(request: Request, store: MediaStore, field: str = "file",
+                       required: bool = True) -> tuple[Stored | None, dict[str, str]]:
+    """(the stored file, the other form fields) of a multipart/form-data request with one file;
+    the file is None when it is not `required` and none was sent."""
+    files, fields = await receive_files(request, store, field, required=required, most=1)
+    return (files[0] if files else None), fields
+
+
+async def receive_files(request: Request, store: MediaStore, field: str = "file", *,
+                        required: bool = True, most: int = 8) -> tuple[list[Stored], dict[str, str]]:
+    """(the stored files, the other form fields): every part named `field` with a filename, at
+    most `most` of them (the request as a whole is held to the size limit of one file)."""
     ctype, opts = parse_options_header(request.headers.get("content-type", ""))
     if ctype != b"multipart/form-data" or b"boundary" not in opts:
         raise Unsupported(f"send multipart/form-data with the file in field {field!r}")
@@ -25,6 +35,7 @@ async def receive_file(request: Request, store: MediaStore, field: str = "file")
     fields: dict[str, str] = {}
     state = {"name": None, "headers": {}, "hname": b"", "hvalue": b"", "upload": None, "value": b"", "error": None}
     uploads = []
+    done: list[Stored] = []
 
     def on_header_field(data, start, end):
         state["hname"] += data[start:end]
@@ -40,6 +51,9 @@ async def receive_file(request: Request, store: MediaStore, field: str = "file")
         _, o = parse_options_header(state["headers"].get("content-disposition", ""))
         state["name"] = (o.get(b"name") or b"").decode("utf-8", "replace")
         if state["name"] == field and b"filename" in o:
+            if len(uploads) >= most:
+                state["error"] = Invalid(f"at most {most} files in form field {field!r}", field=field)
+                return
             state["upload"] = store.upload(state["headers"].get("content-type"))
             uploads.append(state["upload"])
 
@@ -71,10 +85,15 @@ async def receive_file(request: Request, store: MediaStore, field: str = "file")
             if state["error"] is not None:
                 raise state["error"]
         parser.finalize()
-        if not uploads:
+        if not uploads and required:
             raise Invalid(f"no file in form field {field!r}", field=field)
-        return uploads[0].finish(), fields
+        for up in uploads:
+            done.append(up.finish())
+        return done, fields
     except BaseException:
         for up in uploads:
             up.abort()
+        for f in done:          # a later file refused: the earlier ones go too, unless kept before
+            if f.new:
+                store.path(f.sha256).unlink(missing_ok=True)
         raise

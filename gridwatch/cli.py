@@ -164,7 +164,17 @@ def dispatcher(ctx: typer.Context,
     from alerts.dispatcher import Dispatcher
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    raise typer.Exit(Dispatcher(settings_of(ctx), name=name).run())
+    settings = settings_of(ctx)
+    periodic = ()
+    try:
+        settings.db_url()
+    except RuntimeError:
+        logging.getLogger("gridwatch").warning("no records database: tasks are not escalated")
+    else:
+        from casework.task_escalation import job
+
+        periodic = (job(settings),)
+    raise typer.Exit(Dispatcher(settings, name=name, periodic=periodic).run())
 
 
 @users_app.command("add")

@@ -85,6 +85,8 @@ class Settings(BaseSettings):
         "one that `gridwatch demo` starts under ./var/pg")
     media_dir: Path | None = Field(default=None, description="evidence files, each named by its SHA-256 (default ./var/media)")
     media_max_mb: int = Field(100, description="larger uploads get 413")
+    tz: str = Field("Asia/Shanghai", description="the bureau's time zone: times in JSON, its day")
+    task_accept_s: float = Field(1800.0, description="a task not accepted within this is escalated")
     # --- end system of record ----------------------------------------------------------------
 
     @property
