@@ -76,7 +76,7 @@ def test_dispatcher_delivers_task_overdue_to_the_level1_device(world, geo, setti
     from alerts.dispatcher import Dispatcher
     from alerts.live import RedisWorld
     from tests.alerts.field import Terminal
-    from tests.waiting import wait_for
+    from testkit.waiting import wait_for
 
     ds = geo[0]
     s = settings.model_copy(update={"database_url": records_url, "check_interval_s": 0.2})

@@ -188,7 +188,7 @@ def test_assignee_device_gets_the_task_downlink(api, web_stack, place):
     gw/<device>/orders at QoS 1, sent by the dispatcher from the outbox."""
     from alerts.dispatcher import Dispatcher
     from tests.alerts.field import Terminal
-    from tests.waiting import wait_for
+    from testkit.waiting import wait_for
 
     ctx = web_stack.ctx
     dev = ctx.registry.person(place.me).device
