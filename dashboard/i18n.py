@@ -111,12 +111,15 @@ STRINGS: dict[str, tuple[str, str]] = {
     "kind_left_grid": ("离开网格", "outside own grids"),
     "kind_low_battery": ("电量低", "low battery"),
     "kind_escalation": ("指令升级", "escalation"),
+    "kind_task_overdue": ("任务超时", "task overdue"),
     "alert_text_sos": ("{who} 发出紧急求助", "{who} raised SOS"),
     "alert_text_offline": ("{who} 在岗时离线", "{who} offline while on duty"),
     "alert_text_left_grid": ("{who} 在岗但不在责任网格内", "{who} on duty outside own grids"),
     "alert_text_low_battery": ("{who} 终端电量 {battery}", "{who} battery {battery}"),
     "alert_text_escalation": ("指令 {order} 无人确认，已升级（第 {round} 轮）",
                               "order {order} unacknowledged, escalated (step {round})"),
+    "alert_text_task_overdue_not_accepted": ("任务 {task} 超时未接收（{who}）", "task {task} not accepted ({who})"),
+    "alert_text_task_overdue_past_deadline": ("任务 {task} 已过处置期限（{who}）", "task {task} past its deadline ({who})"),
     "alert_cancelled_by": ("已由 {who} 撤销", "cancelled by {who}"),
     "meters": ("{v} 米", "{v} m"),
     "kilometers": ("{v} 公里", "{v} km"),
@@ -268,11 +271,11 @@ def alert_title(a: Mapping, lang: str) -> str:
 
 def alert_text(a: Mapping, lang: str) -> str:
     kind, who = a.get("kind", ""), a.get("who") or ""
-    key = f"alert_text_{kind}"
+    key = f"alert_text_{kind}" + (f"_{a['cause']}" if a.get("cause") else "")
     if key not in STRINGS:
         return a.get("text") or ""
     batt = a.get("battery")
-    return t(key, lang, who=who, order=a.get("order") or "", round=a.get("round") or 1,
+    return t(key, lang, who=who, order=a.get("order") or "", round=a.get("round") or 1, task=a.get("task") or "",
              battery="" if batt is None else f"{batt:.0f}%")
 
 

@@ -16,4 +16,5 @@ def alert_row(a: Mapping, names: Mapping[str, str], grid_names: Mapping[str, str
     return {"id": a["id"], "kind": a.get("kind", ""), "state": a.get("state"), "who": who, "grid": grid, "at": at,
             "order": a.get("order") or "", "battery": data.get("battery"), "round": data.get("round"),
             "device": a.get("device") or "", "text": a.get("title", ""),
+            "task": data.get("task"), "cause": data.get("cause"),
             "lat": a.get("lat"), "lon": a.get("lon")}

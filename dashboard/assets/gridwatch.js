@@ -527,7 +527,7 @@ window.gridwatch = (function () {
       ["circle", orderStyle({kind: "emergency"}), T.t("lg_order_emergency")],
       ["circle", orderStyle({kind: "task"}), T.t("lg_order_task")],
       ["line", lineStyle({properties: {state: "sent"}}), T.t("lg_line_waiting")],
-      ["line", lineStyle({properties: {state: "acknowledged"}}), T.t("lg_line_engaged")],
+      ["line", lineStyle({properties: {state: TABLES.engaged[0]}}), T.t("lg_line_engaged")],
       ["rect", cov(1), T.t("lg_cov_amber")],
       ["rect", cov(2), T.t("lg_cov_red")],
       ["line", gridStyle({properties: {level: 1}}, {hideout: {}}), T.t("lg_level1")],
