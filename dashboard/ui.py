@@ -99,4 +99,9 @@ def install_dash(server: FastAPI, ctx: WebContext) -> Dash:
     mapparts.register(app, ctx)
     console.register(app, ctx, session_user)
     terminal.register(app, ctx, session_user)
+    # Dash sets its "set up" flag before it walks the assets folder, on the first request:
+    # a page requested meanwhile (uvicorn serves in threads) got an index without the
+    # /assets/ scripts, dash-leaflet found no window.gridwatch functions and the renderer
+    # hung. Set up once here, with every callback registered, before anything is served.
+    app._setup_server()
     return app
