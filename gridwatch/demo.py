@@ -60,13 +60,11 @@ def create_demo_accounts(settings: Settings, r: redis.Redis) -> list[tuple[str, 
     shared = secrets.token_urlsafe(9)
     people = fetch_dataset(r).people
     sups = people[people["role"].isin(["l1_supervisor", "l2_supervisor"]) & people["device"].notna()]
-    for pid in sups["id"]:
-        accounts.add(pid, "supervisor", password=shared, person=pid)
+    accounts.add_sharing([(pid, "supervisor", pid) for pid in sups["id"]], shared)
     if len(sups):
         out.append((f"{sups['id'].iloc[0]} (any supervisor's person id)", "supervisor", shared))
     reps = people[people["role"].isin(["assistant", "informant"])]
-    for pid in reps["id"]:
-        accounts.add(pid, "reporter", password=shared, person=pid)
+    accounts.add_sharing([(pid, "reporter", pid) for pid in reps["id"]], shared)
     if len(reps):
         out.append((f"{reps['id'].iloc[0]} (any assistant's or informant's person id)", "reporter", shared))
     return out
