@@ -63,6 +63,8 @@ class Accounts:
         once (argon2 costs ~50 ms a hash: the demo's 1,231 person logins would take a minute)."""
         for name, role, person in accounts:
             self._check(name, role, person)
+        if not accounts:
+            return
         digest = _hasher.hash(password)
         self.r.hset(USERS_KEY, mapping={name: orjson.dumps({"role": role, "hash": digest, "person": person})
                                         for name, role, person in accounts})
