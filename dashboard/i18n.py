@@ -271,9 +271,13 @@ def alert_title(a: Mapping, lang: str) -> str:
 
 def alert_text(a: Mapping, lang: str) -> str:
     kind, who = a.get("kind", ""), a.get("who") or ""
-    key = f"alert_text_{kind}" + (f"_{a['cause']}" if a.get("cause") else "")
-    if key not in STRINGS:
-        return a.get("text") or ""
+    # The most precise words we have: the kind with its cause ("task_overdue" has two), else
+    # the kind alone (an offline alert's cause "will" reads as any offline), else the kind's
+    # name. Never the stored title: it is English, written for the logs.
+    keys = [f"alert_text_{kind}_{a['cause']}"] if a.get("cause") else []
+    key = next((k for k in (*keys, f"alert_text_{kind}") if k in STRINGS), None)
+    if key is None:
+        return f"{code('kind', kind, lang)} {who}".strip()
     batt = a.get("battery")
     return t(key, lang, who=who, order=a.get("order") or "", round=a.get("round") or 1, task=a.get("task") or "",
              battery="" if batt is None else f"{batt:.0f}%")

@@ -423,6 +423,12 @@ def test_the_pages_words_for_the_domains_codes():
     assert f"{code('status', 'on_duty', 'zh')} · {code('fresh', 'live', 'zh')}" == "在岗 · 在线"
     row = {"kind": "offline", "who": "张三", "grid": "白露街道", "at": "10:00:00"}
     assert alert_subtitle(row, "zh") == "张三 在岗时离线 · 白露街道 · 10:00:00"
+    # What the dispatcher really stores: a cause, and an English title for the logs.
+    row = {**row, "cause": "will", "text": "dev-s2-1 offline while on duty"}
+    assert alert_subtitle(row, "zh") == "张三 在岗时离线 · 白露街道 · 10:00:00"
+    for kind in ("sos", "offline", "left_grid", "low_battery", "escalation", "task_overdue", "not_a_kind_yet"):
+        words = alert_subtitle({"kind": kind, "who": "张三", "cause": "anything", "text": "English title"}, "zh")
+        assert "English" not in words and "张三" in words or kind == "escalation", (kind, words)
     from alerts.states import ORDER_STATES, RECIPIENT_STATES
     from alerts.alerts import KINDS
     for prefix, values in (("order", ORDER_STATES), ("state", RECIPIENT_STATES), ("kind", KINDS),

@@ -123,6 +123,11 @@ def test_wall_shows_grids_and_live_markers_that_move(stack, chrome):
         wait_for(lambda: "鹰潭" in chrome.find_element(By.CSS_SELECTOR, ".gw-title").text, what="the title")
         # The grids are drawn (canvas renderer: count the layer's features via Leaflet's panes).
         assert chrome.execute_script("return document.querySelectorAll('.leaflet-overlay-pane canvas').length") >= 1
+        # The map fills the wall left of the panels: it starts at the left edge and ends where they begin.
+        box = chrome.execute_script("""const r = e => document.querySelector(e).getBoundingClientRect();
+            return {map: r('#wall-map').left, mapRight: r('#wall-map').right, side: r('.gw-side').left,
+                    sideRight: r('.gw-side').right, width: window.innerWidth};""")
+        assert box["map"] == 0 and abs(box["mapRight"] - box["side"]) <= 1 and abs(box["sideRight"] - box["width"]) <= 1, box
         first = wait_for(lambda: drawn(chrome, dev), what="the marker")
         assert abs(first["lat"] - 28.24) < 1e-4
         term.report(28.2403, 117.0402)  # ~40 m in 10 s: a walk, not a jump the filter drops
