@@ -20,7 +20,8 @@ from casework.task_store import Viewer
 from dashboard.deps import AnyUser
 
 ID = Annotated[str, Path(max_length=64)]
-ASSETS = FsPath(__file__).with_name("assets")
+STATIC = FsPath(__file__).with_name("inspect_static")   # not under assets/: Dash would load it on every page
+STATIC_TYPES = {".js": "text/javascript", ".wasm": "application/wasm", ".txt": "text/plain; charset=utf-8"}
 
 
 def _text(v, name):
@@ -305,6 +306,16 @@ def install_inspection_pages(server: FastAPI, ctx, ins: Inspections) -> None:
     @server.get("/sw.js", include_in_schema=False)
     def service_worker() -> Response:
         """The terminal's service worker, at the root scope (it caches the page's assets)."""
-        return Response((ASSETS / "gridwatch_inspect_sw.js").read_text(encoding="utf-8"),
-                        media_type="text/javascript",
+        return Response((STATIC / "sw.js").read_bytes(), media_type="text/javascript",
                         headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/"})
+
+    files = {p.relative_to(STATIC).as_posix(): p for p in STATIC.rglob("*") if p.is_file() and p.name != "sw.js"}
+
+    @server.get("/static/inspect/{name:path}", include_in_schema=False)
+    def inspect_static(name: str) -> Response:
+        """The terminal's vendored libraries (the QR decoder and its .wasm, signature_pad)."""
+        path = files.get(name)
+        if path is None:
+            return JSONResponse({"error": "no such file"}, status_code=404)
+        return Response(path.read_bytes(), media_type=STATIC_TYPES.get(path.suffix, "application/octet-stream"),
+                        headers={"Cache-Control": "no-cache"})
