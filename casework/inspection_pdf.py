@@ -5,6 +5,7 @@ JSON (`sys.inputs`), the photos and signatures are read from the media store (th
 from __future__ import annotations
 
 import io
+import os
 import threading
 from datetime import datetime
 from pathlib import Path
@@ -69,9 +70,11 @@ def document(insp: dict, checklist: dict, *, tz, person_name, receipt_url: str |
             continue
         where = f"第 {m['item']} 项" if m["item"] else "整体"
         fmt = IMAGE_FORMATS.get(m["type"])
-        if fmt and fmt != "svg" and (media_root / _rel(m["sha256"])).exists():
-            photos.append({"path": "/" + _rel(m["sha256"]), "format": fmt,
-                           "caption": f"{where} · {_local(m.get('taken_at') or m['added_at'], tz)}"})
+        small = thumbnail(media_root, m["sha256"]) if fmt and fmt != "svg" else None
+        if small:
+            photos.append({"path": "/" + small, "format": "jpg",
+                           "caption": f"{where} · {_local(m.get('taken_at') or m['added_at'], tz)} · "
+                                      f"SHA-256 {m['sha256'][:12]}…"})
         else:
             others.append(f"{where}：{m['type']}，{m['size']} 字节，SHA-256 {m['sha256'][:16]}…")
     sigs = []
@@ -104,6 +107,38 @@ def document(insp: dict, checklist: dict, *, tz, person_name, receipt_url: str |
             "receipt": receipt_url or "", "qr": qr_svg}
 
 
+THUMB_DIR = "thumbs"          # under the media root: the page's copies of photos, by the original's SHA-256
+THUMB_SIDE = 800             # a third of an A4 page's width at ~300 dpi
+THUMB_QUALITY = 82
+
+
+def thumbnail(media_root: Path, sha: str) -> str | None:
+    """The photo as the page prints it (at most THUMB_SIDE px, JPEG), made once and kept: a
+    phone's 2 MB photo is ~50x the pixels a third of an A4 page needs, and typst re-encodes
+    every non-JPEG image on each render. The original stays the evidence (its hash is printed)."""
+    rel = f"{THUMB_DIR}/{sha}.jpg"
+    dest = media_root / rel
+    if dest.exists():
+        return rel
+    src = media_root / _rel(sha)
+    if not src.exists():
+        return None
+    from PIL import Image, ImageOps
+
+    try:
+        with Image.open(src) as im:
+            im.draft("RGB", (THUMB_SIDE, THUMB_SIDE))       # JPEG: decode at a reduced scale
+            im = ImageOps.exif_transpose(im).convert("RGB")
+            im.thumbnail((THUMB_SIDE, THUMB_SIDE))
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            tmp = dest.with_suffix(f".{os.getpid()}.tmp")
+            im.save(tmp, "JPEG", quality=THUMB_QUALITY)
+            os.replace(tmp, dest)
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None
+    return rel
+
+
 def _rel(sha: str) -> str:
     return f"{sha[:2]}/{sha[2:4]}/{sha}"
 
@@ -112,7 +147,7 @@ def qr_svg(text: str, scale: int = 4) -> str:
     import segno
 
     buf = io.BytesIO()
-    segno.make(text, error="m").save(buf, kind="svg", scale=scale, border=2, xmldecl=False, svgns=True)
+    segno.make(text, error="m").save(buf, kind="svg", scale=scale, border=4, light="#fff", xmldecl=False, svgns=True)
     return buf.getvalue().decode()
 
 

@@ -221,6 +221,12 @@ def install_inspection_routes(api: APIRouter, ctx) -> Inspections:
             if stored.new:      # a refused upload leaves no file that no record has
                 ctx.media.path(stored.sha256).unlink(missing_ok=True)
             raise
+        if new and stored.type.startswith("image/"):     # the PDF's print copy, made beside the request
+            import asyncio
+
+            from casework.inspection_pdf import thumbnail
+
+            asyncio.get_running_loop().run_in_executor(None, thumbnail, ctx.settings.media_path(), stored.sha256)
         return JSONResponse(stored.to_dict(), status_code=201 if new else 200)
 
     @api.post("/inspections/{iid}/signatures", tags=["inspections"], status_code=201)
