@@ -35,14 +35,17 @@ TEMPLATE = r"""
   table.header(strong[编号], strong[检查内容], strong[重点项], strong[结果]),
   ..d.items.map(i => (i.code, [#text(7.5pt, fill: gray)[#i.section] \ #i.text #if i.note != "" [\ #text(fill: rgb("#a33"))[说明：#i.note]]],
     i.key, i.result)).flatten())
-#if d.notes != "" [== 现场情况 \ #d.notes]
+#if d.notes != "" [
+  == 现场情况
+  #d.notes
+]
 #if d.photos.len() > 0 [
   == 现场照片
-  #grid(columns: 3, gutter: 6pt, ..d.photos.map(p => [#image(p.path, format: p.format, width: 100%) #text(7pt)[#p.caption]]))
+  #grid(columns: (1fr, 1fr, 1fr), gutter: 6pt, ..d.photos.map(p => [#image(p.path, format: p.format, width: 100%) #text(7pt)[#p.caption]]))
 ]
 #if d.others.len() > 0 [== 其他证据 #for o in d.others [- #o]]
 == 签名
-#grid(columns: 3, gutter: 8pt, ..d.signatures.map(s => box(stroke: 0.4pt + gray, inset: 4pt, width: 100%)[
+#grid(columns: (1fr, 1fr, 1fr), gutter: 8pt, ..d.signatures.map(s => box(stroke: 0.4pt + gray, inset: 4pt, width: 100%)[
   #text(8pt)[#s.label] \
   #if s.path != "" { image(s.path, format: s.format, height: 1.6cm) } else { text(8pt)[#s.text] }
 ]))
