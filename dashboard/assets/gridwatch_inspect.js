@@ -235,8 +235,10 @@
     const lists = S.checklists.filter((c) => !e.category || c.categories.includes(e.category));
     const pick = el("select", {id: "ins-checklist", class: "gw-ins-input"},
       (lists.length ? lists : S.checklists).map((c) => el("option", {value: c.id}, c.name)));
-    const kind = el("select", {id: "ins-kind", class: "gw-ins-input"}, KINDS.map((k) => el("option", {value: k}, T("ins_kind_" + k))));
+    const pre = S.prefill && S.prefill.uscc === e.uscc ? S.prefill : {};
+    const kind = el("select", {id: "ins-kind", class: "gw-ins-input"}, KINDS.map((k) => el("option", {value: k, selected: k === pre.kind}, T("ins_kind_" + k))));
     const second = el("input", {id: "ins-second", class: "gw-ins-input", list: "ins-people", placeholder: T("ins_second")});
+    second.value = (pre.inspectors || []).find((p) => !S.me || p !== S.me.person) || "";
     const candidates = [resp.l2_supervisor, resp.l1_supervisor].filter((p) => p && (!S.me || p.id !== S.me.person));
     return [
       el("button", {class: "secondary", onclick: () => show("home")}, "← " + T("ins_back")),
@@ -259,7 +261,9 @@
   async function startInspection(checklist, kind, second) {
     const me = S.me && S.me.person;
     const inspectors = [me].concat(second && second !== me ? [second] : []);
+    const pre = S.prefill && S.prefill.uscc === S.entity.uscc ? S.prefill : {};
     const insp = {id: crypto.randomUUID(), uscc: S.entity.uscc, entityName: S.entity.name, checklist, kind, inspectors,
+                  draw: pre.draw || null, task: pre.task || null,
                   lat: null, lon: null, answers: {}, notes: "", media: [], sigs: {}, state: "draft",
                   sent: {created: false, media: {}, sigs: {}}, started: Date.now()};
     if (navigator.geolocation) {
@@ -467,7 +471,8 @@
     let open = true;
     if (!insp.sent.created) {
       const r = await api("POST", "/api/inspections", {id: insp.id, uscc: insp.uscc, checklist: insp.checklist, kind: insp.kind,
-        inspectors: insp.inspectors, ...(insp.lat !== null ? {lat: insp.lat, lon: insp.lon} : {})});
+        inspectors: insp.inspectors, ...(insp.lat !== null ? {lat: insp.lat, lon: insp.lon} : {}),
+        ...(insp.draw ? {draw: insp.draw} : {}), ...(insp.task ? {task: insp.task} : {})});
       ok(r, [200, 201]);
       insp.sent.created = true; await save(insp);
     }
@@ -553,7 +558,13 @@
     tabs();
     S.me = await cached("me", "/api/me");
     S.checklists = (await cached("checklists", "/api/checklists")) || [];
-    const fromUrl = findUscc(new URLSearchParams(location.search).get("uscc") || "");
+    // /terminal?uscc=...[&kind=double_random&draw=...&task=...&inspectors=a,b]: a task's or a draw's
+    // inspection opens with its entity, kind, ids and second inspector filled in.
+    const params = new URLSearchParams(location.search);
+    const fromUrl = findUscc(params.get("uscc") || "");
+    S.prefill = fromUrl ? {uscc: fromUrl, kind: KINDS.includes(params.get("kind")) ? params.get("kind") : null,
+                           draw: params.get("draw"), task: params.get("task"),
+                           inspectors: (params.get("inspectors") || "").split(",").filter(Boolean)} : null;
     if (fromUrl) { sessionStorage.setItem("gw-tab", "inspect"); tabs(); openEntity(fromUrl); } else render();
     msg(navigator.onLine ? "" : T("ins_offline"), !navigator.onLine);
     window.addEventListener("online", () => { msg(T("ins_online")); sync(); });

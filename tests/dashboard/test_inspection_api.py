@@ -165,6 +165,13 @@ def test_whole_flow_from_create_to_seal(api, web_stack, team, tmp_path):
     assert iid in [x["id"] for x in api.get("/api/inspections", params={"inspector": team.other},
                                             headers=h(stack, "sup2")).json()]
 
+    # no role's view of it holds a phone number of anyone on it (inspectors, the grid's people)
+    phones = [stack.ctx.registry.person(p).phone for p in (team.me, team.other)]
+    for who in ("coord1", "admin1", "viewer1", "sup1", "sup2"):
+        for path in (f"/api/inspections/{iid}", f"/api/inspections?uscc={team.uscc}"):
+            text = api.get(path, headers=h(stack, who)).text
+            assert all(ph not in text for ph in phones), (who, path)
+
     # the chain holds, the hash covers the media, the bureau's signature verifies
     from casework.seal import verify
     from casework.signing import BureauKey, verify as verify_sig
