@@ -1,6 +1,6 @@
 # gridwatch: the two set-up commands (`make demo`, `make test`) and the benchmarks.
 # Every target installs what it needs on a fresh Debian machine: a .venv with the project,
-# redis-server, mosquitto and PostgreSQL (apt-get, only where missing), Chromium for browser tests.
+# redis-server, mosquitto, PostgreSQL, fonts-noto-cjk (the inspection PDF) and poppler-utils (its tests) (apt-get, only where missing), Chromium for browser tests.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -45,6 +45,8 @@ system-deps:
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	command -v mosquitto >/dev/null || missing="$$missing mosquitto"; \
 	test -x /usr/lib/postgresql/15/bin/postgres || command -v postgres >/dev/null || missing="$$missing postgresql"; \
+	test -e /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc || missing="$$missing fonts-noto-cjk"; \
+	command -v pdftotext >/dev/null || missing="$$missing poppler-utils"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing$$missing"; \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \

@@ -141,6 +141,8 @@ def write(outdir: Path, ds, until: date | None = None, seed: int = SEED) -> str:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(["code", "name"])
         w.writerows(COMPLAINT_CATEGORIES)
+    from casework import checklists
+    checklists.write_demo(outdir)
 
     g = ds.grids
     parent = dict(zip(g["id"], g["parent"]))
@@ -188,13 +190,13 @@ def write(outdir: Path, ds, until: date | None = None, seed: int = SEED) -> str:
         rectify = (t + timedelta(days=15)).date().isoformat() if result[i] != "pass" else ""
         sigs = json.dumps([{"party": "inspector", "person": first}, {"party": "inspector", "person": other},
                            {"party": "entity", "name": "现场负责人"}], ensure_ascii=False)
-        insp_rows.append([iid, uscc, kinds[i], _array([first, other]), E["lat"][pick[i]], E["lon"][pick[i]],
+        insp_rows.append([iid, uscc, checklists.for_category(cat[i]) or "", kinds[i], _array([first, other]), E["lat"][pick[i]], E["lon"][pick[i]],
                           grid, l1, branch_of.get(l1, ""), cat[i], "{}", sigs, result[i],
                           rectify, _utc(t), first, iid.lower().replace("-", ""), _utc(sealed)])
         if result[i] == "fail":
             failed_insp.append((iid, uscc, grid, l1, cat[i], t))
     _write(outdir / "history" / "inspections.csv.gz",
-           ["id", "uscc", "kind", "inspectors", "lat", "lon", "grid", "level1", "branch", "category", "answers",
+           ["id", "uscc", "checklist", "kind", "inspectors", "lat", "lon", "grid", "level1", "branch", "category", "answers",
             "signatures", "result", "rectify_by", "started_at", "created_by", "receipt_token", "seal_at"],
            insp_rows)
 

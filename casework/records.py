@@ -1,16 +1,19 @@
 """What `gridwatch load` writes into the records: the entity register, the dataset's
-categories and, where the dataset has one, its history (casework.history)."""
+categories and checklists and, where the dataset has one, its history (casework.history)."""
 from __future__ import annotations
 
 from pathlib import Path
 
-from casework import history, register
+from casework import checklists, history, register
 
 
 def load_dataset_records(conn, ds, dataset_dir: Path) -> dict[str, int]:
     actor = f"load:{Path(dataset_dir).name}"
+    lists = checklists.read_dir(dataset_dir)     # a bad checklist file refuses the load before anything is written
     counts = {f"entities_{k}": v for k, v in register.sync(conn, ds, actor).items()}
     with conn.transaction(), conn.cursor() as cur:
         counts.update(history.load_categories(cur, dataset_dir))
+        if lists:
+            counts["checklists"] = checklists.store(cur, lists)
     counts.update(history.load(conn, dataset_dir, actor))
     return counts

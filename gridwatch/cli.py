@@ -115,8 +115,12 @@ def load(
         return
     from casework.records import load_dataset_records
 
-    with conn:
-        rec = load_dataset_records(conn, ds, Path(directory))
+    try:
+        with conn:
+            rec = load_dataset_records(conn, ds, Path(directory))
+    except DatasetError as e:     # a bad checklist file: the records are left as they were
+        typer.echo(str(e), err=True)
+        raise typer.Exit(1)
     typer.echo("records: " + ", ".join(f"{v} {k}" for k, v in rec.items()))
 
 

@@ -46,6 +46,10 @@ def ensure_demo(outdir: Path) -> Path:
     outdir = Path(outdir)
     if not (outdir / "grids.geojson").exists() or not (outdir / "history" / "inspections.csv.gz").exists():
         print(build_demo(outdir), flush=True)
+    elif not (outdir / "checklists").is_dir():     # a demo built before checklists were data
+        from casework.checklists import write_demo
+
+        write_demo(outdir)
     return outdir
 
 

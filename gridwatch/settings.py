@@ -87,6 +87,8 @@ class Settings(BaseSettings):
     media_max_mb: int = Field(100, description="larger uploads get 413")
     tz: str = Field("Asia/Shanghai", description="the bureau's time zone: times in JSON, its day")
     task_accept_s: float = Field(1800.0, description="a task not accepted within this is escalated")
+    signing_key: Path | None = Field(default=None, description="the bureau's Ed25519 key (PEM) that signs sealed "
+                                     "inspections' hashes; created on first use (default ./var/keys/bureau-ed25519.pem)")
     # --- end system of record ----------------------------------------------------------------
 
     @property
@@ -107,6 +109,9 @@ class Settings(BaseSettings):
             return url_file.read_text().strip()
         raise RuntimeError("no database: set GRIDWATCH_DATABASE_URL, or start `gridwatch demo`, "
                            "which runs one under ./var/pg")
+
+    def signing_key_path(self) -> Path:
+        return Path(self.signing_key) if self.signing_key else self.var_dir / "keys" / "bureau-ed25519.pem"
 
     def media_path(self) -> Path:
         return Path(self.media_dir) if self.media_dir else self.var_dir / "media"
