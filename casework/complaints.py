@@ -182,7 +182,7 @@ def masked(row: dict, raw: dict | None = None) -> dict:
 
 # --- intake --------------------------------------------------------------------------------------
 
-PHONE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8}|\d{5,8})$")
+PHONE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$")
 ID_NUMBER = re.compile(r"^\d{17}[0-9X]$")
 USCC_SHAPE = re.compile(r"^[0-9A-HJ-NPQRTUWXY]{18}$")
 MAX_TEXT = 2000
@@ -199,7 +199,7 @@ def _clean(v):
 class Complainant(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=50)
-    phone: str = Field(min_length=5, max_length=20)
+    phone: str = Field(min_length=10, max_length=20)
     id_number: str | None = Field(None, max_length=18)
 
     _c = field_validator("name", "phone", "id_number", mode="before")(lambda v: _clean(v))

@@ -87,6 +87,8 @@ class Settings(BaseSettings):
     media_max_mb: int = Field(100, description="larger uploads get 413")
     tz: str = Field("Asia/Shanghai", description="the bureau's time zone: times in JSON, its day")
     task_accept_s: float = Field(1800.0, description="a task not accepted within this is escalated")
+    complaint_file_per_hour: int = Field(5, description="public complaints per client address an hour (per phone: 3 a day)")
+    complaint_query_per_min: int = Field(30, description="public progress queries per client address a minute")
     # --- end system of record ----------------------------------------------------------------
 
     @property
