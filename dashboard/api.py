@@ -74,6 +74,11 @@ def install_api(server: FastAPI, ctx: WebContext) -> None:
     install_records_routes(api, ctx)
     install_task_routes(api, ctx)
     install_complaint_routes(api, ctx)
+    from dashboard.complaint_page import install_complaint_page
+    from dashboard.console_complaints import install_console_complaints
+
+    install_complaint_page(server, ctx)
+    install_console_complaints(server, ctx)
     install_ingest_routes(api, ctx)
 
     @api.api_route("/{path:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH"],
