@@ -267,6 +267,8 @@ class Intake(BaseModel):
     def _aware(cls, v: datetime | None) -> datetime | None:
         if v is not None and v.tzinfo is None:
             raise ValueError("received_at needs its offset (2026-09-29T10:00:00+08:00)")
+        if v is not None and v.year < 2000:
+            raise ValueError("received_at lies before 2000")
         return v
 
     @field_validator("media")

@@ -36,6 +36,13 @@ def _over(r, key: str, ttl: int, limit: int) -> bool:
     return n > limit
 
 
+def _text(**values) -> None:
+    """PostgreSQL's text holds no NUL character: such input is refused as a field error."""
+    for name, v in values.items():
+        if isinstance(v, str) and "\x00" in v:
+            raise Invalid(f"{name} holds a NUL character", field=name)
+
+
 def _too_many(what: str, retry_s: int) -> JSONResponse:
     return JSONResponse({"error": f"too many {what}; try again later", "retry_after_s": retry_s},
                         status_code=429, headers={"Retry-After": str(retry_s)})
@@ -155,6 +162,7 @@ def install_complaint_routes(api: APIRouter, ctx) -> None:
                    limit: Annotated[int, Query(ge=1, le=S.MAX_LIMIT)] = 200) -> list[dict]:
         """Complaints the caller may see, newest first; the complainant masked unless the caller handles it."""
         readers(user)
+        _text(state=state, branch=branch)
         with ctx.db.connection() as conn:
             today = datetime.now(tz).date()
             return [plain({**c, "overdue": S.overdue(c, today)})
@@ -164,6 +172,7 @@ def install_complaint_routes(api: APIRouter, ctx) -> None:
     def complaint(user: AnyUser, cid: Annotated[str, Path(max_length=64)]) -> dict:
         """One complaint with its media, tasks, cases and history."""
         readers(user)
+        _text(id=cid)
         with ctx.db.connection() as conn:
             c = S.get(conn, cid, viewer(user))
         return plain({**c, "overdue": S.overdue(c, datetime.now(tz).date())})
@@ -198,6 +207,7 @@ def install_complaint_routes(api: APIRouter, ctx) -> None:
         """accept, refuse (reason), mediate, agree (terms), fail, transfer (to, or case: true),
         close; task (an on-site check: category?). The handling branch's level-1 supervisors,
         coordinators and admins; others 403; a step not from this state 409."""
+        _text(id=cid, action=action)
         body = await _body(request)
         clean: dict = {}
         for k in ("reason", "terms", "to", "note", "category"):
@@ -242,6 +252,7 @@ def install_complaint_routes(api: APIRouter, ctx) -> None:
                 or not isinstance(next(iter(src.values())), str):
             raise Invalid('source is {"inspection"|"task"|"complaint": id}', field="source")
         (stype, sid), = src.items()
+        _text(**{f"source.{stype}": sid})
         uscc, summary = body.get("uscc"), body.get("summary")
         if uscc is not None and not (isinstance(uscc, str) and C.USCC_SHAPE.match(uscc)):
             raise Invalid("uscc: 18 characters of the USCC alphabet", field="uscc")
@@ -261,12 +272,14 @@ def install_complaint_routes(api: APIRouter, ctx) -> None:
     def cases(user: AnyUser, state: str | None = None, branch: str | None = None, uscc: str | None = None,
               limit: Annotated[int, Query(ge=1, le=K.MAX_LIMIT)] = 200) -> list[dict]:
         readers(user)
+        _text(state=state, branch=branch, uscc=uscc)
         with ctx.db.connection() as conn:
             return plain(K.list_cases(conn, state=state, branch=branch, uscc=uscc, limit=limit))
 
     @api.get("/cases/{case_id}", tags=["cases"])
     def case(user: AnyUser, case_id: Annotated[str, Path(max_length=64)]) -> dict:
         readers(user)
+        _text(id=case_id)
         with ctx.db.connection() as conn:
             row = K.get(conn, case_id)
         if not case_visible(user, row):
@@ -277,6 +290,7 @@ def install_complaint_routes(api: APIRouter, ctx) -> None:
     async def case_action(user: AnyUser, request: Request, case_id: Annotated[str, Path(max_length=64)],
                           action: str) -> dict:
         """verify, file, decide (document_no, fine_yuan), transfer_police (reason), drop (reason)."""
+        _text(id=case_id, action=action)
         body = await _body(request)
         for k in ("document_no", "reason"):
             v = body.get(k)
