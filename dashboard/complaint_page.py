@@ -15,7 +15,8 @@ from dashboard.i18n import STRINGS, lang_of, t
 
 ASSETS = Path(__file__).parent / "complaint_assets"
 # The keys the script draws with (states, outcomes, channels, field names and messages).
-SCRIPT_KEYS = tuple(k for k in STRINGS if k.startswith(("cstate_", "coutcome_", "cchannel_", "cp_", "cq_", "cact_")))
+SCRIPT_KEYS = tuple(k for k in STRINGS if k.startswith(("cstate_", "coutcome_", "cchannel_", "cp_", "cq_", "cact_",
+                                                         "kstate_", "kact_")))
 
 PAGE = """<!doctype html><html lang="{html_lang}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -30,6 +31,7 @@ PAGE = """<!doctype html><html lang="{html_lang}"><head><meta charset="utf-8">
 <label>{resp_name}<input name="resp_name" id="f-resp-name" maxlength="200"></label>
 <label>{resp_address}<input name="resp_address" id="f-resp-address" maxlength="300"></label>
 <label>{resp_uscc}<input name="resp_uscc" id="f-resp-uscc" maxlength="18" autocapitalize="characters"></label>
+<button type="button" id="f-here" class="cp-here">{here}</button><span id="f-here-msg" class="cp-msg"></span>
 <label>{category}<select name="category" id="f-category" required></select></label>
 <label>{description}<textarea name="description" id="f-description" required maxlength="2000" rows="5"></textarea></label>
 <label>{amount}<input name="amount" id="f-amount" inputmode="decimal"></label>
@@ -56,7 +58,7 @@ def page_html(lang: str) -> str:
         html_lang="en" if lang == "en" else "zh-CN", title=e("cp_title"), intro=e("cp_intro"),
         tab_file=e("cp_tab_file"), tab_query=e("cp_tab_query"), name=e("cp_name"), phone=e("cp_phone"),
         id_number=e("cp_id_number"), resp_name=e("cp_resp_name"), resp_address=e("cp_resp_address"),
-        resp_uscc=e("cp_resp_uscc"), category=e("cp_category"), description=e("cp_description"),
+        resp_uscc=e("cp_resp_uscc"), here=e("cp_here"), category=e("cp_category"), description=e("cp_description"),
         amount=e("cp_amount"), channel=e("cp_channel"), ch_web=e("cchannel_web"), ch_wechat=e("cchannel_wechat"),
         submit=e("cp_submit"), code=e("cp_code"), last4=e("cp_last4"), lookup=e("cp_lookup"), strings=strings)
 

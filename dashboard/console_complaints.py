@@ -18,6 +18,8 @@ STAFF = ("viewer", "coordinator", "admin", "supervisor")
 # which buttons a state shows (the transition table decides; this only avoids useless buttons)
 BUTTONS = {"received": ["accept", "refuse", "transfer", "case", "task"], "accepted": ["mediate", "transfer", "case", "task"],
            "mediating": ["agree", "fail", "task"], "agreed": ["close"], "failed": ["close"]}
+CASE_BUTTONS = {"clue": ["verify", "transfer_police", "drop"], "verified": ["file", "transfer_police", "drop"],
+                "filed": ["decide"]}
 
 PAGE = """<!doctype html><html lang="{html_lang}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title>
@@ -30,6 +32,9 @@ PAGE = """<!doctype html><html lang="{html_lang}"><head><meta charset="utf-8">
 <table id="cq-table"><thead><tr><th>{h_id}</th><th>{h_received}</th><th>{h_complainant}</th><th>{h_respondent}</th>
 <th>{h_category}</th><th>{h_state}</th><th>{h_deadline}</th><th>{h_branch}</th><th>{h_actions}</th></tr></thead>
 <tbody></tbody></table>
+<section id="kq"><h2>{cases}</h2><table id="kq-table"><thead><tr><th>{h_id}</th><th>{h_source}</th>
+<th>{h_respondent}</th><th>{h_summary}</th><th>{h_state}</th><th>{h_branch}</th><th>{h_actions}</th></tr></thead>
+<tbody></tbody></table></section>
 {intake}
 </main><script>window.gwComplaint = {strings};</script><script src="/console/complaints.js"></script></body></html>"""
 
@@ -59,7 +64,7 @@ def install_console_complaints(server: FastAPI, ctx) -> None:
                 resp_address=e("cp_resp_address"), category=e("cp_category"), description=e("cp_description"),
                 submit=e("cp_submit"),
                 channels="".join(f'<option value="{c}">{e("cchannel_" + c)}</option>' for c in C.CHANNELS))
-        strings = {"lang": lang, "t": {k: t(k, lang) for k in SCRIPT_KEYS}, "buttons": BUTTONS,
+        strings = {"lang": lang, "t": {k: t(k, lang) for k in SCRIPT_KEYS}, "buttons": BUTTONS, "case_buttons": CASE_BUTTONS,
                    "role": user.role}
         return HTMLResponse(PAGE.format(
             html_lang="en" if lang == "en" else "zh-CN", title=e("cq_title"), state=e("cq_state"), all=e("cq_all"),
@@ -68,6 +73,7 @@ def install_console_complaints(server: FastAPI, ctx) -> None:
             h_id=e("cq_id"), h_received=e("cq_received"), h_complainant=e("cq_complainant"),
             h_respondent=e("cq_respondent"), h_category=e("cq_category"), h_state=e("cq_state"),
             h_deadline=e("cq_deadline"), h_branch=e("cq_branch"), h_actions=e("cq_actions"), intake=intake,
+            cases=e("cq_cases"), h_source=e("cq_source"), h_summary=e("cq_summary"),
             strings=orjson.dumps(strings).decode().replace("</", "<\\/")),
             headers={"Cache-Control": "no-store"})
 

@@ -40,6 +40,15 @@
     }
   });
 
+  let here = null;     // the citizen's position when at the business: placed by the grid there
+  $("f-here").addEventListener("click", () => {
+    if (!navigator.geolocation) { $("f-here-msg").textContent = S.cp_here_failed; return; }
+    navigator.geolocation.getCurrentPosition((p) => {
+      here = { lat: p.coords.latitude, lon: p.coords.longitude };
+      $("f-here-msg").textContent = S.cp_here_done;
+    }, () => { $("f-here-msg").textContent = S.cp_here_failed; }, { enableHighAccuracy: true, timeout: 15000 });
+  });
+
   function problem(res, body) {
     if (res.status === 429) return S.cp_too_many;
     if (res.status === 404) return S.cp_not_found;
@@ -60,6 +69,7 @@
     if (v("f-id")) complainant.id_number = v("f-id");
     const respondent = v("f-resp-uscc") ? { uscc: v("f-resp-uscc").toUpperCase() }
                                         : { name: v("f-resp-name"), address: v("f-resp-address") };
+    if (here && !respondent.uscc) Object.assign(respondent, here);
     const body = { channel: $("f-channel").value, complainant, respondent, category: $("f-category").value,
                    description: v("f-description") };
     if (v("f-amount")) body.amount_yuan = Number(v("f-amount"));

@@ -40,6 +40,7 @@
           (out.task ? ` · ${out.task}` : ""));
     }
     load();
+    if (out.case) loadCases();
   }
 
   async function load() {
@@ -79,6 +80,58 @@
     }
   }
 
+  const CASE_ASK = {
+    decide: () => {
+      const document_no = window.prompt(S.cq_ask_document);
+      if (document_no == null) return null;
+      const fine = window.prompt(S.cq_ask_fine);
+      return fine == null ? null : { document_no, fine_yuan: Number(fine) };
+    },
+    drop: () => ask("cq_ask_case_reason", "reason"),
+    transfer_police: () => ask("cq_ask_case_reason", "reason"),
+  };
+
+  async function actCase(k, action) {
+    const body = (CASE_ASK[action] || (() => ({})))();
+    if (body === null) return;
+    const res = await fetch(`/api/cases/${encodeURIComponent(k.id)}/${action}`, {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    const out = await res.json().catch(() => ({}));
+    say(res.status === 200 ? `✓ ${k.id}: ${S["kstate_" + out.state] || out.state}`
+                           : `✗ ${k.id}: ${out.reason || out.message || out.error || res.status}`, res.status !== 200);
+    loadCases();
+  }
+
+  async function loadCases() {
+    const res = await fetch("/api/cases?limit=50");
+    if (res.status !== 200) return;
+    const tbody = $("kq-table").querySelector("tbody");
+    tbody.innerHTML = "";
+    for (const k of await res.json()) {
+      const tr = document.createElement("tr");
+      tr.dataset.id = k.id;
+      tr.dataset.state = k.state;
+      cell(tr, k.id);
+      cell(tr, `${k.source_type} ${k.source_id || ""}`);
+      cell(tr, k.uscc || "");
+      cell(tr, k.summary);
+      cell(tr, (S["kstate_" + k.state] || k.state) + (k.document_no ? ` · ${k.document_no}` : ""), "state");
+      cell(tr, k.branch || "");
+      const td = cell(tr, "");
+      if (G.role !== "viewer") {
+        for (const action of G.case_buttons[k.state] || []) {
+          const b = document.createElement("button");
+          b.type = "button";
+          b.className = "kact-" + action;
+          b.textContent = S["kact_" + action] || action;
+          b.addEventListener("click", () => actCase(k, action));
+          td.appendChild(b);
+        }
+      }
+      tbody.appendChild(tr);
+    }
+  }
+
   async function start() {
     try {
       const cats = await (await fetch("/api/complaints/categories")).json();
@@ -87,9 +140,10 @@
       if (sel) for (const c of cats) sel.add(new Option(c.name, c.code));
     } catch (e) { /* the table still shows the codes */ }
     load();
+    loadCases();
   }
 
-  $("cq-refresh").addEventListener("click", load);
+  $("cq-refresh").addEventListener("click", () => { load(); loadCases(); });
   $("cq-state").addEventListener("change", load);
   $("cq-queue").addEventListener("change", load);
   const form = $("intake-form");
@@ -107,6 +161,6 @@
                                                 : `✗ ${out.field || ""} ${out.message || out.error || res.status}`;
     if (res.status === 201) { form.reset(); load(); }
   });
-  setInterval(load, 15000);
+  setInterval(() => { load(); loadCases(); }, 15000);
   start();
 })();

@@ -66,6 +66,7 @@ def test_citizen_files_branch_accepts_citizen_sees_it(stack, tmp_path):
                                      if r.get_attribute("data-state") == "received"
                                      and "刘备" in r.text and PHONE in r.text), None),
                        what="the complaint, unmasked for its handler")
+        cid = row.get_attribute("data-id")
         row.find_element(By.CSS_SELECTOR, "button.act-accept").click()
         wait_for(lambda: "✓" in desk.find_element(By.ID, "cq-msg").text, what="the accept")
         assert "已受理" in desk.find_element(By.ID, "cq-msg").text
@@ -76,6 +77,16 @@ def test_citizen_files_branch_accepts_citizen_sees_it(stack, tmp_path):
                  what="the citizen seeing it accepted")
         assert phone.find_element(By.CSS_SELECTOR, "dd[data-field=cp_mediate_by]").text[:4].isdigit()
         assert console_errors(phone) == []
+
+        # on the desk, the accepted complaint goes on as a case: it shows in the cases table
+        row = wait_for(lambda: next((r for r in desk.find_elements(By.CSS_SELECTOR, "#cq-table tbody tr")
+                                     if r.get_attribute("data-id") == cid and r.get_attribute("data-state") == "accepted"),
+                                    None), what="the row accepted")
+        row.find_element(By.CSS_SELECTOR, "button.act-case").click()
+        case = wait_for(lambda: next((r for r in desk.find_elements(By.CSS_SELECTOR, "#kq-table tbody tr")
+                                      if cid in r.text), None), what="the case opened from it")
+        assert case.get_attribute("data-state") == "clue" and "线索" in case.text
+        assert console_errors(desk) == []
     finally:
         phone.quit()
         if desk is not None:
