@@ -137,3 +137,22 @@ def test_loading_2027_recomputes_open_deadlines_audited_by_command(records_url, 
     bad.write_text("day,kind,name\n2028-01-01,holiday,元旦\n2028-01-03,workday,x\n", encoding="utf-8")
     res = CliRunner().invoke(app, ["--database-url", records_url, "calendar", "load", str(bad)])
     assert res.exit_code == 1 and "row 3" in res.output and "is a weekday" in res.output
+
+
+def test_a_datasets_calendar_files_are_loaded_with_the_library_and_a_bad_one_refused(db_url, tmp_path):
+    (tmp_path / "calendar").mkdir()
+    (tmp_path / "calendar" / "2027.csv").write_text(SCHEDULE_2027, encoding="utf-8")
+    with connect(db_url) as conn:
+        with conn.transaction(), conn.cursor() as cur:
+            assert W.load_dataset_calendar(cur, tmp_path, "load:test") == {"calendar_years": 23, "calendar_files": 1}
+        with conn.transaction(), conn.cursor() as cur:       # loaded again: nothing to do
+            assert W.load_dataset_calendar(cur, tmp_path, "load:test") == {"calendar_years": 0, "calendar_files": 0}
+            cur.execute("SELECT source FROM calendar_years WHERE year = 2027")
+            assert cur.fetchone()["source"] == "file 2027.csv"
+            assert W.deadline(cur, date(2026, 12, 28), 7) == (date(2027, 1, 7), False)
+        (tmp_path / "calendar" / "2028.csv").write_text("day,kind,name\n2028-01-01,holiday,\n", encoding="utf-8")
+        with pytest.raises(W.ScheduleError) as e:
+            with conn.transaction(), conn.cursor() as cur:
+                W.load_dataset_calendar(cur, tmp_path, "load:test")
+        assert "2028.csv, row 2" in e.value.message and "a holiday has a name" in e.value.message
+        assert conn.execute("SELECT count(*) AS n FROM calendar_years WHERE year = 2028").fetchone()["n"] == 0
