@@ -60,6 +60,11 @@ async def _body(request: Request) -> dict:
     return body
 
 
+def jurisdiction_of(ctx) -> C.Jurisdiction:
+    """Branches over the dataset the web process holds (built once per process)."""
+    return ctx.cached("complaint-jurisdiction", lambda: C.Jurisdiction(ctx.dataset.grids, ctx.registry, ctx.index))
+
+
 def install_complaint_routes(api: APIRouter, ctx) -> None:
     tz_name = ctx.settings.tz
     tz = ZoneInfo(tz_name)
@@ -78,7 +83,7 @@ def install_complaint_routes(api: APIRouter, ctx) -> None:
         return v
 
     def jurisdiction() -> C.Jurisdiction:
-        return ctx.cached("complaint-jurisdiction", lambda: C.Jurisdiction(ctx.dataset.grids, ctx.registry, ctx.index))
+        return jurisdiction_of(ctx)
 
     def viewer(user) -> S.Viewer:
         mine, l1 = jurisdiction().branches_of(user.person) if user.role == "supervisor" else ((), ())

@@ -12,6 +12,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 
 from casework import complaints as C
 from dashboard.complaint_page import ASSETS, SCRIPT_KEYS
+from dashboard.complaint_routes import jurisdiction_of
 from dashboard.i18n import lang_of, t
 
 STAFF = ("viewer", "coordinator", "admin", "supervisor")
@@ -27,6 +28,7 @@ PAGE = """<!doctype html><html lang="{html_lang}"><head><meta charset="utf-8">
 <body class="cq"><header><h1>{title}</h1><a href="/console">← /console</a>
 <label>{state}<select id="cq-state"><option value="">{all}</option>{state_options}</select></label>
 <label><input type="checkbox" id="cq-queue"> {queue}</label>
+<label{branch_hidden}><input type="checkbox" id="cq-all-branches"> {all_branches}</label>
 <button type="button" id="cq-refresh">{refresh}</button> <span id="cq-me">{me}</span></header>
 <main><p id="cq-msg" role="status"></p>
 <table id="cq-table"><thead><tr><th>{h_id}</th><th>{h_received}</th><th>{h_complainant}</th><th>{h_respondent}</th>
@@ -64,12 +66,17 @@ def install_console_complaints(server: FastAPI, ctx) -> None:
                 resp_address=e("cp_resp_address"), category=e("cp_category"), description=e("cp_description"),
                 submit=e("cp_submit"),
                 channels="".join(f'<option value="{c}">{e("cchannel_" + c)}</option>' for c in C.CHANNELS))
+        # a supervisor's desk opens on his branch (the one whose complaints he handles)
+        branch = None
+        if user.role == "supervisor":
+            mine, l1 = jurisdiction_of(ctx).branches_of(user.person)
+            branch = (l1 or mine or (None,))[0]
         strings = {"lang": lang, "t": {k: t(k, lang) for k in SCRIPT_KEYS}, "buttons": BUTTONS, "case_buttons": CASE_BUTTONS,
-                   "role": user.role}
+                   "role": user.role, "branch": branch}
         return HTMLResponse(PAGE.format(
             html_lang="en" if lang == "en" else "zh-CN", title=e("cq_title"), state=e("cq_state"), all=e("cq_all"),
             state_options="".join(f'<option value="{s}">{e("cstate_" + s)}</option>' for s in C.STATES),
-            queue=e("cq_queue"), refresh=e("cq_refresh"), me=html.escape(f"{user.name} · {user.role}"),
+            queue=e("cq_queue"), all_branches=e("cq_all_branches"), branch_hidden="" if branch else " hidden", refresh=e("cq_refresh"), me=html.escape(f"{user.name} · {user.role}"),
             h_id=e("cq_id"), h_received=e("cq_received"), h_complainant=e("cq_complainant"),
             h_respondent=e("cq_respondent"), h_category=e("cq_category"), h_state=e("cq_state"),
             h_deadline=e("cq_deadline"), h_branch=e("cq_branch"), h_actions=e("cq_actions"), intake=intake,

@@ -254,6 +254,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "cq_link": ("投诉处理台", "Complaints desk"),
     "cq_all": ("全部", "all"),
     "cq_queue": ("指挥中心待分派", "command centre's queue"),
+    "cq_all_branches": ("其他分局", "other branches too"),
     "cq_refresh": ("刷新", "Refresh"),
     "cq_id": ("编号", "No."),
     "cq_received": ("登记", "Received"),

@@ -47,6 +47,7 @@
     const q = new URLSearchParams({ limit: "200" });
     if ($("cq-state").value) q.set("state", $("cq-state").value);
     if ($("cq-queue").checked) q.set("queue", "true");
+    else if (G.branch && !$("cq-all-branches").checked) q.set("branch", G.branch);
     const res = await fetch("/api/complaints?" + q);
     if (res.status !== 200) { say(`✗ ${res.status}`, true); return; }
     const rows = await res.json();
@@ -146,6 +147,7 @@
   $("cq-refresh").addEventListener("click", () => { load(); loadCases(); });
   $("cq-state").addEventListener("change", load);
   $("cq-queue").addEventListener("change", load);
+  $("cq-all-branches").addEventListener("change", load);
   const form = $("intake-form");
   if (form) form.addEventListener("submit", async (ev) => {
     ev.preventDefault();

@@ -285,3 +285,17 @@ def test_cases_from_clue_to_decision_sealed_and_on_the_entitys_history(api, web_
     other = api.post("/api/cases", json={"source": src, "summary": "另一线索"}, headers=h(web_stack, "coord1")).json()
     res = api.post(f"/api/cases/{other['id']}/transfer_police", json={"reason": "涉嫌犯罪"}, headers=h(web_stack, "coord1"))
     assert res.json()["state"] == "transferred_police"
+
+
+def test_pages_public_and_staff(api, web_stack, world):
+    res = api.get("/complaint", follow_redirects=False)
+    assert res.status_code == 200 and "投诉举报与进度查询" in res.text and 'lang="zh-CN"' in res.text
+    assert "Complaints and progress" in api.get("/complaint?lang=en").text
+    assert api.get("/complaint/complaint.js").status_code == 200
+    res = api.get("/console/complaints", follow_redirects=False)
+    assert res.status_code == 303 and res.headers["location"].startswith("/login")
+    res = api.get("/console/complaints", headers=h(web_stack, "rep1"))
+    assert res.status_code == 403
+    res = api.get("/console/complaints", headers=h(web_stack, "hq1"))
+    assert res.status_code == 200 and "intake-form" not in res.text
+    assert "intake-form" in api.get("/console/complaints", headers=h(web_stack, "coord1")).text
