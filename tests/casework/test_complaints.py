@@ -136,3 +136,39 @@ def test_overdue_alerts_once_per_cause_also_after_a_restart(records_url, demo_da
     E.clear_answered(Alerts(r, settings), late["id"], "accept", "user:coord1")
     open_ = [x for x in Alerts(r, settings).list() if x["kind"] == "complaint_overdue" and x["state"] == "open"]
     assert [(x["data"]["complaint"], x["data"]["cause"]) for x in open_] == [(slow["id"], "mediation_overdue")]
+
+
+def test_dispatcher_delivers_complaint_overdue_to_the_handlers_device(demo_data, settings, records_url):
+    """The dispatcher's periodic job (as `gridwatch dispatcher` runs it) raises the alert and
+    the handler's phone gets it over MQTT."""
+    import threading
+
+    from alerts.dispatcher import Dispatcher
+    from alerts.live import RedisWorld
+    from geodata.dataset import load_dataset
+    from tests.alerts.field import Terminal
+    from testkit.waiting import wait_for
+
+    ds = load_dataset(demo_data)
+    j = _jurisdiction(demo_data)
+    now = datetime.now(timezone.utc)
+    with connect(records_url) as conn:
+        uscc = conn.execute("SELECT uscc FROM entities WHERE branch IS NOT NULL ORDER BY uscc LIMIT 1").fetchone()["uscc"]
+        c = S.create(conn, _intake(uscc, now - timedelta(days=30)), placer=j.placer, actor="t", now=now)
+    dev = j.registry.person(c["handler"]).device
+    assert dev
+    s = settings.model_copy(update={"database_url": records_url, "check_interval_s": 0.2})
+    phone = Terminal(s, dev)
+    d = Dispatcher(s, name="complaints-esc", world_factory=lambda rr: RedisWorld(rr, s, dataset=ds),
+                   periodic=(E.job(s),))
+    th = threading.Thread(target=d.run, kwargs={"install_signals": False}, daemon=True)
+    th.start()
+    try:
+        wait_for(lambda: any(m.get("complaint") == c["id"] for m in phone.received), what="complaint_overdue on the device")
+        msg = next(m for m in phone.received if m.get("complaint") == c["id"])
+        assert msg["kind"] == "complaint_overdue" and msg["cause"] == "not_accepted" and msg["_topic"].endswith(f"/{dev}/alerts")
+        assert "张" not in orjson.dumps(msg).decode() and "13812341234" not in orjson.dumps(msg).decode()
+    finally:
+        d.stop.set()
+        th.join(10)
+        phone.disconnect()
