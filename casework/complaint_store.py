@@ -71,15 +71,25 @@ def _check_category(cur, code: str, field: str = "category") -> None:
         raise Invalid(f"unknown category {code!r}", field=field, allowed=[r["code"] for r in cur.fetchall()])
 
 
-def _insert(cur, intake: C.Intake, *, placer, actor: str, now: datetime, tz: str | None, field_prefix: str = "") -> dict:
+def _insert(cur, intake: C.Intake, *, placer, actor: str, now: datetime, tz: str | None, field_prefix: str = "",
+            foreign_ok: bool = False) -> dict:
+    """`foreign_ok` (imports): a USCC the register does not hold is not an error; the hand-on is
+    kept with that USCC as the respondent's name (unless it has one) and placed by its point,
+    else the command centre's queue."""
     _check_category(cur, intake.category, field_prefix + "category")
     entity = None
+    note = ""
     if intake.respondent.uscc:
         cur.execute("SELECT uscc, name, address, lat, lon, grid, level1, branch FROM entities WHERE uscc = %s",
                     (intake.respondent.uscc,))
         entity = cur.fetchone()
-        if entity is None:
+        if entity is None and not foreign_ok:
             raise Invalid(f"no entity {intake.respondent.uscc} in the register", field=field_prefix + "respondent.uscc")
+        if entity is None:
+            r0 = intake.respondent
+            note = f"; uscc {r0.uscc} is not in the register"
+            intake = intake.model_copy(update={"respondent": r0.model_copy(update={
+                "uscc": None, "name": r0.name or r0.uscc, "address": r0.address or ""})})
     if intake.media:
         cur.execute("SELECT sha256 FROM media WHERE sha256 = ANY(%s)", (intake.media,))
         have = {r["sha256"] for r in cur.fetchall()}
@@ -107,7 +117,7 @@ def _insert(cur, intake: C.Intake, *, placer, actor: str, now: datetime, tz: str
     if cur.rowcount == 0:
         return {}
     audit.record(cur, actor=actor, record_type=RECORD, record_id=cid, action="receive", after=row,
-                 note=f"routed by {p.how}" + ("" if p.branch else ": the command centre's queue"))
+                 note=f"routed by {p.how}" + ("" if p.branch else ": the command centre's queue") + note)
     for sha in intake.media:
         cur.execute("INSERT INTO record_media (record_type, record_id, sha256, added_by) VALUES (%s, %s, %s, %s) "
                     "ON CONFLICT DO NOTHING", (RECORD, cid, sha, actor))
@@ -192,7 +202,7 @@ def import_file(conn, path: Path, *, placer, actor: str, now: datetime | None = 
     with conn.transaction(), conn.cursor() as cur:
         for i, where, intake in parsed:
             try:
-                row = _insert(cur, intake, placer=placer, actor=actor, now=now, tz=tz)
+                row = _insert(cur, intake, placer=placer, actor=actor, now=now, tz=tz, foreign_ok=True)
             except Invalid as exc:
                 raise Invalid(f"{where}: {exc.message}", field=exc.detail.get("field"), file=str(path), row=i,
                               rule=exc.message) from None

@@ -73,25 +73,28 @@ def test_import_keeps_received_at_refuses_whole_and_skips_what_is_there(records_
     good = [["N2026001", "12315", "2026-09-29T10:00:00+08:00", "赵六", "13611112222", ent["uscc"], "", "", "", "",
              "food", "变质"],
             ["N2026002", "12331", "2026-11-30T09:00:00+08:00", "钱七", "13611113333", "", "某店", "某路", "", "",
-             "quality", "假货"]]
+             "quality", "假货"],
+            ["N2026004", "12315", "2026-11-30T09:00:00+08:00", "吴十", "13611115555", "91110000MA01ABCD1X", "", "", "",
+             "", "price", "外地企业"]]
     f = _csv(tmp_path / "handons.csv", good)
     bad = _csv(tmp_path / "bad.csv", good + [["N2026003", "12315", "2026-11-30T09:00:00+08:00", "孙八", "1361111",
                                                 ent["uscc"], "", "", "", "", "food", "x"]])
     args = ["--database-url", records_url, "--data", str(demo_data)]
     res = CliRunner().invoke(app, [*args, "complaints", "import", str(bad)])
-    assert res.exit_code == 1 and "bad.csv, row 4" in res.output and "complainant.phone" in res.output
+    assert res.exit_code == 1 and "bad.csv, row 5" in res.output and "complainant.phone" in res.output
     with connect(records_url) as conn:
         assert conn.execute("SELECT count(*) AS n FROM complaints WHERE id LIKE 'P-%'").fetchone()["n"] == 0
     res = CliRunner().invoke(app, [*args, "complaints", "import", str(f)])
-    assert res.exit_code == 0 and "2 complaints imported" in res.output, res.output
+    assert res.exit_code == 0 and "3 complaints imported" in res.output, res.output
     with connect(records_url) as conn:
         got = {r["id"]: r for r in conn.execute("SELECT id, received_at, accept_by, branch, channel FROM complaints "
                                                 "WHERE id LIKE 'P-%'")}
     assert got["P-N2026001"]["received_at"] == datetime(2026, 9, 29, 2, tzinfo=timezone.utc)
     assert got["P-N2026001"]["accept_by"] == date(2026, 10, 14) and got["P-N2026001"]["branch"] == ent["branch"]
     assert got["P-N2026002"]["branch"] is None and got["P-N2026002"]["channel"] == "12331"
+    assert got["P-N2026004"]["branch"] is None         # a respondent outside the register: the queue
     res = CliRunner().invoke(app, [*args, "complaints", "import", str(f)])
-    assert res.exit_code == 0 and "0 complaints imported, 2 already there" in res.output
+    assert res.exit_code == 0 and "0 complaints imported, 3 already there" in res.output
     # JSON, shaped like POST /api/complaints; received_at required
     j = tmp_path / "handons.json"
     j.write_text(json.dumps([{"channel": "12315", "complainant": {"name": "周九", "phone": "13611114444"},
