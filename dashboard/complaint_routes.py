@@ -20,6 +20,11 @@ from casework import complaints as C
 from dashboard.deps import AnyUser
 
 OPERATORS = ("coordinator", "admin")
+# The CSV export's columns: the complainant masked whoever asks (CONTRACT.md section 11).
+EXPORT = ("id", "channel", "received_at", "complainant_name", "complainant_phone", "respondent_uscc", "respondent_name",
+          "respondent_address", "category", "description", "amount_yuan", "grid", "level1", "branch", "handler", "state",
+          "accept_by", "mediate_by", "provisional", "overdue", "accepted_at", "founded", "outcome", "reason",
+          "transferred_to", "closed_at")
 PUBLIC_CHANNELS = ("web", "wechat")
 PHONE_PER_DAY = 3
 FILE_KEY = "gw:complaints:rate:file:{who}:{slot}"     # counters, expire with their slot
@@ -164,14 +169,33 @@ def install_complaint_routes(api: APIRouter, ctx) -> None:
     @api.get("/complaints", tags=["complaints"])
     def complaints(user: AnyUser, state: str | None = None, branch: str | None = None,
                    queue: Annotated[bool, Query(description="only the command centre's queue (no branch)")] = False,
-                   limit: Annotated[int, Query(ge=1, le=S.MAX_LIMIT)] = 200) -> list[dict]:
-        """Complaints the caller may see, newest first; the complainant masked unless the caller handles it."""
+                   limit: Annotated[int, Query(ge=1, le=S.MAX_LIMIT)] = 200,
+                   format: Annotated[str, Query(pattern="^(json|csv)$", description=(
+                       "csv: an export, the complainant always masked, whoever asks"))] = "json"):
+        """Complaints the caller may see, newest first; the complainant masked unless the caller
+        handles it (and always in the CSV export)."""
         readers(user)
         _text(state=state, branch=branch)
         with ctx.db.connection() as conn:
             today = datetime.now(tz).date()
-            return [plain({**c, "overdue": S.overdue(c, today)})
+            rows = [{**c, "overdue": S.overdue(c, today)}
                     for c in S.list_complaints(conn, viewer(user), state=state, branch=branch, queue=queue, limit=limit)]
+        if format == "csv":
+            import csv
+            import io
+
+            from fastapi.responses import Response
+
+            out = io.StringIO()
+            w = csv.writer(out)
+            w.writerow(EXPORT)
+            for c in rows:
+                m = plain(C.masked(c))
+                w.writerow(["|".join(m[k]) if isinstance(m.get(k), list) else ("" if m.get(k) is None else m[k])
+                            for k in EXPORT])
+            return Response(out.getvalue().encode("utf-8-sig"), media_type="text/csv; charset=utf-8",
+                            headers={"Content-Disposition": 'attachment; filename="complaints.csv"'})
+        return [plain(c) for c in rows]
 
     @api.get("/complaints/{cid}", tags=["complaints"])
     def complaint(user: AnyUser, cid: Annotated[str, Path(max_length=64)]) -> dict:

@@ -196,6 +196,12 @@ def test_the_complainant_is_seen_only_by_the_handling_branch_coordinators_admins
     assert seen["complainant_id_number"].startswith("360") and "*" in seen["complainant_id_number"]
     assert "query_code" not in seen and "139****5678" in seen["description"]
     assert api.get("/api/complaints", headers=h(web_stack, "rep1")).status_code == 403
+    # the export is masked even for those who see the complainant
+    for who in ("coord1", "hq1", "viewer1"):
+        export = api.get("/api/complaints?format=csv&limit=1000", headers=h(web_stack, who))
+        assert export.status_code == 200 and export.headers["content-type"].startswith("text/csv")
+        assert c["id"] in export.text and "欧**" in export.text and "139****5678" in export.text
+        assert NAME not in export.text and PHONE not in export.text and IDNO not in export.text
     # the entity's history names the complaint, never its complainant
     ent = api.get(f"/api/entities/{world.ent['uscc']}", headers=h(web_stack, "viewer1"))
     assert c["id"] in ent.text and NAME not in ent.text and PHONE not in ent.text
