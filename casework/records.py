@@ -9,9 +9,10 @@ from casework import history, register, workdays
 
 def load_dataset_records(conn, ds, dataset_dir: Path) -> dict[str, int]:
     actor = f"load:{Path(dataset_dir).name}"
+    calendar = workdays.read_dir(dataset_dir)   # a bad schedule file refuses the load before anything is written
     counts = {f"entities_{k}": v for k, v in register.sync(conn, ds, actor).items()}
     with conn.transaction(), conn.cursor() as cur:
         counts.update(history.load_categories(cur, dataset_dir))
-        counts.update(workdays.load_dataset_calendar(cur, dataset_dir, actor))
+        counts.update(workdays.load_dataset_calendar(cur, dataset_dir, actor, calendar))
     counts.update(history.load(conn, dataset_dir, actor))
     return counts

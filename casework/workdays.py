@@ -188,12 +188,17 @@ def load_schedule(conn, path: Path, actor: str, *, tz: str | None = None) -> dic
     return {"year": year, "days": len(rows), "recomputed": len(changed)}
 
 
-def load_dataset_calendar(cur, dataset_dir: Path, actor: str) -> dict[str, int]:
-    """`gridwatch load`: the library's years, then each `calendar/*.csv` of the dataset whose
-    year is not loaded from a file yet (all files validated before any is written)."""
+def read_dir(dataset_dir: Path) -> list[tuple[Path, int, list]]:
+    """Every `calendar/*.csv` of a dataset, parsed and validated (ScheduleError on the first bad
+    one): called before `gridwatch load` writes anything."""
+    return [(f, *parse_schedule(f)) for f in sorted((Path(dataset_dir) / "calendar").glob("*.csv"))]
+
+
+def load_dataset_calendar(cur, dataset_dir: Path, actor: str, parsed=None, tz: str | None = None) -> dict[str, int]:
+    """`gridwatch load`: the library's years, then each of the dataset's schedule files whose
+    year is not loaded from that file yet (`parsed`: read_dir's, else read here)."""
+    parsed = read_dir(dataset_dir) if parsed is None else parsed
     out = {"calendar_years": load_library(cur, actor)}
-    files = sorted((Path(dataset_dir) / "calendar").glob("*.csv"))
-    parsed = [(f, *parse_schedule(f)) for f in files]
     cur.execute("SELECT year, source FROM calendar_years")
     have = {r["year"]: r["source"] for r in cur.fetchall()}
     n = 0
@@ -203,7 +208,7 @@ def load_dataset_calendar(cur, dataset_dir: Path, actor: str) -> dict[str, int]:
         _store(cur, year, rows, f"file {f.name}", actor)
         n += 1
     if n:
-        recompute(cur)
+        recompute(cur, tz)
     out["calendar_files"] = n
     return out
 

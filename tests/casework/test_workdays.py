@@ -156,3 +156,17 @@ def test_a_datasets_calendar_files_are_loaded_with_the_library_and_a_bad_one_ref
                 W.load_dataset_calendar(cur, tmp_path, "load:test")
         assert "2028.csv, row 2" in e.value.message and "a holiday has a name" in e.value.message
         assert conn.execute("SELECT count(*) AS n FROM calendar_years WHERE year = 2028").fetchone()["n"] == 0
+
+
+def test_gridwatch_load_refuses_a_bad_schedule_before_writing_anything(db_url, demo_data, tmp_path):
+    from casework.records import load_dataset_records
+
+    (tmp_path / "calendar").mkdir()
+    (tmp_path / "calendar" / "2027.csv").write_text("day,kind,name\n2027-01-01,holiday,元旦\n2027-01-04,workday,x\n",
+                                                    encoding="utf-8")
+    with connect(db_url) as conn:
+        with pytest.raises(W.ScheduleError) as e:
+            load_dataset_records(conn, None, tmp_path)        # refused before the dataset is even read
+        assert "2027.csv, row 3" in e.value.message
+        assert conn.execute("SELECT count(*) AS n FROM entities").fetchone()["n"] == 0
+        assert conn.execute("SELECT count(*) AS n FROM calendar_years").fetchone()["n"] == 0
