@@ -20,9 +20,9 @@ from alerts.tx import transact
 from alerts.world import DeviceView, World
 from gridwatch.settings import Settings
 
-KINDS = ("sos", "offline", "left_grid", "low_battery", "escalation", "task_overdue")
+KINDS = ("sos", "offline", "left_grid", "low_battery", "escalation", "task_overdue", "complaint_overdue")
 # Alerts the person concerned also gets on his device (the level-1 supervisor, for these).
-NOTIFIED = ("escalation", "task_overdue")
+NOTIFIED = ("escalation", "task_overdue", "complaint_overdue")
 ON_DUTY_STATUSES = (None, "on_duty", "busy", "sos")  # a device that never said counts on duty
 _FLOATS = ("raised_at", "acked_at", "cleared_at", "cancelled_at", "lat", "lon")
 
@@ -72,6 +72,8 @@ def queue_raise(pipe, *, root: str, alert_id: str, kind: str, subject: str, ts: 
                "grid": grid, "lat": lat, "lon": lon, "raised_at": ts}
         if kind == "task_overdue":
             msg.update(task=(data or {}).get("task"), cause=(data or {}).get("cause"))
+        elif kind == "complaint_overdue":
+            msg.update(complaint=(data or {}).get("complaint"), cause=(data or {}).get("cause"))
         outbox.queue(pipe, root, device, "alerts", msg, order=order)
     return view
 

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from casework import checklists, history, register
+from casework import checklists, history, register, workdays
 
 
 def load_dataset_records(conn, ds, dataset_dir: Path) -> dict[str, int]:
     actor = f"load:{Path(dataset_dir).name}"
     lists = checklists.read_dir(dataset_dir)     # a bad checklist file refuses the load before anything is written
+    calendar = workdays.read_dir(dataset_dir)   # a bad schedule file refuses the load before anything is written
     counts = {f"entities_{k}": v for k, v in register.sync(conn, ds, actor).items()}
     with conn.transaction(), conn.cursor() as cur:
         counts.update(history.load_categories(cur, dataset_dir))
+        counts.update(workdays.load_dataset_calendar(cur, dataset_dir, actor, calendar))
         if lists:
             counts["checklists"] = checklists.store(cur, lists)
     counts.update(history.load(conn, dataset_dir, actor))

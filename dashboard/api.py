@@ -11,6 +11,7 @@ from dashboard.api_routes import install_ingest_routes, install_live_routes, ins
 from dashboard.records_routes import install_records_routes
 from dashboard.task_routes import install_task_routes
 from dashboard.inspection_routes import install_inspection_pages, install_inspection_routes
+from dashboard.complaint_routes import install_complaint_routes
 from dashboard.auth import User
 from dashboard.deps import Lat, Lon, current_user
 from dashboard.context import WebContext
@@ -74,6 +75,12 @@ def install_api(server: FastAPI, ctx: WebContext) -> None:
     install_records_routes(api, ctx)
     install_task_routes(api, ctx)
     install_inspection_pages(server, ctx, install_inspection_routes(api, ctx))
+    install_complaint_routes(api, ctx)
+    from dashboard.complaint_page import install_complaint_page
+    from dashboard.console_complaints import install_console_complaints
+
+    install_complaint_page(server, ctx)
+    install_console_complaints(server, ctx)
     install_ingest_routes(api, ctx)
 
     @api.api_route("/{path:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH"],

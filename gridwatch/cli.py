@@ -23,6 +23,10 @@ app.add_typer(geodata_app, name="geodata")
 app.add_typer(users_app, name="users")
 app.add_typer(db_app, name="db")
 app.add_typer(records_app, name="records")
+calendar_app = typer.Typer(no_args_is_help=True, help="Working days: the State Council's yearly holiday schedule.")
+complaints_app = typer.Typer(no_args_is_help=True, help="Complaints (12315/12365/12331): the national platform's hand-ons.")
+app.add_typer(calendar_app, name="calendar")
+app.add_typer(complaints_app, name="complaints")
 
 
 def _settings_callback(ctx: typer.Context, **options) -> None:
@@ -115,11 +119,16 @@ def load(
         return
     from casework.records import load_dataset_records
 
+    from casework.workdays import ScheduleError
+
     try:
         with conn:
             rec = load_dataset_records(conn, ds, Path(directory))
     except DatasetError as e:     # a bad checklist file: the records are left as they were
         typer.echo(str(e), err=True)
+        raise typer.Exit(1)
+    except ScheduleError as exc:  # a bad schedule file: likewise
+        typer.echo(f"records refused: {exc.message}", err=True)
         raise typer.Exit(1)
     typer.echo("records: " + ", ".join(f"{v} {k}" for k, v in rec.items()))
 
@@ -175,9 +184,10 @@ def dispatcher(ctx: typer.Context,
     except RuntimeError:
         logging.getLogger("gridwatch").warning("no records database: tasks are not escalated")
     else:
+        from casework import complaint_escalation
         from casework.task_escalation import job
 
-        periodic = (job(settings),)
+        periodic = (job(settings), complaint_escalation.job(settings))
     raise typer.Exit(Dispatcher(settings, name=name, periodic=periodic).run())
 
 
@@ -275,6 +285,45 @@ def records_verify(ctx: typer.Context) -> None:
         verdict = verify(conn)
     typer.echo(verdict.text())
     raise typer.Exit(0 if verdict.ok else 1)
+
+
+# --- complaints (issue 17): the calendar, imports ----------------------------------------------
+
+@calendar_app.command("load")
+def calendar_load(ctx: typer.Context, file: Path = typer.Argument(..., help="day,kind,name CSV of one year")) -> None:
+    """Load one year's schedule (refused whole on a bad row); open complaints' provisional
+    deadlines in that year are recomputed."""
+    from casework.workdays import ScheduleError, load_schedule
+
+    with _records_db(settings_of(ctx)) as conn:
+        try:
+            out = load_schedule(conn, file, f"cli:calendar {Path(file).name}", tz=settings_of(ctx).tz)
+        except ScheduleError as exc:
+            typer.echo(f"refused: {exc.message}", err=True)
+            raise typer.Exit(1)
+    typer.echo(f"calendar {out['year']}: {out['days']} days loaded; {out['recomputed']} complaints' deadlines recomputed")
+
+
+@complaints_app.command("import")
+def complaints_import(ctx: typer.Context, file: Path = typer.Argument(..., help="CSV or JSON of hand-ons")) -> None:
+    """Import the national platform's hand-ons (their received_at kept); refused whole on a bad row."""
+    from alerts.errors import Invalid
+    from casework.complaint_store import import_file
+    from casework.complaints import Jurisdiction
+    from geodata.dataset import load_dataset
+    from geodata.index import GridIndex
+    from geodata.registry import Registry
+
+    settings = settings_of(ctx)
+    ds = load_dataset(settings.data_dir())
+    j = Jurisdiction(ds.grids, Registry(ds), GridIndex.from_grids(ds.grids))
+    with _records_db(settings) as conn:
+        try:
+            out = import_file(conn, file, placer=j.placer, actor=f"import:{Path(file).name}", tz=settings.tz)
+        except Invalid as exc:
+            typer.echo(f"refused: {exc.message}", err=True)
+            raise typer.Exit(1)
+    typer.echo(f"{out['imported']} complaints imported, {out['already']} already there")
 
 
 # --- telemetry (issue 3): ingest, simulate ---------------------------------------------------

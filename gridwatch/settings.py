@@ -89,6 +89,8 @@ class Settings(BaseSettings):
     task_accept_s: float = Field(1800.0, description="a task not accepted within this is escalated")
     signing_key: Path | None = Field(default=None, description="the bureau's Ed25519 key (PEM) that signs sealed "
                                      "inspections' hashes; created on first use (default ./var/keys/bureau-ed25519.pem)")
+    complaint_file_per_hour: int = Field(5, description="public complaints per client address an hour (per phone: 3 a day)")
+    complaint_query_per_min: int = Field(30, description="public progress queries per client address a minute")
     # --- end system of record ----------------------------------------------------------------
 
     @property
