@@ -435,3 +435,19 @@ def test_the_pages_words_for_the_domains_codes():
                            ("role", ("l1_supervisor", "l2_supervisor", "assistant", "informant", "coordinator",
                                      "duty_officer"))):
         assert all(f"{prefix}_{v}" in STRINGS for v in values), prefix
+
+
+def test_the_words_table_names_each_key_once():
+    """A key written twice in STRINGS silently keeps the last: the table is merged from several
+    features' blocks, so a second meaning for a key would go unnoticed."""
+    import ast
+    import collections
+    from pathlib import Path
+
+    import dashboard.i18n as i18n
+
+    tree = ast.parse(Path(i18n.__file__).read_text(encoding="utf-8"))
+    table = next(n.value for n in tree.body if isinstance(n, ast.AnnAssign) and getattr(n.target, "id", "") == "STRINGS")
+    keys = collections.Counter(k.value for k in table.keys)
+    assert [k for k, n in keys.items() if n > 1] == []
+    assert len(keys) == len(i18n.STRINGS)
