@@ -110,6 +110,21 @@ def test_scan_check_sign_offline_reload_and_one_sealed_record(web_stack, tmp_pat
             phone.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
             wait_for(lambda: phone.find_elements(By.ID, "ins-tab"), what="the inspection tab")
             phone.find_element(By.ID, "ins-tab").click()
+            # the page's USCC check agrees with geodata.uscc (GB 32100), and a code's text is searched for one
+            import random
+
+            from geodata import uscc as U
+
+            rnd = random.Random(15)
+            codes = [U.generate(rnd, "360602") for _ in range(40)]
+            codes += [c[:17] + next(x for x in U.ALPHABET if x != c[17]) for c in codes[:20]]
+            assert phone.execute_script("return arguments[0].map(window.gridwatchInspect.usccValid)", codes) == \
+                [U.is_valid(c) for c in codes]
+            u = ent["uscc"]
+            found = phone.execute_script("return arguments[0].map(window.gridwatchInspect.findUscc)", [
+                f"https://example.org/e-licence?id=ABC&code={u}&t=1", f"{u.lower()}", f"统一社会信用代码：{u}",
+                u[:17] + ("0" if u[17] != "0" else "1"), "no code here"])
+            assert found == [u, u, u, None, None]
             wait_for(lambda: phone.find_element(By.ID, "ins-scan").is_displayed(), what="the scan button")
             wait_for(lambda: phone.execute_script(
                 "return navigator.serviceWorker.controller !== null"), timeout=30, what="the service worker in control")
