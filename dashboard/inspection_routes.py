@@ -256,7 +256,8 @@ def install_inspection_routes(api: APIRouter, ctx) -> Inspections:
 
 RECEIPT = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>现场检查结果告知</title>
-<link rel="stylesheet" href="/assets/gridwatch.css"></head><body class="gw-receipt">
+<link rel="stylesheet" href="/assets/gridwatch.css"><link rel="stylesheet" href="/assets/gridwatch_inspect.css">{head}
+</head><body class="gw-receipt">
 <h1>现场检查结果告知</h1>
 <table class="gw-receipt-table">{rows}</table>
 {failed}
@@ -265,7 +266,8 @@ RECEIPT = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
 <p>市场监督管理局对该哈希的签名（Ed25519）：<code class="gw-hash">{signature}</code></p>
 <p>局公钥（Ed25519，密钥编号 {key_id}）：<code class="gw-hash">{public}</code></p>
 <pre class="gw-hash">{public_pem}</pre>
-<p class="gw-msg">核验方法见平台文档 docs/inspections.md：以上公钥验证签名是否对应该哈希（哈希的十六进制文本）。</p>
+<p class="gw-msg">用上面的局公钥验证签名（Ed25519，签名对象为哈希的 64 位十六进制文本），即可确认本记录由本局签发；
+例如 <code>openssl pkeyutl -verify -pubin -inkey 局公钥.pem -rawin -in 哈希.txt -sigfile 签名.bin</code>。</p>
 </body></html>"""
 
 
@@ -303,8 +305,10 @@ def install_inspection_pages(server: FastAPI, ctx, ins: Inspections) -> None:
                 for c in insp["failed_items"]) + "</ul>"
         key = ins.key()
         sig = insp.get("signature") or {}
+        from layers.palette import head_html
+
         return HTMLResponse(RECEIPT.format(
-            rows="".join(f"<tr><th>{e(k)}</th><td>{e(str(v))}</td></tr>" for k, v in rows), failed=failed,
+            head=head_html(), rows="".join(f"<tr><th>{e(k)}</th><td>{e(str(v))}</td></tr>" for k, v in rows), failed=failed,
             hash=e(insp["hash"]), signature=e(sig.get("signature") or ""), key_id=e(sig.get("key_id") or key.key_id),
             public=e(key.public_b64), public_pem=e(key.public_pem)),
             headers={"Cache-Control": "no-store", "X-Robots-Tag": "noindex"})

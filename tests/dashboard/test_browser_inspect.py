@@ -63,6 +63,12 @@ def tap(driver, element) -> None:
     element.click()
 
 
+def tap_css(driver, css: str, what: str) -> None:
+    """Taps the element the selector finds, finding it again if the page redrew it meanwhile
+    (the queue is redrawn whenever the outbox moves)."""
+    wait_for(lambda: tap(driver, driver.find_element(By.CSS_SELECTOR, css)) or True, what=what)
+
+
 def rows(stack, uscc):
     from gridwatch.db import connect
 
@@ -104,6 +110,21 @@ def test_scan_check_sign_offline_reload_and_one_sealed_record(web_stack, tmp_pat
             phone.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
             wait_for(lambda: phone.find_elements(By.ID, "ins-tab"), what="the inspection tab")
             phone.find_element(By.ID, "ins-tab").click()
+            # the page's USCC check agrees with geodata.uscc (GB 32100), and a code's text is searched for one
+            import random
+
+            from geodata import uscc as U
+
+            rnd = random.Random(15)
+            codes = [U.generate(rnd, "360602") for _ in range(40)]
+            codes += [c[:17] + next(x for x in U.ALPHABET if x != c[17]) for c in codes[:20]]
+            assert phone.execute_script("return arguments[0].map(window.gridwatchInspect.usccValid)", codes) == \
+                [U.is_valid(c) for c in codes]
+            u = ent["uscc"]
+            found = phone.execute_script("return arguments[0].map(window.gridwatchInspect.findUscc)", [
+                f"https://example.org/e-licence?id=ABC&code={u}&t=1", f"{u.lower()}", f"统一社会信用代码：{u}",
+                u[:17] + ("0" if u[17] != "0" else "1"), "no code here"])
+            assert found == [u, u, u, None, None]
             wait_for(lambda: phone.find_element(By.ID, "ins-scan").is_displayed(), what="the scan button")
             wait_for(lambda: phone.execute_script(
                 "return navigator.serviceWorker.controller !== null"), timeout=30, what="the service worker in control")
@@ -160,7 +181,7 @@ def test_scan_check_sign_offline_reload_and_one_sealed_record(web_stack, tmp_pat
             assert {"sha256": photo_sha, "item": "FS-4.2"} in rec["media"]
             assert {s["party"] for s in rec["signatures"]} == {"inspector", "entity"} and len(rec["signatures"]) == 3
 
-            tap(phone, phone.find_element(By.CSS_SELECTOR, '.gw-ins-card[data-state="sealed"] .ins-open'))
+            tap_css(phone, '.gw-ins-card[data-state="sealed"] .ins-open', "the sealed inspection's open button")
             wait_for(lambda: phone.execute_script(
                 "const i = document.getElementById('ins-receipt-qr'); return i && i.complete && i.naturalWidth > 0"),
                 what="the receipt QR")
@@ -168,6 +189,10 @@ def test_scan_check_sign_offline_reload_and_one_sealed_record(web_stack, tmp_pat
             assert rec["hash"] in phone.find_element(By.ID, "gw-inspect").text
             assert phone.execute_script("return [window.innerWidth, document.documentElement.scrollWidth]") == [390, 390]
             phone.save_screenshot(str(tmp_path / "receipt.png"))
+            phone.get(phone.find_element(By.ID, "ins-receipt-link").text)     # what the representative sees
+            wait_for(lambda: rec["hash"] in phone.find_element(By.TAG_NAME, "body").text, what="the receipt page")
+            assert ent["name"] in phone.page_source and "基本符合" in phone.page_source
+            phone.save_screenshot(str(tmp_path / "receipt_page.png"))
             print("screenshots in", tmp_path)
         finally:
             phone.quit()
