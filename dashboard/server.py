@@ -13,7 +13,6 @@ from fastapi import FastAPI, Form, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.middleware.base import BaseHTTPMiddleware
 
 from dashboard.auth import SESSION_COOKIE, SESSION_MAX_AGE_S, login_throttled, record_login_failure
 from dashboard.context import WebContext
@@ -32,31 +31,41 @@ def _error(status: int, reason: str, **extra) -> JSONResponse:
     return JSONResponse({"error": reason, **extra}, status_code=status)
 
 
-class AuthMiddleware(BaseHTTPMiddleware):
+class AuthMiddleware:
     """Attaches `request.state.user` from a bearer token or session cookie; refuses anonymous
-    requests (401 JSON for the API and Dash's endpoints, a redirect to /login for pages)."""
+    requests (401 JSON for the API and Dash's endpoints, a redirect to /login for pages).
+
+    A plain ASGI middleware: Starlette's BaseHTTPMiddleware runs every request through an extra
+    task and a pair of streams, which cost as much as a small route itself under load."""
 
     def __init__(self, app, ctx: WebContext):
-        super().__init__(app)
+        self.app = app
         self.ctx = ctx
 
-    async def dispatch(self, request: Request, call_next):
-        path = request.url.path
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":  # WebSockets: Dash's gate checks the stream's signed token
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        path = scope["path"]
         user = None
         auth = request.headers.get("authorization", "")
         if auth.lower().startswith("bearer "):
             user = self.ctx.accounts.user_of_token(auth[7:].strip())
         if user is None:
             user = self.ctx.accounts.user_of_session(request.cookies.get(SESSION_COOKIE))
-        request.state.user = user
+        request.state.user = user  # kept in the scope: every later Request of this call sees it
         if user is None and not path.startswith(PUBLIC_PREFIXES):
             if request.method == "GET" and (path in PAGES or not path.startswith(("/api", "/_dash", "/metrics", "/tiles"))):
-                return RedirectResponse(f"/login?next={quote(path)}", status_code=303)
-            if path.startswith(OPEN311):  # GeoReport's error shape there
-                return JSONResponse([{"code": 401, "description": "login or a bearer token is required"}],
-                                    status_code=401)
-            return _error(401, "login or a bearer token is required")
-        return await call_next(request)
+                response = RedirectResponse(f"/login?next={quote(path)}", status_code=303)
+            elif path.startswith(OPEN311):  # GeoReport's error shape there
+                response = JSONResponse([{"code": 401, "description": "login or a bearer token is required"}],
+                                        status_code=401)
+            else:
+                response = _error(401, "login or a bearer token is required")
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 LOGIN_PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
