@@ -1,0 +1,220 @@
+"""The "double random" draw's pure core (CONTRACT.md section 10): which entities are checked
+and by whom, from a seed and three lists, by a procedure anyone can redo with an HMAC-SHA256
+tool (docs/draws.md has it step by step with `openssl`). No database here: the store
+(casework/draw_store.py) gathers the lists, keeps them with the draw and calls `draw` again to
+verify. The result depends only on the seed and the *sets* given (never on list order, process
+or Python version: `random` is not used, ratios are exact decimals).
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Iterable
+
+from alerts.errors import Invalid
+from casework.canonical import canonical
+
+ALGORITHM_ID = "gridwatch-draw-v1"
+ALGORITHM = f"""{ALGORITHM_ID}
+H(m) = HMAC-SHA256(key = the seed's UTF-8 bytes, message = m's UTF-8 bytes), as 64 lower-case hex digits.
+1. Population: the active entities matching the filters, each with its level-2 grid and risky
+   (a failed inspection or a founded complaint in the 12 months before the draw); R = risky, O = the others.
+2. Entity number: h(u) = H(USCC), read as a 256-bit integer.
+3a. Ratio r (exact decimal): take the ceil(r x |O|) entities of O with the smallest h, and the
+   min(|R|, ceil(2 x r x |R|)) entities of R with the smallest h.
+3b. Count n: key(u) = h(u) for an entity of O, floor(h(u) / 2) for an entity of R (twice as likely);
+   take the n entities with the smallest (key, USCC).
+4. The picks in ascending h(u). cap = ceil(per_entity x picks / N) + 1, N = the pool's size.
+5. For each pick u in that order, its inspectors: L = the pool's person ids sorted; for step
+   j = 0, 1, ..., N-1: x = H(USCC + "/" + j) as an integer mod (N - j); swap L[j] and L[j + x]
+   (a Fisher-Yates shuffle driven by the HMAC); the candidate L[j] is taken unless he has a
+   declared conflict with u (conflicts.csv), his grids include u's level-2 grid, or he already
+   has cap entities; stop when per_entity are taken; the pool exhausted first: the draw is refused.
+6. population_hash = SHA-256(JCS(sorted USCCs)); inspectors_hash = SHA-256(JCS(sorted person ids));
+   inputs_hash = SHA-256(JCS(inputs)) where inputs = {{"population": [[USCC, grid, 0|1 risky]...] by USCC,
+   "inspectors": [[id, [grids sorted]]...] by id, "conflicts": [[person, USCC]...] sorted}}
+   (JCS: RFC 8785 canonical JSON).
+"""
+MIN_PER_ENTITY = 2
+DEFAULT_RATIO = Decimal("0.03")
+
+
+@dataclass(frozen=True)
+class Entity:
+    uscc: str
+    grid: str = ""          # its level-2 grid ("" when it lies in none)
+    risky: bool = False
+
+
+@dataclass(frozen=True)
+class Inspector:
+    id: str
+    grids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Spec:
+    per_entity: int = MIN_PER_ENTITY
+    ratio: Decimal | None = None
+    count: int | None = None
+
+
+@dataclass
+class Result:
+    picks: list[dict]                   # [{uscc, inspectors: [ids], risky}] in ascending h(u)
+    population_size: int
+    risk_population: int
+    risk_picks: int
+    inspector_pool_size: int
+    cap: int
+    population_hash: str
+    inspectors_hash: str
+    inputs_hash: str
+    inputs: dict = field(repr=False)    # the canonical inputs document
+
+
+class Infeasible(Invalid):
+    """Fewer eligible inspectors than per_entity for some entity (HTTP 422, field per_entity)."""
+
+
+def h(seed: str, message: str) -> str:
+    return hmac.digest(seed.encode(), message.encode(), "sha256").hex()
+
+
+def sha256_json(doc) -> str:
+    return hashlib.sha256(canonical(doc)).hexdigest()
+
+
+def parse_ratio(value) -> Decimal:
+    """The ratio as the exact decimal written (0.03 is 3/100, not the nearest binary float)."""
+    if isinstance(value, bool):
+        raise Invalid("ratio is a number in (0, 1]", field="ratio")
+    try:
+        r = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        raise Invalid("ratio is a number in (0, 1]", field="ratio") from None
+    if not r.is_finite() or not (0 < r <= 1):
+        raise Invalid(f"ratio must lie in (0, 1], not {value}", field="ratio")
+    return r
+
+
+def ceil_dec(x: Decimal) -> int:
+    return int(x.to_integral_value(rounding="ROUND_CEILING"))
+
+
+def inputs_document(population: Iterable[Entity], inspectors: Iterable[Inspector],
+                    conflicts: Iterable[tuple[str, str]]) -> dict:
+    """The inputs in their one canonical form (sorted; duplicates merged); conflicts kept only
+    where both the person and the entity are in the lists."""
+    pop = sorted({e.uscc: e for e in population}.values(), key=lambda e: e.uscc)
+    insp = sorted({i.id: i for i in inspectors}.values(), key=lambda i: i.id)
+    in_pop = {e.uscc for e in pop}
+    in_pool = {i.id for i in insp}
+    conf = sorted({(p, u) for p, u in conflicts if p in in_pool and u in in_pop})
+    return {"population": [[e.uscc, e.grid or "", 1 if e.risky else 0] for e in pop],
+            "inspectors": [[i.id, sorted(set(i.grids))] for i in insp],
+            "conflicts": [[p, u] for p, u in conf]}
+
+
+def draw(seed: str, spec: Spec, population: Iterable[Entity], inspectors: Iterable[Inspector],
+         conflicts: Iterable[tuple[str, str]] = ()) -> Result:
+    """The draw of ALGORITHM. Raises Invalid naming the field (count, ratio, per_entity,
+    population, inspectors) when it cannot be made."""
+    return draw_inputs(seed, spec, inputs_document(population, inspectors, conflicts))
+
+
+def draw_inputs(seed: str, spec: Spec, doc: dict) -> Result:
+    """`draw` over an inputs document (as stored with a draw: how verify redoes it)."""
+    if not isinstance(seed, str) or not seed:
+        raise Invalid("the seed is a non-empty text", field="seed")
+    if spec.per_entity < MIN_PER_ENTITY:
+        raise Invalid(f"per_entity is at least {MIN_PER_ENTITY}", field="per_entity")
+    pop = doc["population"]
+    pool = doc["inspectors"]
+    if not pop:
+        raise Invalid("the population is empty: no active entity matches the filters", field="population")
+    if not pool:
+        raise Invalid("the inspector pool is empty: nobody matches the roles and grids", field="inspectors")
+    key = seed.encode()
+    # step 2: one HMAC per entity, compared as fixed-width hex (the same order as the integers)
+    hs = [hmac.digest(key, u.encode(), "sha256") for u, _g, _r in pop]
+    risky = [i for i, e in enumerate(pop) if e[2]]
+    if spec.count is not None:
+        if spec.ratio is not None:
+            raise Invalid("give ratio or count, not both", field="count")
+        n = spec.count
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise Invalid("count is a whole number of at least 1", field="count")
+        if n > len(pop):
+            raise Invalid(f"count {n} is more than the population's {len(pop)} entities", field="count",
+                          population_size=len(pop))
+        # step 3b: risky numbers halved (floor), ties by USCC
+        keyed = sorted(range(len(pop)), key=lambda i: (int.from_bytes(hs[i], "big") >> pop[i][2], pop[i][0]))
+        chosen = keyed[:n]
+    else:
+        r = spec.ratio if spec.ratio is not None else DEFAULT_RATIO
+        if not (0 < r <= 1):
+            raise Invalid(f"ratio must lie in (0, 1], not {r}", field="ratio")
+        others = [i for i, e in enumerate(pop) if not e[2]]
+        n_o = ceil_dec(r * len(others))
+        n_r = min(len(risky), ceil_dec(2 * r * len(risky)))
+        chosen = (sorted(others, key=hs.__getitem__)[:n_o]) + (sorted(risky, key=hs.__getitem__)[:n_r])
+    chosen.sort(key=hs.__getitem__)                       # step 4
+    count = len(chosen)
+    cap = math.ceil(spec.per_entity * count / len(pool)) + 1
+    conflicts: dict[str, set[str]] = {}
+    for p, u in doc["conflicts"]:
+        conflicts.setdefault(u, set()).add(p)
+    holders: dict[str, set[str]] = {}
+    for pid, grids in pool:
+        for g in grids:
+            holders.setdefault(g, set()).add(pid)
+    ids = [pid for pid, _ in pool]
+    in_pool = set(ids)
+    load = dict.fromkeys(ids, 0)
+    picks = []
+    for i in chosen:                                      # step 5
+        uscc, grid, is_risky = pop[i]
+        barred = conflicts.get(uscc, set()) | (holders.get(grid, set()) if grid else set())
+        eligible = len(pool) - len(barred & in_pool)
+        if eligible < spec.per_entity:
+            raise Infeasible(f"entity {uscc} has {eligible} eligible inspectors, fewer than per_entity "
+                             f"{spec.per_entity} (after conflicts and its own grid's people)",
+                             field="per_entity", uscc=uscc, eligible=eligible)
+        team = team_of(key, uscc, ids, spec.per_entity,
+                       lambda pid: pid not in barred and load[pid] < cap)
+        if len(team) < spec.per_entity:
+            raise Infeasible(f"entity {uscc}: its {eligible} eligible inspectors already hold {cap} entities "
+                             f"each (the balance bound) but for {len(team)}; widen the pool or lower the count",
+                             field="per_entity", uscc=uscc, eligible=eligible, cap=cap)
+        for pid in team:
+            load[pid] += 1
+        picks.append({"uscc": uscc, "inspectors": team, "risky": bool(is_risky)})
+    return Result(picks=picks, population_size=len(pop), risk_population=len(risky),
+                  risk_picks=sum(1 for p in picks if p["risky"]), inspector_pool_size=len(pool), cap=cap,
+                  population_hash=sha256_json([e[0] for e in pop]),
+                  inspectors_hash=sha256_json([p[0] for p in pool]),
+                  inputs_hash=sha256_json(doc), inputs=doc)
+
+
+def team_of(key: bytes, uscc: str, ids: list[str], want: int, takes) -> list[str]:
+    """Step 5 for one entity: walk the HMAC-driven Fisher-Yates shuffle of `ids` (sorted) and
+    keep the candidates `takes` accepts, until `want` are kept or the pool is exhausted. Only
+    the swaps made are remembered, so a pick costs a few HMACs, not one per inspector."""
+    n = len(ids)
+    moved: dict[int, int] = {}
+    team: list[str] = []
+    for j in range(n):
+        x = int.from_bytes(hmac.digest(key, f"{uscc}/{j}".encode(), "sha256"), "big") % (n - j)
+        k = j + x
+        at_k = moved.get(k, k)
+        moved[k] = moved.get(j, j)
+        pid = ids[at_k]
+        if takes(pid):
+            team.append(pid)
+            if len(team) == want:
+                break
+    return team
