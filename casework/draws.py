@@ -105,6 +105,25 @@ def ceil_dec(x: Decimal) -> int:
     return int(x.to_integral_value(rounding="ROUND_CEILING"))
 
 
+DEFAULT_ROLES = ("l2_supervisor",)
+
+
+def select_pool(people: Iterable[tuple[str, str, tuple[str, ...]]], roles=DEFAULT_ROLES, grids=(),
+                parent_of: dict[str, str] | None = None) -> list[Inspector]:
+    """The inspector pool: people (id, role, grids) of the roles, and, when `grids` is given
+    (level-1 or level-2 ids), holding one of those grids or a level-2 grid under one of them."""
+    parent_of = parent_of or {}
+    want = set(grids)
+    out = []
+    for pid, role, held in people:
+        if role not in roles:
+            continue
+        if want and not any(g in want or parent_of.get(g) in want for g in held):
+            continue
+        out.append(Inspector(pid, tuple(held)))
+    return out
+
+
 def inputs_document(population: Iterable[Entity], inspectors: Iterable[Inspector],
                     conflicts: Iterable[tuple[str, str]]) -> dict:
     """The inputs in their one canonical form (sorted; duplicates merged); conflicts kept only

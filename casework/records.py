@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from casework import history, register
+from casework import draw_store, history, register
 
 
 def load_dataset_records(conn, ds, dataset_dir: Path) -> dict[str, int]:
@@ -12,5 +12,6 @@ def load_dataset_records(conn, ds, dataset_dir: Path) -> dict[str, int]:
     counts = {f"entities_{k}": v for k, v in register.sync(conn, ds, actor).items()}
     with conn.transaction(), conn.cursor() as cur:
         counts.update(history.load_categories(cur, dataset_dir))
+        counts.update(draw_store.sync_conflicts(cur, ds, actor))
     counts.update(history.load(conn, dataset_dir, actor))
     return counts

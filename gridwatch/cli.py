@@ -23,6 +23,8 @@ app.add_typer(geodata_app, name="geodata")
 app.add_typer(users_app, name="users")
 app.add_typer(db_app, name="db")
 app.add_typer(records_app, name="records")
+draw_app = typer.Typer(no_args_is_help=True, help="Double-random draws: redo and check them.")
+app.add_typer(draw_app, name="draw")
 
 
 def _settings_callback(ctx: typer.Context, **options) -> None:
@@ -271,6 +273,26 @@ def records_verify(ctx: typer.Context) -> None:
         verdict = verify(conn)
     typer.echo(verdict.text())
     raise typer.Exit(0 if verdict.ok else 1)
+
+
+@draw_app.command("verify")
+def draw_verify(ctx: typer.Context, draw_id: str = typer.Argument(..., metavar="ID")) -> None:
+    """Redo draw ID from the database (its stored lists, seed and parameters); exit 1 on a mismatch."""
+    from alerts.errors import NotFound
+    from casework.draw_store import verify
+
+    with _records_db(settings_of(ctx)) as conn:
+        try:
+            out = verify(conn, draw_id)
+        except NotFound as exc:
+            typer.echo(f"error: {exc.message}", err=True)
+            raise typer.Exit(1)
+    if out["match"]:
+        typer.echo(f"ok: draw {draw_id} redone ({out['algorithm']}): the same {out['picks']} picks; "
+                   f"inputs_hash {out['inputs_hash']}")
+        raise typer.Exit(0)
+    typer.echo(f"MISMATCH: draw {draw_id}: " + "; ".join(out["problems"]))
+    raise typer.Exit(1)
 
 
 # --- telemetry (issue 3): ingest, simulate ---------------------------------------------------

@@ -46,6 +46,11 @@ def ensure_demo(outdir: Path) -> Path:
     outdir = Path(outdir)
     if not (outdir / "grids.geojson").exists() or not (outdir / "history" / "inspections.csv.gz").exists():
         print(build_demo(outdir), flush=True)
+    elif not (outdir / "conflicts.csv").exists():      # a demo built before the draws had them
+        from casework import history
+        from geodata.dataset import load_dataset
+
+        history.write_conflicts(outdir, load_dataset(outdir))
     return outdir
 
 
