@@ -149,6 +149,17 @@ def working_days_after(start: date, n: int) -> date:
         return d
 
 
+def working_days_between(start: date, end: date) -> int:
+    """Working days after `start` up to `end` (included); negative when `end` is before `start`."""
+    if end < start:
+        return -working_days_between(end, start)
+    n, d = 0, start
+    while working_days_after(d, 1) <= end:
+        d = working_days_after(d, 1)
+        n += 1
+    return n
+
+
 # --- commitments -------------------------------------------------------------------------------
 
 def commit(conn, actor: str) -> dict:

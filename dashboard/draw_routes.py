@@ -91,6 +91,52 @@ def parse_request(body, known_grids: set[str]) -> dict:
             "spec": D.Spec(per_entity=per, ratio=ratio_dec, count=count)}
 
 
+def pool_of(ctx, params: dict) -> list[D.Inspector]:
+    """The inspector pool from the dataset's people (they live in the store, not the records:
+    the draw keeps the pool it used in its inputs)."""
+    people, grids = ctx.dataset.people, ctx.dataset.grids
+    parent = {g: p for g, p, lv in zip(grids["id"], grids["parent"], grids["level"]) if lv == 2}
+    return D.select_pool(zip(people["id"], people["role"], people["grids"]), params["inspectors"]["roles"],
+                         params["inspectors"]["grids"], parent)
+
+
+def notify(ctx, tasks: list[dict]) -> None:
+    """Each task to the devices of its team (the assignee first), in one Redis transaction
+    after the draw committed (the dispatcher publishes them at QoS 1)."""
+    from alerts import outbox
+
+    root = ctx.settings.topic_root
+    with ctx.r.pipeline(transaction=True) as p:
+        for task in tasks:
+            title = f"{S.TASK_CATEGORY[1]}: {task.get('address') or task['uscc']}"
+            for pid in task["team"]:
+                person = ctx.registry.person(pid)
+                if person is None or not person.device:
+                    continue
+                outbox.queue(p, root, person.device, "orders", S.task_downlink(task, title),
+                             order=f"task:{task['id']}")
+        p.execute()
+
+
+def make_draw(ctx, user, body) -> dict:
+    """A draw as POST /api/draws makes it (the console's form calls this too): checked, drawn,
+    stored with its tasks, the tasks sent. Returns the stored draw."""
+    if not user.can_order:
+        raise HTTPException(403, f"role {user.role!r} may not make draws")
+    req = parse_request(body, set(ctx.dataset.grids["id"]))
+    inspectors = pool_of(ctx, req["params"])
+    if not inspectors:
+        raise Invalid("nobody of these roles and grids is in the dataset's people", field="inspectors")
+    with ctx.db.connection() as conn:
+        row, tasks = S.create(conn, name=req["name"], checklist=req["checklist"], params=req["params"],
+                              spec=req["spec"], pool=inspectors, actor=f"user:{user.name}", account=user.name,
+                              seed=req["seed"], commitment=req["commitment"], replaces=req["replaces"],
+                              reason=req["reason"])
+    notify(ctx, tasks)
+    with ctx.db.connection() as conn:
+        return S.get(conn, row["id"], with_progress=False)
+
+
 def install_draw_routes(api: APIRouter, ctx) -> None:
     tz = ZoneInfo(ctx.settings.tz)
 
@@ -109,29 +155,6 @@ def install_draw_routes(api: APIRouter, ctx) -> None:
         if user.role not in READ_ROLES:
             raise HTTPException(403, f"role {user.role!r} may not read the draws")
 
-    def pool(params: dict) -> list[D.Inspector]:
-        people = ctx.dataset.people
-        parent = {g: p for g, p, lv in zip(ctx.dataset.grids["id"], ctx.dataset.grids["parent"],
-                                           ctx.dataset.grids["level"]) if lv == 2}
-        return D.select_pool(zip(people["id"], people["role"], people["grids"]), params["inspectors"]["roles"],
-                             params["inspectors"]["grids"], parent)
-
-    def notify(tasks: list[dict]) -> None:
-        """Each task to the devices of its team (the assignee first): one Redis transaction."""
-        from alerts import outbox
-
-        root = ctx.settings.topic_root
-        with ctx.r.pipeline(transaction=True) as p:
-            for task in tasks:
-                title = f"{S.TASK_CATEGORY[1]}: {task.get('address') or task['uscc']}"
-                for pid in task["team"]:
-                    person = ctx.registry.person(pid)
-                    if person is None or not person.device:
-                        continue
-                    outbox.queue(p, root, person.device, "orders", S.task_downlink(task, title),
-                                 order=f"task:{task['id']}")
-            p.execute()
-
     @api.post("/draws", tags=["draws"], status_code=201)
     async def create(user: Coordinator, request: Request) -> dict:
         """A double-random draw: `{name, checklist, population: {categories?, kinds?, grids?}, ratio?,
@@ -141,18 +164,7 @@ def install_draw_routes(api: APIRouter, ctx) -> None:
             body = await request.json()
         except ValueError:
             raise Invalid("the body is JSON", field="body") from None
-        req = parse_request(body, set(ctx.dataset.grids["id"]))
-        inspectors = pool(req["params"])
-        if not inspectors:
-            raise Invalid("nobody of these roles and grids is in the dataset's people", field="inspectors")
-        with ctx.db.connection() as conn:
-            row, tasks = S.create(conn, name=req["name"], checklist=req["checklist"], params=req["params"],
-                                  spec=req["spec"], pool=inspectors, actor=f"user:{user.name}", account=user.name,
-                                  seed=req["seed"], commitment=req["commitment"], replaces=req["replaces"],
-                                  reason=req["reason"])
-        notify(tasks)
-        with ctx.db.connection() as conn:
-            return plain(S.get(conn, row["id"], with_progress=False))
+        return plain(make_draw(ctx, user, body))
 
     @api.post("/draws/commitments", tags=["draws"], status_code=201)
     def commitment(user: Coordinator) -> dict:
