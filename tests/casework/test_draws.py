@@ -210,3 +210,25 @@ def test_the_documented_procedure_gives_the_same_picks_and_hashes():
         assert res.population_hash == hashlib.sha256(sorted_ids).hexdigest()
         assert res.inputs_hash == hashlib.sha256(
             json.dumps(inputs, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def test_the_worked_example_of_the_docs_holds():
+    """docs/draws.md's example: its inputs redone by the book give the picks and hashes it states."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).parents[2] / "docs" / "draws.md").read_text(encoding="utf-8")
+    raw = re.search(r"```json\n(.*?)\n```", text, re.S).group(1)
+    inputs = json.loads(raw)
+    assert hashlib.sha256(raw.encode()).hexdigest() in text            # inputs_hash as stated
+    picks = redo_by_the_book("2026-12-02 观察员 7315", inputs, "0.25", None, 2)
+    assert picks == [
+        {"uscc": "9136060354RJ4P7Q9N", "inspectors": ["s2-360602002-01", "s2-360602001-01"]},
+        {"uscc": "9136060256EEQG5C1M", "inspectors": ["s2-360602001-01", "s2-360602001-02"]},
+        {"uscc": "91360603443U0BN394", "inspectors": ["s2-360602002-02", "s2-360602001-01"]}]
+    for p in picks:
+        assert f"**{', '.join(p['inspectors'])}**" in text
+    res = D.draw_inputs("2026-12-02 观察员 7315", D.Spec(ratio=Decimal("0.25")), inputs)
+    assert [p["inspectors"] for p in res.picks] == [p["inspectors"] for p in picks]
+    for hx in (res.population_hash, res.inspectors_hash, res.inputs_hash):
+        assert hx in text
