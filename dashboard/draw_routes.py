@@ -21,7 +21,7 @@ from geodata.roles import ROLES
 
 READ_ROLES = ("viewer", "coordinator", "admin", "supervisor")
 MAX_TEXT = 200
-DrawId = Annotated[str, Path(max_length=64)]
+DrawId = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
 
 
 def _text(body: dict, name: str, *, required: bool = False, limit: int = MAX_TEXT) -> str | None:
