@@ -98,6 +98,11 @@ def test_the_same_seed_gives_the_same_picks_whatever_the_order_of_the_lists(worl
             (again.population_hash, again.inspectors_hash, again.inputs_hash)
 
 
+@given(st.text(max_size=120), st.binary(max_size=80))
+def test_the_fast_hmac_is_hmac(seed, message):
+    assert D.hmac_sha256(seed)(message) == hmac.new(seed.encode(), message, hashlib.sha256).digest()
+
+
 def test_another_seed_gives_other_picks():
     rnd = random.Random(5)
     pop = [D.Entity(u, "g1") for u in usccs(400, rnd)]
