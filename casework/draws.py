@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import math
 
 import numpy as np
@@ -36,8 +37,8 @@ H(m) = HMAC-SHA256(key = the seed's UTF-8 bytes, message = m's UTF-8 bytes), as 
    declared conflict with u (conflicts.csv), his grids include u's level-2 grid, or he already
    has cap entities; stop when per_entity are taken; the pool exhausted first: the draw is refused.
 6. population_hash = SHA-256(JCS(sorted USCCs)); inspectors_hash = SHA-256(JCS(sorted person ids));
-   inputs_hash = SHA-256(JCS(inputs)) where inputs = {{"population": [[USCC, grid, 0|1 risky]...] by USCC,
-   "inspectors": [[id, [grids sorted]]...] by id, "conflicts": [[person, USCC]...] sorted}}
+   inputs_hash = SHA-256(JCS(inputs)) where inputs = {{"population": {{"uscc": [...], "grid": [...], "risky": [0|1...]}}
+   (three columns, by USCC), "inspectors": [[id, [grids sorted]]...] by id, "conflicts": [[person, USCC]...] sorted}}
    (JCS: RFC 8785 canonical JSON).
 """
 MIN_PER_ENTITY = 2
@@ -173,24 +174,21 @@ def inputs_document(population: Iterable[Entity], inspectors: Iterable[Inspector
     """The inputs in their one canonical form (sorted; duplicates merged); conflicts kept only
     where both the person and the entity are in the lists."""
     pop = sorted({e.uscc: e for e in population}.values(), key=lambda e: e.uscc)
-    insp = sorted({i.id: i for i in inspectors}.values(), key=lambda i: i.id)
-    in_pop = {e.uscc for e in pop}
-    in_pool = {i.id for i in insp}
-    conf = sorted({(p, u) for p, u in conflicts if p in in_pool and u in in_pop})
-    return {"population": [[e.uscc, e.grid or "", 1 if e.risky else 0] for e in pop],
-            "inspectors": [[i.id, sorted(set(i.grids))] for i in insp],
-            "conflicts": [[p, u] for p, u in conf]}
+    return columns_document([e.uscc for e in pop], [e.grid or "" for e in pop],
+                            [1 if e.risky else 0 for e in pop], inspectors, conflicts)
 
 
-def rows_document(rows: list[list], inspectors: Iterable[Inspector], conflicts: Iterable[tuple[str, str]]) -> dict:
-    """The inputs document from population rows [USCC, grid, 0|1] already sorted by USCC (as
-    the store reads them), without building an Entity per row."""
+def columns_document(usccs: list[str], grids: list[str], risky: list[int], inspectors: Iterable[Inspector],
+                     conflicts: Iterable[tuple[str, str]]) -> dict:
+    """The inputs document from the population as three columns, already sorted by USCC (as the
+    store reads them): {"population": {"uscc", "grid", "risky"}, "inspectors", "conflicts"}."""
     insp = sorted({i.id: i for i in inspectors}.values(), key=lambda i: i.id)
     in_pool = {i.id for i in insp}
     wanted = [(p, u) for p, u in conflicts if p in in_pool]
-    in_pop = {u for _p, u in wanted} & {r[0] for r in rows} if wanted else set()
+    in_pop = {u for _p, u in wanted} & set(usccs) if wanted else set()
     conf = sorted({(p, u) for p, u in wanted if u in in_pop})
-    return {"population": rows, "inspectors": [[i.id, sorted(set(i.grids))] for i in insp],
+    return {"population": {"uscc": usccs, "grid": grids, "risky": risky},
+            "inspectors": [[i.id, sorted(set(i.grids))] for i in insp],
             "conflicts": [[p, u] for p, u in conf]}
 
 
@@ -207,19 +205,21 @@ def draw_inputs(seed: str, spec: Spec, doc: dict) -> Result:
         raise Invalid("the seed is a non-empty text", field="seed")
     if spec.per_entity < MIN_PER_ENTITY:
         raise Invalid(f"per_entity is at least {MIN_PER_ENTITY}", field="per_entity")
-    pop = doc["population"]
+    usccs, egrids, flags = (doc["population"][k] for k in ("uscc", "grid", "risky"))
     pool = doc["inspectors"]
-    if not pop:
+    if not (len(usccs) == len(egrids) == len(flags)):
+        raise Invalid("the population's columns differ in length", field="population")
+    if not usccs:
         raise Invalid("the population is empty: no active entity matches the filters", field="population")
     if not pool:
         raise Invalid("the inspector pool is empty: nobody matches the roles and grids", field="inspectors")
-    for prev, cur in zip(pop, pop[1:]):
-        if not prev[0] < cur[0]:
-            raise Invalid("the population is not sorted by USCC without repeats", field="population")
+    if not all(a < b for a, b in zip(usccs, itertools.islice(usccs, 1, None))):
+        raise Invalid("the population is not sorted by USCC without repeats", field="population")
     mac = hmac_sha256(seed)
     # step 2: one HMAC per entity, compared as 32-byte big-endian strings (= the numbers' order)
-    hs = [mac(u.encode()) for u, _g, _r in pop]
-    flags = [e[2] for e in pop]
+    hs = [mac(u) for u in "\n".join(usccs).encode().split(b"\n")]
+    if len(hs) != len(usccs):
+        raise Invalid("a USCC holds a line break", field="population")
     risky = [i for i, f in enumerate(flags) if f]
     if spec.count is not None:
         if spec.ratio is not None:
@@ -227,12 +227,12 @@ def draw_inputs(seed: str, spec: Spec, doc: dict) -> Result:
         n = spec.count
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise Invalid("count is a whole number of at least 1", field="count")
-        if n > len(pop):
-            raise Invalid(f"count {n} is more than the population's {len(pop)} entities", field="count",
-                          population_size=len(pop))
+        if n > len(usccs):
+            raise Invalid(f"count {n} is more than the population's {len(usccs)} entities", field="count",
+                          population_size=len(usccs))
         # step 3b: risky numbers halved (floor), ties by USCC
-        chosen = smallest(hs, range(len(pop)), n, shift=flags,
-                          exact=lambda i: (int.from_bytes(hs[i], "big") >> flags[i], pop[i][0]))
+        chosen = smallest(hs, range(len(usccs)), n, shift=flags,
+                          exact=lambda i: (int.from_bytes(hs[i], "big") >> flags[i], usccs[i]))
     else:
         r = spec.ratio if spec.ratio is not None else DEFAULT_RATIO
         if not (0 < r <= 1):
@@ -256,7 +256,7 @@ def draw_inputs(seed: str, spec: Spec, doc: dict) -> Result:
     load = dict.fromkeys(ids, 0)
     picks = []
     for i in chosen:                                      # step 5
-        uscc, grid, is_risky = pop[i]
+        uscc, grid, is_risky = usccs[i], egrids[i], flags[i]
         barred = conflicts.get(uscc, set()) | (holders.get(grid, set()) if grid else set())
         eligible = len(pool) - len(barred & in_pool)
         if eligible < spec.per_entity:
@@ -272,9 +272,9 @@ def draw_inputs(seed: str, spec: Spec, doc: dict) -> Result:
         for pid in team:
             load[pid] += 1
         picks.append({"uscc": uscc, "inspectors": team, "risky": bool(is_risky)})
-    return Result(picks=picks, population_size=len(pop), risk_population=len(risky),
+    return Result(picks=picks, population_size=len(usccs), risk_population=len(risky),
                   risk_picks=sum(1 for p in picks if p["risky"]), inspector_pool_size=len(pool), cap=cap,
-                  population_hash=hashlib.sha256(jcs([e[0] for e in pop])).hexdigest(),
+                  population_hash=hashlib.sha256(jcs(usccs)).hexdigest(),
                   inspectors_hash=hashlib.sha256(jcs([p[0] for p in pool])).hexdigest(),
                   inputs_hash=hashlib.sha256(jcs(doc)).hexdigest(), inputs=doc)
 

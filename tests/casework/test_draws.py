@@ -163,7 +163,8 @@ def redo_by_the_book(seed: str, inputs: dict, ratio: str | None, count: int | No
     def H(m: str) -> str:
         return hmac.new(seed.encode("utf-8"), m.encode("utf-8"), hashlib.sha256).hexdigest()
 
-    pop = inputs["population"]
+    col = inputs["population"]
+    pop = list(zip(col["uscc"], col["grid"], col["risky"]))
     num = {u: int(H(u), 16) for u, _g, _r in pop}
     if count is not None:
         def key(e):

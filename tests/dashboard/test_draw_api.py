@@ -64,7 +64,8 @@ def test_a_draw_is_redone_from_its_inputs_with_hmac_alone(api, web_stack, first)
     assert raw.status_code == 200
     assert hashlib.sha256(raw.content).hexdigest() == d["inputs_hash"]
     inputs = json.loads(raw.content)
-    pop = inputs["population"]
+    col = inputs["population"]
+    pop = list(zip(col["uscc"], col["grid"], col["risky"]))
     risky = sum(e[2] for e in pop)
     assert d["population_size"] == len(pop) > 20000 and d["risk_population"] == risky == 399
     assert len(d["picks"]) == math.ceil(Decimal("0.03") * (len(pop) - risky)) + math.ceil(Decimal("0.06") * risky)
