@@ -26,6 +26,16 @@ COLUMNS = ("id, name, checklist, params, seed, seed_commitment, algorithm, popul
 SEP = "\x1f"
 
 
+def _cursor(conn):
+    """A cursor reading JSON with orjson (a draw's picks are megabytes; the standard library's
+    json takes several times as long), on this cursor only."""
+    from psycopg.types.json import set_json_loads
+
+    cur = conn.cursor()
+    set_json_loads(orjson.loads, cur)
+    return cur
+
+
 def _now(now: datetime | None) -> datetime:
     return now or datetime.now(timezone.utc)
 
@@ -67,7 +77,7 @@ pop AS (
    ORDER BY e.uscc COLLATE "C")
 SELECT count(*) AS n, string_agg(uscc, ',') AS usccs, string_agg(grid, E'\\x1f') AS grids,
        string_agg(CASE WHEN risky THEN '1' ELSE '0' END, '') AS flags,
-       array_agg(DISTINCT category) AS categories
+       (SELECT array_agg(c) FROM (SELECT DISTINCT category AS c FROM pop) d) AS categories
   FROM pop"""
 _FLAGS = str.maketrans("01", "\x00\x01")
 
@@ -85,6 +95,8 @@ def population(cur, *, categories=(), kinds=(), grids=(), now: datetime) -> tupl
     if grids:
         where.append("(e.grid = ANY(%(grids)s) OR e.level1 = ANY(%(grids)s))")
         args["grids"] = list(grids)
+    # the sort of 700,000 rows in memory, not in files (the default work_mem is 4 MB)
+    cur.execute("SET LOCAL work_mem = '256MB'")
     cur.execute(_POPULATION.format(where=" AND ".join(where)), args)
     row = cur.fetchone()
     if not row["n"]:
@@ -166,7 +178,7 @@ def commit(conn, actor: str) -> dict:
     seed = secrets.token_hex(16)
     cid = f"C{datetime.now(timezone.utc):%Y%m%d}-{secrets.token_hex(4)}"
     digest = hashlib.sha256(seed.encode()).hexdigest()
-    with conn.transaction(), conn.cursor() as cur:
+    with conn.transaction(), _cursor(conn) as cur:
         cur.execute("INSERT INTO draw_commitments (id, commitment, seed, created_by) VALUES (%s, %s, %s, %s) "
                     "RETURNING id, commitment, created_at", (cid, digest, seed, actor))
         row = cur.fetchone()
@@ -185,7 +197,7 @@ def create(conn, *, name: str, checklist: str, params: dict, spec: D.Spec, pool:
     Any Invalid raised leaves nothing stored."""
     now = _now(now)
     pop_f = params.get("population") or {}
-    with conn.transaction(), conn.cursor() as cur:
+    with conn.transaction(), _cursor(conn) as cur:
         if replaces is not None:
             if not (reason or "").strip():
                 raise Invalid("a draw that replaces another says why", field="reason")
@@ -297,7 +309,7 @@ def _one(cur, draw_id: str) -> dict:
 def get(conn, draw_id: str, *, with_progress: bool = True) -> dict:
     """One draw with, per pick, its task's state and its inspection (id, result, sealed_at), and
     the draws it replaces and is replaced by."""
-    with conn.cursor() as cur:
+    with _cursor(conn) as cur:
         row = _one(cur, draw_id)
         cur.execute("SELECT id FROM draws WHERE replaces = %s", (draw_id,))
         nxt = cur.fetchone()
@@ -319,7 +331,7 @@ def get(conn, draw_id: str, *, with_progress: bool = True) -> dict:
 
 
 def list_draws(conn, limit: int = 200) -> list[dict]:
-    with conn.cursor() as cur:
+    with _cursor(conn) as cur:
         cur.execute("SELECT d.id, d.name, d.checklist, d.seed, d.seed_commitment, d.population_size, "
                     "d.population_hash, d.inspector_pool_size, d.inspectors_hash, d.risk_population, d.risk_picks, "
                     "jsonb_array_length(d.picks) AS count, d.replaces, d.reason, d.created_at, d.created_by, "
@@ -330,8 +342,10 @@ def list_draws(conn, limit: int = 200) -> list[dict]:
 
 def inputs_bytes(conn, draw_id: str) -> bytes:
     """The draw's inputs document, byte for byte what inputs_hash is the SHA-256 of."""
-    with conn.cursor() as cur:
-        _one(cur, draw_id)
+    with _cursor(conn) as cur:
+        cur.execute("SELECT 1 FROM draws WHERE id = %s", (draw_id,))
+        if cur.fetchone() is None:
+            raise NotFound(f"no draw {draw_id}", draw=draw_id)
         cur.execute("SELECT inputs FROM draw_inputs WHERE draw = %s", (draw_id,))
         got = cur.fetchone()
     if got is None:
@@ -348,7 +362,7 @@ def spec_of(params: dict) -> D.Spec:
 def verify(conn, draw_id: str) -> dict:
     """Redoes the draw from what the database holds: the stored inputs (checked against their
     hash), the seed (against its commitment), the parameters; compares the picks."""
-    with conn.cursor() as cur:
+    with _cursor(conn) as cur:
         row = _one(cur, draw_id)
     raw = inputs_bytes(conn, draw_id)
     problems = []
@@ -382,7 +396,7 @@ def publish(conn, draw_id: str, actor: str, now: datetime | None = None) -> dict
     from casework.seal import seal
 
     now = _now(now)
-    with conn.transaction(), conn.cursor() as cur:
+    with conn.transaction(), _cursor(conn) as cur:
         cur.execute("SELECT id, published_at, sealed_at FROM draws WHERE id = %s FOR UPDATE", (draw_id,))
         row = cur.fetchone()
         if row is None:

@@ -42,5 +42,4 @@ ALTER TABLE tasks ADD COLUMN draw text REFERENCES draws (id);
 ALTER TABLE tasks ADD COLUMN team text[] NOT NULL DEFAULT '{}';
 ALTER TABLE tasks ADD COLUMN checklist text;
 CREATE INDEX tasks_draw ON tasks (draw) WHERE draw IS NOT NULL;
-CREATE INDEX tasks_team ON tasks USING gin (team);
 CREATE INDEX draws_replaces ON draws (replaces) WHERE replaces IS NOT NULL;

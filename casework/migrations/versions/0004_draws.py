@@ -20,7 +20,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute("DROP INDEX draws_replaces; DROP INDEX tasks_team; DROP INDEX tasks_draw; "
+    op.execute("DROP INDEX draws_replaces; DROP INDEX tasks_draw; "
                "ALTER TABLE tasks DROP COLUMN checklist, DROP COLUMN team, DROP COLUMN draw; "
                "DROP TABLE draw_commitments; DROP TABLE draw_inputs; "
                "ALTER TABLE draws DROP COLUMN cap, DROP COLUMN inputs_hash; DROP TABLE conflicts")
