@@ -9,6 +9,7 @@ import secrets
 import zlib
 from datetime import date, datetime, timedelta, timezone
 
+import numpy as np
 import orjson
 
 from alerts.errors import Conflict, Invalid, NotFound
@@ -73,8 +74,7 @@ WITH risky AS (
 pop AS (
   SELECT e.uscc, coalesce(e.grid, '') AS grid, r.uscc IS NOT NULL AS risky, e.category
     FROM entities e LEFT JOIN risky r ON r.uscc = e.uscc
-   WHERE {where}
-   ORDER BY e.uscc COLLATE "C")
+   WHERE {where})
 SELECT count(*) AS n, string_agg(uscc, ',') AS usccs, string_agg(grid, E'\\x1f') AS grids,
        string_agg(CASE WHEN risky THEN '1' ELSE '0' END, '') AS flags,
        (SELECT array_agg(c) FROM (SELECT DISTINCT category AS c FROM pop) d) AS categories
@@ -86,7 +86,8 @@ def population(cur, *, categories=(), kinds=(), grids=(), now: datetime) -> tupl
     """The active entities matching the filters (grids: level-1 or level-2 ids) as three columns
     sorted by USCC: USCCs, level-2 grids ("" for none), risky 0|1; and the categories they have.
     PostgreSQL joins each column into one text (a 700,000-row fetch through the row machinery
-    costs several times as much); the core checks the order."""
+    costs several times as much); the core checks the order. A USCC is 18 ASCII characters
+    (the register's CHECK), so 18-byte strings hold it whole."""
     where, args = ["e.active"], {"since": now - timedelta(days=365), "now": now}
     for col, vals in (("category", categories), ("kind", kinds)):
         if vals:
@@ -95,14 +96,18 @@ def population(cur, *, categories=(), kinds=(), grids=(), now: datetime) -> tupl
     if grids:
         where.append("(e.grid = ANY(%(grids)s) OR e.level1 = ANY(%(grids)s))")
         args["grids"] = list(grids)
-    # the sort of 700,000 rows in memory, not in files (the default work_mem is 4 MB)
+    # the risky join and the texts in memory, not in files (the default work_mem is 4 MB)
     cur.execute("SET LOCAL work_mem = '256MB'")
     cur.execute(_POPULATION.format(where=" AND ".join(where)), args)
     row = cur.fetchone()
     if not row["n"]:
         return ([], [], []), set()
-    flags = list(row["flags"].translate(_FLAGS).encode())
-    return (row["usccs"].split(","), row["grids"].split("\x1f"), flags), set(row["categories"])
+    usccs, grids = row["usccs"].split(","), row["grids"].split("\x1f")
+    flags = row["flags"].translate(_FLAGS).encode()
+    # in USCC order (ASCII: the bytes' order is the text's), sorted here: numpy's argsort of
+    # 18-byte strings takes a fraction of PostgreSQL's sort of the whole rows
+    order = np.argsort(np.array(usccs, dtype="S18"), kind="stable").tolist()
+    return ([usccs[i] for i in order], [grids[i] for i in order], [flags[i] for i in order]), set(row["categories"])
 
 
 def check_filters(cur, *, categories=(), kinds=()) -> None:
