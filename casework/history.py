@@ -39,7 +39,10 @@ TASK_CATEGORIES = [  # code, name, group, hours, description, keywords
     ("special_equipment", "特种设备隐患", "特种设备", 24, "电梯、锅炉、压力容器、气瓶隐患", "电梯;气瓶;锅炉"),
     ("consumer_dispute", "消费纠纷", "消费维权", 72, "现场发现或听到的消费纠纷", "纠纷;投诉"),
     ("other", "其他", "其他", 120, "其他市场监管问题", "其他"),
+    # the tasks a double-random draw makes (casework/draw_store.py; 20 working days ~ 28 days)
+    ("double_random", "双随机抽查", "双随机", 672, "“双随机、一公开”抽查：按抽取结果对市场主体实施检查", "双随机;抽查"),
 ]
+CONFLICT_REASONS = ("亲属经营", "曾在该企业任职", "本人持股", "与经营者有利害关系")
 COMPLAINT_CATEGORIES = [
     ("food", "食品安全"), ("prepaid", "预付式消费"), ("price", "价格收费"), ("quality", "产品质量"),
     ("service", "服务质量"), ("advertising", "广告宣传"), ("contract", "合同纠纷"),
@@ -144,6 +147,7 @@ def write(outdir: Path, ds, until: date | None = None, seed: int = SEED) -> str:
     from casework import checklists
     checklists.write_demo(outdir)
 
+    write_conflicts(outdir, ds)
     g = ds.grids
     parent = dict(zip(g["id"], g["parent"]))
     branch_of = dict(zip(g["id"], g["branch"]))
@@ -203,7 +207,7 @@ def write(outdir: Path, ds, until: date | None = None, seed: int = SEED) -> str:
     # --- tasks ------------------------------------------------------------------------------
     n_tasks = int(PER_YEAR["tasks"] * years)
     t_tasks = _times(rng, n_tasks, START, until, weekday_only=False)
-    tcat = rng.choice([c[0] for c in TASK_CATEGORIES], size=n_tasks, p=[0.18, 0.22, 0.12, 0.08, 0.08, 0.22, 0.10])
+    tcat = rng.choice([c[0] for c in TASK_CATEGORIES if c[0] != "double_random"], size=n_tasks, p=[0.18, 0.22, 0.12, 0.08, 0.08, 0.22, 0.10])
     hours = {c[0]: c[3] for c in TASK_CATEGORIES}
     tpick = rng.integers(len(ents), size=n_tasks)
     task_rows = []
@@ -344,6 +348,23 @@ def write(outdir: Path, ds, until: date | None = None, seed: int = SEED) -> str:
         f"{RISING_CATEGORY} rise ~40 % a year.\n", encoding="utf-8")
     return (f"history {START}..{until}: {len(insp_rows)} inspections, {len(task_rows)} tasks, "
             f"{len(comp_rows)} complaints, {len(case_rows)} cases")
+
+
+def write_conflicts(outdir: Path, ds, n: int = 8) -> None:
+    """The demo's conflicts.csv: a few declared conflicts of interest of level-2 supervisors
+    with entities outside their own grids (those they never inspect anyway), for the draws."""
+    people = ds.people[ds.people["role"] == "l2_supervisor"].sort_values("id")
+    ents = ds.entities[ds.entities["grid"].notna()].sort_values("uscc").reset_index(drop=True)
+    rows = []
+    for k, p in enumerate(people.head(n).itertuples()):
+        e = ents.iloc[(k * 7919) % len(ents)]
+        if e["grid"] in p.grids:
+            e = ents.iloc[(k * 7919 + 1) % len(ents)]
+        rows.append([p.id, e["uscc"], CONFLICT_REASONS[k % len(CONFLICT_REASONS)]])
+    with open(Path(outdir) / "conflicts.csv", "w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["person", "uscc", "reason"])
+        w.writerows(rows)
 
 
 # --- loading --------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from casework import checklists, history, register, workdays
+from casework import checklists, draw_store, history, register, workdays
 
 
 def load_dataset_records(conn, ds, dataset_dir: Path) -> dict[str, int]:
@@ -15,6 +15,7 @@ def load_dataset_records(conn, ds, dataset_dir: Path) -> dict[str, int]:
     with conn.transaction(), conn.cursor() as cur:
         counts.update(history.load_categories(cur, dataset_dir))
         counts.update(workdays.load_dataset_calendar(cur, dataset_dir, actor, calendar))
+        counts.update(draw_store.sync_conflicts(cur, ds, actor))
         if lists:
             counts["checklists"] = checklists.store(cur, lists)
     counts.update(history.load(conn, dataset_dir, actor))

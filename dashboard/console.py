@@ -36,7 +36,8 @@ def layout(ctx: WebContext, user, lang: str):
             html.Section([
                 html.Div([html.Span(f"{user.name}（{code('account', user.role, lang)}） "), html.A(t("logout", lang), href="/logout"),
                           " · ", html.A(t("language", lang), href="/console" + ("" if lang == "en" else "?lang=en")),
-                          " · ", html.A(t("cq_link", lang), href="/console/complaints" + ("?lang=en" if lang == "en" else ""))]),
+                          " · ", html.A(t("cq_link", lang), href="/console/complaints" + ("?lang=en" if lang == "en" else "")),
+                          " · ", html.A(t("draw_page", lang), href="/console/draws" + ("?lang=en" if lang == "en" else ""))]),
                 html.P(t("click_map", lang), className="gw-msg"),
                 dcc.Input(id="con-search", placeholder="网格名称/编号 或 统一社会信用代码", debounce=True),
                 dcc.Dropdown(id="con-measure", value="none", clearable=False, options=[

@@ -22,7 +22,7 @@ from layers.palette import head_html
 # Paths anyone may fetch: the login page, health, device ingest (its own credentials), and
 # Dash's static bundles (code, not data).
 PUBLIC_PREFIXES = ("/login", "/api/health", "/api/ingest/", "/_dash-component-suites/",
-                   "/assets/", "/_favicon.ico", "/static/", "/r/", "/sw.js", "/complaint", "/api/public/")
+                   "/assets/", "/_favicon.ico", "/static/", "/r/", "/sw.js", "/complaint", "/api/public/", "/public/")
 PAGES = ("/", "/console", "/terminal")
 OPEN311 = "/api/open311/"
 

@@ -68,6 +68,8 @@ class Dataset:
     entities: pd.DataFrame  # uscc, name, kind, category, address, lat, lon, grid (level-2 id)
     source: str = ""
     warnings: list[Problem] = field(default_factory=list)
+    # conflicts.csv: person, uscc, reason (declared conflicts of interest, for the draws)
+    conflicts: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["person", "uscc", "reason"]))
 
     def counts(self) -> dict[str, int]:
         levels = self.grids["level"].value_counts()
@@ -417,6 +419,39 @@ def read_entities(path: Path, index) -> tuple[pd.DataFrame, list[Problem]]:
     return out, problems
 
 
+def read_conflicts(path: Path, people: pd.DataFrame, entities: pd.DataFrame) -> tuple[pd.DataFrame, list[Problem]]:
+    """conflicts.csv (optional): `person,uscc,reason`, a declared conflict of interest between
+    an inspector and an entity (the draws never send him there). Every row names a person of
+    people.csv and an entity of entities.csv, with a reason; a pair is declared once."""
+    cols = ("person", "uscc", "reason")
+    empty = pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
+    if not path.exists():
+        return empty, []
+    df, problems = _read_csv(path, cols)
+    if df is None:
+        return empty, problems
+    persons = set(people["id"])
+    known = set(entities["uscc"])
+    seen: dict[tuple[str, str], int] = {}
+    for i, r in enumerate(df.itertuples(index=False)):
+        row = i + 2
+        where = f"row {row}"
+        if r.person not in persons:
+            problems.append(Problem(path.name, where, "unknown person", repr(r.person)))
+        why = uscc.problem(r.uscc or None)
+        if why:
+            problems.append(Problem(path.name, where, "bad USCC", why))
+        elif r.uscc not in known:
+            problems.append(Problem(path.name, where, "unknown entity", f"{r.uscc} is not in entities.csv"))
+        if not r.reason:
+            problems.append(Problem(path.name, where, "missing reason", "a declared conflict says why"))
+        if (r.person, r.uscc) in seen:
+            problems.append(Problem(path.name, where, "duplicate conflict", f"first on row {seen[(r.person, r.uscc)]}"))
+        else:
+            seen[(r.person, r.uscc)] = row
+    return df[list(cols)].reset_index(drop=True), problems
+
+
 # --- the directory -----------------------------------------------------------------------
 
 def read_boundaries(paths: list[Path], repair: bool = False) -> tuple[gpd.GeoDataFrame, list[Problem]]:
@@ -435,7 +470,8 @@ def read_boundaries(paths: list[Path], repair: bool = False) -> tuple[gpd.GeoDat
 
 
 def read_directory(directory: Path, repair: bool = False):
-    """(grids, people, entities, problems) of a dataset directory, every rule checked."""
+    """(grids, people, entities, problems) of a dataset directory, every rule checked
+    (conflicts.csv too: `read_conflicts`, called by `load_dataset`)."""
     from geodata.index import GridIndex
 
     directory = Path(directory)
@@ -459,7 +495,14 @@ def read_directory(directory: Path, repair: bool = False):
 def load_dataset(path, repair: bool = False) -> Dataset:
     """Reads and validates a dataset directory; raises DatasetError listing every problem."""
     grids, people, entities, problems = read_directory(Path(path), repair=repair)
+    conflicts = None
+    if people is not None and entities is not None:
+        conflicts, p = read_conflicts(Path(path) / "conflicts.csv", people, entities)
+        problems += p
     if problems:
         raise DatasetError(problems)
     grids = normalise_grids(grids.drop(columns=["source", "feature"]))
-    return Dataset(grids=grids, people=people, entities=entities.reset_index(drop=True), source=str(path))
+    ds = Dataset(grids=grids, people=people, entities=entities.reset_index(drop=True), source=str(path))
+    if conflicts is not None:
+        ds.conflicts = conflicts
+    return ds

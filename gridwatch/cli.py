@@ -27,6 +27,8 @@ calendar_app = typer.Typer(no_args_is_help=True, help="Working days: the State C
 complaints_app = typer.Typer(no_args_is_help=True, help="Complaints (12315/12365/12331): the national platform's hand-ons.")
 app.add_typer(calendar_app, name="calendar")
 app.add_typer(complaints_app, name="complaints")
+draw_app = typer.Typer(no_args_is_help=True, help="Double-random draws: redo and check them.")
+app.add_typer(draw_app, name="draw")
 
 
 def _settings_callback(ctx: typer.Context, **options) -> None:
@@ -324,6 +326,24 @@ def complaints_import(ctx: typer.Context, file: Path = typer.Argument(..., help=
             typer.echo(f"refused: {exc.message}", err=True)
             raise typer.Exit(1)
     typer.echo(f"{out['imported']} complaints imported, {out['already']} already there")
+@draw_app.command("verify")
+def draw_verify(ctx: typer.Context, draw_id: str = typer.Argument(..., metavar="ID")) -> None:
+    """Redo draw ID from the database (its stored lists, seed and parameters); exit 1 on a mismatch."""
+    from alerts.errors import NotFound
+    from casework.draw_store import verify
+
+    with _records_db(settings_of(ctx)) as conn:
+        try:
+            out = verify(conn, draw_id)
+        except NotFound as exc:
+            typer.echo(f"error: {exc.message}", err=True)
+            raise typer.Exit(1)
+    if out["match"]:
+        typer.echo(f"ok: draw {draw_id} redone ({out['algorithm']}): the same {out['picks']} picks; "
+                   f"inputs_hash {out['inputs_hash']}")
+        raise typer.Exit(0)
+    typer.echo(f"MISMATCH: draw {draw_id}: " + "; ".join(out["problems"]))
+    raise typer.Exit(1)
 
 
 # --- telemetry (issue 3): ingest, simulate ---------------------------------------------------

@@ -46,10 +46,16 @@ def ensure_demo(outdir: Path) -> Path:
     outdir = Path(outdir)
     if not (outdir / "grids.geojson").exists() or not (outdir / "history" / "inspections.csv.gz").exists():
         print(build_demo(outdir), flush=True)
-    elif not (outdir / "checklists").is_dir():     # a demo built before checklists were data
-        from casework.checklists import write_demo
+    else:                                          # a demo built by an older version: add what it lacks
+        if not (outdir / "checklists").is_dir():    # built before checklists were data
+            from casework.checklists import write_demo
 
-        write_demo(outdir)
+            write_demo(outdir)
+        if not (outdir / "conflicts.csv").exists():  # built before the draws had them
+            from casework import history
+            from geodata.dataset import load_dataset
+
+            history.write_conflicts(outdir, load_dataset(outdir))
     return outdir
 
 

@@ -1,0 +1,415 @@
+"""The draws' store (tables `draws`, `draw_inputs`, `draw_commitments`, `conflicts`): gather the
+population and risk from the register, make a draw with its tasks in one transaction, read,
+verify from the database alone, publish (seal). The procedure itself is casework/draws.py.
+No draw is ever deleted or changed in place: a redraw is a new draw naming the one it replaces."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+import zlib
+from datetime import date, datetime, timedelta, timezone
+
+import numpy as np
+import orjson
+
+from alerts.errors import Conflict, Invalid, NotFound
+from casework import audit
+from casework import draws as D
+
+RECORD = "draw"
+TASK_CATEGORY = ("double_random", "双随机抽查", "双随机", 672,
+                 "“双随机、一公开”抽查：按抽取结果对市场主体实施检查", ["双随机", "抽查"])
+PUBLISH_WORKING_DAYS = 20
+RISK_MONTHS = 12
+COLUMNS = ("id, name, checklist, params, seed, seed_commitment, algorithm, population_size, population_hash, "
+           "inspector_pool_size, inspectors_hash, inputs_hash, cap, risk_population, risk_picks, picks, replaces, "
+           "reason, created_at, created_by, published_at, sealed_at, hash")
+SEP = "\x1f"
+
+
+def _cursor(conn):
+    """A cursor reading JSON with orjson (a draw's picks are megabytes; the standard library's
+    json takes several times as long), on this cursor only."""
+    from psycopg.types.json import set_json_loads
+
+    cur = conn.cursor()
+    set_json_loads(orjson.loads, cur)
+    return cur
+
+
+def _now(now: datetime | None) -> datetime:
+    return now or datetime.now(timezone.utc)
+
+
+# --- conflicts (the dataset's conflicts.csv) -------------------------------------------------
+
+def sync_conflicts(cur, ds, actor: str) -> dict[str, int]:
+    """The declared conflicts become the dataset's, with an audit entry per pair added or withdrawn."""
+    rows = [(r.person, r.uscc, r.reason) for r in ds.conflicts.itertuples(index=False)]
+    cur.execute("SELECT person, uscc, reason FROM conflicts")
+    have = {(r["person"], r["uscc"]): r["reason"] for r in cur.fetchall()}
+    want = {(p, u): why for p, u, why in rows}
+    for (p, u), why in want.items():
+        if have.get((p, u)) != why:
+            cur.execute("INSERT INTO conflicts (person, uscc, reason) VALUES (%s, %s, %s) ON CONFLICT (person, uscc) "
+                        "DO UPDATE SET reason = EXCLUDED.reason, loaded_at = now()", (p, u, why))
+            audit.record(cur, actor=actor, record_type="conflict", record_id=f"{p}|{u}", action="declare",
+                         before={"reason": have[(p, u)]} if (p, u) in have else None, after={"reason": why})
+    for (p, u), why in have.items():
+        if (p, u) not in want:
+            cur.execute("DELETE FROM conflicts WHERE person = %s AND uscc = %s", (p, u))
+            audit.record(cur, actor=actor, record_type="conflict", record_id=f"{p}|{u}", action="withdraw",
+                         before={"reason": why})
+    return {"conflicts": len(want)}
+
+
+# --- gathering the lists -----------------------------------------------------------------------
+
+_POPULATION = """
+WITH risky AS (
+  SELECT uscc FROM inspections WHERE result = 'fail' AND started_at > %(since)s AND started_at <= %(now)s
+  UNION
+  SELECT respondent_uscc FROM complaints
+   WHERE founded AND respondent_uscc IS NOT NULL AND received_at > %(since)s AND received_at <= %(now)s),
+pop AS (
+  SELECT e.uscc, coalesce(e.grid, '') AS grid, r.uscc IS NOT NULL AS risky, e.category
+    FROM entities e LEFT JOIN risky r ON r.uscc = e.uscc
+   WHERE {where})
+SELECT count(*) AS n, string_agg(uscc, ',') AS usccs, string_agg(grid, E'\\x1f') AS grids,
+       string_agg(CASE WHEN risky THEN '1' ELSE '0' END, '') AS flags,
+       (SELECT array_agg(c) FROM (SELECT DISTINCT category AS c FROM pop) d) AS categories
+  FROM pop"""
+_FLAGS = str.maketrans("01", "\x00\x01")
+
+
+def population(cur, *, categories=(), kinds=(), grids=(), now: datetime) -> tuple[tuple[list, list, list], set[str]]:
+    """The active entities matching the filters (grids: level-1 or level-2 ids) as three columns
+    sorted by USCC: USCCs, level-2 grids ("" for none), risky 0|1; and the categories they have.
+    PostgreSQL joins each column into one text (a 700,000-row fetch through the row machinery
+    costs several times as much); the core checks the order. A USCC is 18 ASCII characters
+    (the register's CHECK), so 18-byte strings hold it whole."""
+    where, args = ["e.active"], {"since": now - timedelta(days=365), "now": now}
+    for col, vals in (("category", categories), ("kind", kinds)):
+        if vals:
+            where.append(f"e.{col} = ANY(%({col})s)")
+            args[col] = list(vals)
+    if grids:
+        where.append("(e.grid = ANY(%(grids)s) OR e.level1 = ANY(%(grids)s))")
+        args["grids"] = list(grids)
+    # the risky join and the texts in memory, not in files (the default work_mem is 4 MB)
+    cur.execute("SET LOCAL work_mem = '256MB'")
+    cur.execute(_POPULATION.format(where=" AND ".join(where)), args)
+    row = cur.fetchone()
+    if not row["n"]:
+        return ([], [], []), set()
+    usccs, grids = row["usccs"].split(","), row["grids"].split("\x1f")
+    flags = row["flags"].translate(_FLAGS).encode()
+    # in USCC order (ASCII: the bytes' order is the text's), sorted here: numpy's argsort of
+    # 18-byte strings takes a fraction of PostgreSQL's sort of the whole rows
+    order = np.argsort(np.array(usccs, dtype="S18"), kind="stable").tolist()
+    return ([usccs[i] for i in order], [grids[i] for i in order], [flags[i] for i in order]), set(row["categories"])
+
+
+def check_filters(cur, *, categories=(), kinds=()) -> None:
+    """An unknown category or kind (none in the register) is a 422 naming it."""
+    for col, vals, fld in (("category", categories, "population.categories"), ("kind", kinds, "population.kinds")):
+        if not vals:
+            continue
+        cur.execute(f"SELECT c FROM unnest(%s::text[]) c WHERE NOT EXISTS (SELECT 1 FROM entities WHERE {col} = c)",
+                    (list(vals),))
+        unknown = [r["c"] for r in cur.fetchall()]
+        if unknown:
+            raise Invalid(f"unknown {col} {', '.join(map(repr, unknown))}: no entity of the register has it",
+                          field=fld, unknown=unknown)
+
+
+def check_checklist(cur, checklist: str, present: set[str]) -> None:
+    """The checklist exists and applies to every category of the population (a checklist with no
+    categories applies to all)."""
+    cur.execute("SELECT id, categories FROM checklists WHERE id = %s", (checklist,))
+    row = cur.fetchone()
+    if row is None:
+        raise Invalid(f"unknown checklist {checklist!r}", field="checklist")
+    if row["categories"]:
+        outside = sorted(present - set(row["categories"]))
+        if outside:
+            raise Invalid(f"checklist {checklist} does not apply to the population's categories "
+                          f"{', '.join(outside)} (it covers {', '.join(row['categories'])})",
+                          field="checklist", categories=outside)
+
+
+def conflicts_of(cur) -> list[tuple[str, str]]:
+    cur.execute("SELECT person, uscc FROM conflicts")
+    return [(r["person"], r["uscc"]) for r in cur.fetchall()]
+
+
+def ensure_task_category(cur) -> None:
+    code, name, grp, hours, desc, kw = TASK_CATEGORY
+    cur.execute("INSERT INTO task_categories (code, name, grp, hours, description, keywords) "
+                "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (code) DO NOTHING", (code, name, grp, hours, desc, kw))
+
+
+def working_days_after(start: date, n: int) -> date:
+    """The n-th working day after `start` (not counted): casework/workdays.py where it exists
+    (the State Council's schedule), else weekdays only."""
+    try:
+        from casework import workdays  # built beside the draws; may not be merged yet
+        return workdays.add_working_days(start, n)
+    except (ImportError, AttributeError, TypeError):
+        d = start
+        while n:
+            d += timedelta(days=1)
+            if d.weekday() < 5:
+                n -= 1
+        return d
+
+
+def working_days_between(start: date, end: date) -> int:
+    """Working days after `start` up to `end` (included); negative when `end` is before `start`."""
+    if end < start:
+        return -working_days_between(end, start)
+    n, d = 0, start
+    while working_days_after(d, 1) <= end:
+        d = working_days_after(d, 1)
+        n += 1
+    return n
+
+
+# --- commitments -------------------------------------------------------------------------------
+
+def commit(conn, actor: str) -> dict:
+    """A seed chosen now and kept secret; its SHA-256 is shown at once, before any list is fixed,
+    and the draw that uses it (once) reveals it."""
+    seed = secrets.token_hex(16)
+    cid = f"C{datetime.now(timezone.utc):%Y%m%d}-{secrets.token_hex(4)}"
+    digest = hashlib.sha256(seed.encode()).hexdigest()
+    with conn.transaction(), _cursor(conn) as cur:
+        cur.execute("INSERT INTO draw_commitments (id, commitment, seed, created_by) VALUES (%s, %s, %s, %s) "
+                    "RETURNING id, commitment, created_at", (cid, digest, seed, actor))
+        row = cur.fetchone()
+        audit.record(cur, actor=actor, record_type="draw_commitment", record_id=cid, action="commit",
+                     after={"commitment": digest})
+    return row
+
+
+# --- making a draw -----------------------------------------------------------------------------
+
+def create(conn, *, name: str, checklist: str, params: dict, spec: D.Spec, pool: list[D.Inspector],
+           actor: str, account: str, seed: str | None = None, commitment: str | None = None,
+           replaces: str | None = None, reason: str | None = None, now: datetime | None = None) -> tuple[dict, list[dict]]:
+    """Draw and store in one transaction: the draw, its inputs, one task per pick (for its first
+    inspector, the team on the task), every change audited. Returns (draw row, tasks made).
+    Any Invalid raised leaves nothing stored."""
+    now = _now(now)
+    pop_f = params.get("population") or {}
+    with conn.transaction(), _cursor(conn) as cur:
+        if replaces is not None:
+            if not (reason or "").strip():
+                raise Invalid("a draw that replaces another says why", field="reason")
+            cur.execute("SELECT id FROM draws WHERE id = %s", (replaces,))
+            if cur.fetchone() is None:
+                raise Invalid(f"no draw {replaces} to replace", field="replaces")
+            cur.execute("SELECT id FROM draws WHERE replaces = %s", (replaces,))
+            other = cur.fetchone()
+            if other is not None:
+                raise Conflict(f"draw {replaces} is already replaced by {other['id']}",
+                               reason="a draw is replaced once; replace the newer one", replaced_by=other["id"])
+        check_filters(cur, categories=pop_f.get("categories") or (), kinds=pop_f.get("kinds") or ())
+        seed_commitment = None
+        if commitment is not None:
+            if seed is not None:
+                raise Invalid("a committed draw takes its seed from the commitment", field="seed")
+            cur.execute("SELECT seed, commitment, used_by FROM draw_commitments WHERE id = %s FOR UPDATE", (commitment,))
+            c = cur.fetchone()
+            if c is None:
+                raise Invalid(f"no commitment {commitment}", field="commitment")
+            if c["used_by"] is not None:
+                raise Conflict(f"commitment {commitment} was used by draw {c['used_by']}",
+                               reason="a committed seed draws once")
+            seed, seed_commitment = c["seed"], c["commitment"]
+        if seed is None:
+            seed = secrets.token_hex(16)
+        ents, cats = population(cur, categories=pop_f.get("categories") or (), kinds=pop_f.get("kinds") or (),
+                                grids=pop_f.get("grids") or (), now=now)
+        if not ents[0]:
+            raise Invalid("no active entity matches the population's filters", field="population")
+        check_checklist(cur, checklist, cats)
+        res = D.draw_inputs(seed, spec, D.columns_document(*ents, pool, conflicts_of(cur)))
+        draw_id = f"D{now:%Y%m%d}-{secrets.token_hex(4)}"
+        picks = [{"uscc": p["uscc"], "inspectors": p["inspectors"], "risky": p["risky"],
+                  "task": f"T{now:%Y%m%d}-{secrets.token_hex(5)}"} for p in res.picks]
+        row = {"id": draw_id, "name": name, "checklist": checklist, "params": None,
+               "seed": seed, "seed_commitment": seed_commitment, "algorithm": D.ALGORITHM,
+               "population_size": res.population_size, "population_hash": res.population_hash,
+               "inspector_pool_size": res.inspector_pool_size, "inspectors_hash": res.inspectors_hash,
+               "inputs_hash": res.inputs_hash, "cap": res.cap, "risk_population": res.risk_population,
+               "risk_picks": res.risk_picks, "picks": None, "replaces": replaces, "reason": reason,
+               "created_at": now, "created_by": actor, "updated_at": now}
+        cols = list(row)
+        vals = ["%s::jsonb" if c in ("params", "picks") else "%s" for c in cols]
+        args = [orjson.dumps(params).decode() if c == "params" else orjson.dumps(picks).decode() if c == "picks"
+                else row[c] for c in cols]
+        cur.execute(f"INSERT INTO draws ({', '.join(cols)}) VALUES ({', '.join(vals)})", args)
+        cur.execute("INSERT INTO draw_inputs (draw, inputs_hash, inputs) VALUES (%s, %s, %s)",
+                    (draw_id, res.inputs_hash, zlib.compress(D.jcs(res.inputs), 1)))
+        if commitment is not None:
+            cur.execute("UPDATE draw_commitments SET used_by = %s WHERE id = %s", (draw_id, commitment))
+        summary = {k: row[k] for k in ("name", "checklist", "seed", "seed_commitment", "population_size",
+                                       "population_hash", "inspector_pool_size", "inspectors_hash", "inputs_hash",
+                                       "risk_population", "risk_picks", "replaces", "reason")}
+        audit.record(cur, actor=actor, record_type=RECORD, record_id=draw_id, action="create",
+                     after={**summary, "params": params, "picks": len(picks)})
+        if replaces is not None:
+            audit.record(cur, actor=actor, record_type=RECORD, record_id=replaces, action="replaced",
+                         after={"replaced_by": draw_id}, note=reason)
+        tasks = _make_tasks(cur, draw_id, name, checklist, picks, account, actor, now)
+        cur.execute(f"SELECT {COLUMNS} FROM draws WHERE id = %s", (draw_id,))
+        return cur.fetchone(), tasks
+
+
+def _make_tasks(cur, draw_id: str, name: str, checklist: str, picks: list[dict], account: str,
+                actor: str, now: datetime) -> list[dict]:
+    ensure_task_category(cur)
+    cur.execute("SELECT hours FROM task_categories WHERE code = %s", (TASK_CATEGORY[0],))
+    deadline = now + timedelta(hours=cur.fetchone()["hours"])
+    cur.execute(
+        "INSERT INTO tasks (id, category, description, address, lat, lon, uscc, grid, level1, branch, source, "
+        "reporter_account, assignee, state, reported_at, deadline, draw, team, checklist, updated_at) "
+        "SELECT p.tid, %(cat)s, %(name)s || '：' || e.name, e.address, coalesce(e.lat, 0), coalesce(e.lon, 0), "
+        "e.uscc, e.grid, e.level1, e.branch, 'draw', %(account)s, split_part(p.team, %(sep)s, 1), 'assigned', "
+        "%(now)s, %(deadline)s, %(draw)s, string_to_array(p.team, %(sep)s), %(checklist)s, %(now)s "
+        "FROM unnest(%(tids)s::text[], %(usccs)s::text[], %(teams)s::text[]) AS p(tid, uscc, team) "
+        "JOIN entities e ON e.uscc = p.uscc",
+        {"cat": TASK_CATEGORY[0], "name": name, "account": account, "sep": SEP, "now": now, "deadline": deadline,
+         "draw": draw_id, "checklist": checklist, "tids": [p["task"] for p in picks],
+         "usccs": [p["uscc"] for p in picks], "teams": [SEP.join(p["inspectors"]) for p in picks]})
+    cur.execute("INSERT INTO audit (actor, record_type, record_id, action, after) "
+                "SELECT %s, 'task', id, 'draw', jsonb_build_object('draw', draw, 'uscc', uscc, 'state', state, "
+                "'assignee', assignee, 'team', team, 'checklist', checklist, 'deadline', deadline) "
+                "FROM tasks WHERE draw = %s", (actor, draw_id))
+    cur.execute("SELECT id, category, lat, lon, grid, deadline, uscc, assignee, team, address, checklist "
+                "FROM tasks WHERE draw = %s ORDER BY id", (draw_id,))
+    return list(cur.fetchall())
+
+
+def task_downlink(task: dict, title: str) -> dict:
+    """What a team member's device gets on `<root>/<device>/orders` (the task's downlink of
+    CONTRACT.md section 8, with the entity, checklist and team of the inspection to make)."""
+    from casework.task_store import downlink
+
+    return {**downlink(task, title), "uscc": task["uscc"], "checklist": task.get("checklist"),
+            "team": list(task["team"]), "kind": "double_random"}
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+def _one(cur, draw_id: str) -> dict:
+    cur.execute(f"SELECT {COLUMNS} FROM draws WHERE id = %s", (draw_id,))
+    row = cur.fetchone()
+    if row is None:
+        raise NotFound(f"no draw {draw_id}", draw=draw_id)
+    return row
+
+
+def get(conn, draw_id: str, *, with_progress: bool = True) -> dict:
+    """One draw with, per pick, its task's state and its inspection (id, result, sealed_at), and
+    the draws it replaces and is replaced by."""
+    with _cursor(conn) as cur:
+        row = _one(cur, draw_id)
+        cur.execute("SELECT id FROM draws WHERE replaces = %s", (draw_id,))
+        nxt = cur.fetchone()
+        row["replaced_by"] = nxt["id"] if nxt else None
+        if with_progress:
+            cur.execute("SELECT DISTINCT ON (uscc) uscc, id, result, sealed_at FROM inspections WHERE draw = %s "
+                        "ORDER BY uscc, sealed_at IS NULL, sealed_at DESC, started_at DESC", (draw_id,))
+            insp = {r["uscc"]: r for r in cur.fetchall()}
+            cur.execute("SELECT id, state FROM tasks WHERE draw = %s", (draw_id,))
+            state = {r["id"]: r["state"] for r in cur.fetchall()}
+            for p in row["picks"]:
+                i = insp.get(p["uscc"])
+                p["inspection"] = i["id"] if i else None
+                p["result"] = i["result"] if i else None
+                p["inspected_at"] = i["sealed_at"] if i else None
+                p["task_state"] = state.get(p.get("task"))
+        row["publish_by"] = working_days_after(row["created_at"].date(), PUBLISH_WORKING_DAYS)
+    return row
+
+
+def list_draws(conn, limit: int = 200) -> list[dict]:
+    with _cursor(conn) as cur:
+        cur.execute("SELECT d.id, d.name, d.checklist, d.seed, d.seed_commitment, d.population_size, "
+                    "d.population_hash, d.inspector_pool_size, d.inspectors_hash, d.risk_population, d.risk_picks, "
+                    "jsonb_array_length(d.picks) AS count, d.replaces, d.reason, d.created_at, d.created_by, "
+                    "d.published_at, d.hash, (SELECT n.id FROM draws n WHERE n.replaces = d.id) AS replaced_by "
+                    "FROM draws d ORDER BY d.created_at DESC, d.id LIMIT %s", (limit,))
+        return list(cur.fetchall())
+
+
+def inputs_bytes(conn, draw_id: str) -> bytes:
+    """The draw's inputs document, byte for byte what inputs_hash is the SHA-256 of."""
+    with _cursor(conn) as cur:
+        cur.execute("SELECT 1 FROM draws WHERE id = %s", (draw_id,))
+        if cur.fetchone() is None:
+            raise NotFound(f"no draw {draw_id}", draw=draw_id)
+        cur.execute("SELECT inputs FROM draw_inputs WHERE draw = %s", (draw_id,))
+        got = cur.fetchone()
+    if got is None:
+        raise NotFound(f"draw {draw_id} has no stored inputs", draw=draw_id)
+    return zlib.decompress(got["inputs"])
+
+
+def spec_of(params: dict) -> D.Spec:
+    ratio = params.get("ratio")
+    return D.Spec(per_entity=int(params.get("per_entity", D.MIN_PER_ENTITY)),
+                  ratio=D.parse_ratio(ratio) if ratio is not None else None, count=params.get("count"))
+
+
+def verify(conn, draw_id: str) -> dict:
+    """Redoes the draw from what the database holds: the stored inputs (checked against their
+    hash), the seed (against its commitment), the parameters; compares the picks."""
+    with _cursor(conn) as cur:
+        row = _one(cur, draw_id)
+    raw = inputs_bytes(conn, draw_id)
+    problems = []
+    got_hash = hashlib.sha256(raw).hexdigest()
+    if got_hash != row["inputs_hash"]:
+        problems.append("the stored inputs no longer match inputs_hash")
+    if row["seed_commitment"] and hashlib.sha256(row["seed"].encode()).hexdigest() != row["seed_commitment"]:
+        problems.append("the seed does not match its commitment")
+    doc = orjson.loads(raw)
+    try:
+        res = D.draw_inputs(row["seed"], spec_of(row["params"]), doc)
+    except Invalid as exc:
+        return {"match": False, "id": draw_id, "problems": problems + [f"the draw cannot be redone: {exc.message}"]}
+    for name in ("population_hash", "inspectors_hash", "population_size", "inspector_pool_size",
+                 "risk_population", "risk_picks", "cap"):
+        if getattr(res, name) != row[name]:
+            problems.append(f"{name}: stored {row[name]}, recomputed {getattr(res, name)}")
+    stored = [(p["uscc"], p["inspectors"]) for p in row["picks"]]
+    again = [(p["uscc"], p["inspectors"]) for p in res.picks]
+    differ = [a[0] for a, b in zip(stored, again) if a != b] + [p[0] for p in stored[len(again):]] \
+        + [p[0] for p in again[len(stored):]]
+    if differ:
+        problems.append(f"{len(differ)} picks differ, first {differ[0]}")
+    return {"match": not problems, "id": draw_id, "algorithm": D.ALGORITHM_ID, "picks": len(again),
+            "inputs_hash": got_hash, "population_hash": res.population_hash, "inspectors_hash": res.inspectors_hash,
+            "problems": problems}
+
+
+def publish(conn, draw_id: str, actor: str, now: datetime | None = None) -> dict:
+    """Publishes and seals the draw (CONTRACT.md section 7): it never changes again (409)."""
+    from casework.seal import seal
+
+    now = _now(now)
+    with conn.transaction(), _cursor(conn) as cur:
+        cur.execute("SELECT id, published_at, sealed_at FROM draws WHERE id = %s FOR UPDATE", (draw_id,))
+        row = cur.fetchone()
+        if row is None:
+            raise NotFound(f"no draw {draw_id}", draw=draw_id)
+        if row["sealed_at"] is not None:
+            raise Conflict(f"draw {draw_id} is published and sealed", reason="a published draw never changes")
+        cur.execute("UPDATE draws SET published_at = %s, updated_at = %s WHERE id = %s", (now, now, draw_id))
+        s = seal(cur, RECORD, draw_id)
+        audit.record(cur, actor=actor, record_type=RECORD, record_id=draw_id, action="publish",
+                     before={"published_at": None}, after={"published_at": now, "hash": s["hash"], "seq": s["seq"]})
+    return get(conn, draw_id)

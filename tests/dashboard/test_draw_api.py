@@ -1,0 +1,194 @@
+"""Double-random draws over HTTP (CONTRACT.md section 10) against real PostgreSQL and Redis:
+a draw on the demo register redone with hashlib/hmac from its published inputs, the refusals
+(422 naming the field, nothing stored), publish and seal, the public page, replacement,
+commitments, the tasks for the inspectors, and `gridwatch draw verify`."""
+import hashlib
+import json
+import math
+from decimal import Decimal
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from psycopg.rows import dict_row
+from typer.testing import CliRunner
+
+from tests.casework.test_draws import redo_by_the_book
+from tests.dashboard.test_api import h
+
+SEED = "observers typed 2026-12-02 鹰潭"
+
+
+@pytest.fixture(scope="module")
+def api(web_stack):
+    with psycopg.connect(web_stack.settings.database_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO checklists (id, name, categories, items) VALUES "
+                     "('food-retail', '食品销售检查表', '{food_retail}', '[]'), ('general', '通用检查表', '{}', '[]') "
+                     "ON CONFLICT DO NOTHING")
+        # risky entities: a failed inspection in the last 12 months (the test history ends in 2018),
+        # and one failed 13 months ago, which no longer counts
+        conn.execute("INSERT INTO inspections (id, uscc, kind, inspectors, result, started_at) "
+                     "SELECT 'risk-' || uscc, uscc, 'routine', '{x}', 'fail', now() - CASE WHEN n = 1 THEN "
+                     "interval '13 months' ELSE interval '30 days' END FROM (SELECT uscc, row_number() OVER "
+                     "(ORDER BY uscc) AS n FROM entities WHERE category = 'food_retail' AND active ORDER BY uscc "
+                     "LIMIT 400) e")
+    with TestClient(web_stack.server) as client:
+        yield client
+
+
+def db(stack):
+    return psycopg.connect(stack.settings.database_url, row_factory=dict_row, autocommit=True)
+
+
+def counts(stack) -> tuple[int, int, int]:
+    with db(stack) as conn:
+        return tuple(conn.execute(f"SELECT count(*) AS n FROM {t}").fetchone()["n"] for t in ("draws", "tasks", "audit"))
+
+
+def make(api, stack, who="coord1", **body):
+    body = {"name": "2026年第四季度食品销售者双随机抽查", "checklist": "food-retail",
+            "population": {"categories": ["food_retail"]}, **body}
+    return api.post("/api/draws", json=body, headers=h(stack, who))
+
+
+@pytest.fixture(scope="module")
+def first(api, web_stack):
+    res = make(api, web_stack, ratio=0.03, seed=SEED)
+    assert res.status_code == 201, res.text
+    return res.json()
+
+
+def test_a_draw_is_redone_from_its_inputs_with_hmac_alone(api, web_stack, first):
+    d = first
+    raw = api.get(f"/api/draws/{d['id']}/inputs", headers=h(web_stack, "viewer1"))
+    assert raw.status_code == 200
+    assert hashlib.sha256(raw.content).hexdigest() == d["inputs_hash"]
+    inputs = json.loads(raw.content)
+    col = inputs["population"]
+    pop = list(zip(col["uscc"], col["grid"], col["risky"]))
+    risky = sum(e[2] for e in pop)
+    assert d["population_size"] == len(pop) > 20000 and d["risk_population"] == risky == 399
+    assert len(d["picks"]) == math.ceil(Decimal("0.03") * (len(pop) - risky)) + math.ceil(Decimal("0.06") * risky)
+    assert d["seed"] == SEED and d["algorithm"].startswith("gridwatch-draw-v1")
+    assert d["population_hash"] == hashlib.sha256(
+        json.dumps(sorted(e[0] for e in pop), separators=(",", ":")).encode()).hexdigest()
+    again = redo_by_the_book(SEED, inputs, "0.03", None, 2)
+    assert [{"uscc": p["uscc"], "inspectors": p["inspectors"]} for p in d["picks"]] == again
+    # the people of an entity's own grid and its declared conflicts are never sent
+    reg = web_stack.ctx.registry
+    grid = {e[0]: e[1] for e in pop}
+    for p in d["picks"]:
+        assert len(set(p["inspectors"])) == 2
+        for pid in p["inspectors"]:
+            assert grid[p["uscc"]] not in reg.person(pid).grids
+            assert [pid, p["uscc"]] not in inputs["conflicts"]
+    v = api.get(f"/api/draws/{d['id']}/verify", headers=h(web_stack, "viewer1")).json()
+    assert v["match"] is True and v["problems"] == [] and v["picks"] == len(d["picks"])
+
+
+def test_each_pick_is_a_task_for_its_team(api, web_stack, first):
+    with db(web_stack) as conn:
+        rows = conn.execute("SELECT uscc, assignee, team, category, source, state, checklist FROM tasks WHERE draw = %s",
+                            (first["id"],)).fetchall()
+        audited = conn.execute("SELECT count(*) AS n FROM audit WHERE record_type = 'task' AND action = 'draw' "
+                               "AND after->>'draw' = %s", (first["id"],)).fetchone()["n"]
+    by = {r["uscc"]: r for r in rows}
+    assert len(rows) == len(first["picks"]) == audited
+    for p in first["picks"]:
+        t = by[p["uscc"]]
+        assert t["team"] == p["inspectors"] and t["assignee"] == p["inspectors"][0]
+        assert (t["category"], t["source"], t["state"], t["checklist"]) == ("double_random", "draw", "assigned", "food-retail")
+    mine = api.get("/api/tasks", params={"assignee": first["picks"][0]["inspectors"][0]}, headers=h(web_stack, "coord1"))
+    assert first["picks"][0]["task"] in {t["id"] for t in mine.json()}
+    # the downlinks are in the outbox, one per team member with a device
+    from alerts import keys
+    sent = [json.loads(m[1][b"payload"]) for m in web_stack.r.xrange(keys.OUTBOX)]
+    ours = [m for m in sent if m.get("_type") == "task" and m["id"] == first["picks"][0]["task"]]
+    assert len(ours) == 2 and ours[0]["kind"] == "double_random" and ours[0]["uscc"] == first["picks"][0]["uscc"]
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"ratio": 0}, "ratio"), ({"ratio": 1.5}, "ratio"), ({"ratio": "x"}, "ratio"),
+    ({"count": 10_000_000}, "count"), ({"count": 0}, "count"), ({"count": 5, "ratio": 0.1}, "count"),
+    ({"population": {"categories": ["no_such"]}}, "population.categories"),
+    ({"population": {"kinds": ["no_such"]}}, "population.kinds"),
+    ({"population": {"grids": ["999"]}}, "population.grids"),
+    ({"checklist": "no-such-list"}, "checklist"),
+    ({"population": {"categories": ["catering"]}}, "checklist"),
+    ({"per_entity": 1}, "per_entity"), ({"per_entity": 40}, "per_entity"),
+    ({"inspectors": {"roles": ["wizard"]}}, "inspectors.roles"),
+    ({"replaces": "D-none", "reason": "x"}, "replaces"), ({"replaces": "D-none"}, "reason"),
+    ({"name": ""}, "name"),
+])
+def test_bad_draws_are_refused_naming_the_field_and_nothing_is_stored(api, web_stack, first, body, field):
+    before = counts(web_stack)
+    res = make(api, web_stack, **body)
+    assert res.status_code == 422, res.text
+    assert res.json()["field"] == field, res.json()
+    assert counts(web_stack) == before
+
+
+def test_only_coordinators_and_admins_draw_and_reporters_do_not_read(api, web_stack, first):
+    assert make(api, web_stack, who="viewer1", count=3).status_code == 403
+    assert make(api, web_stack, who="sup1", count=3).status_code == 403
+    assert api.get("/api/draws", headers=h(web_stack, "rep1")).status_code == 403
+    assert api.get(f"/api/draws/{first['id']}", headers=h(web_stack, "rep1")).status_code == 403
+    assert api.get("/api/draws").status_code == 401
+    listed = api.get("/api/draws", headers=h(web_stack, "sup1")).json()
+    assert first["id"] in {d["id"] for d in listed}
+
+
+def test_publish_seals_and_the_public_page_shows_both_draws(api, web_stack):
+    a = make(api, web_stack, count=4, seed="first").json()
+    assert api.get(f"/public/draws/{a['id']}").status_code == 404          # not yet published
+    pub = api.post(f"/api/draws/{a['id']}/publish", headers=h(web_stack, "coord1"))
+    assert pub.status_code == 200 and len(pub.json()["hash"]) == 64 and pub.json()["published_at"]
+    assert api.post(f"/api/draws/{a['id']}/publish", headers=h(web_stack, "coord1")).status_code == 409
+    with db(web_stack) as conn, pytest.raises(psycopg.Error) as e:
+        conn.execute("UPDATE draws SET name = 'x' WHERE id = %s", (a["id"],))
+    assert e.value.sqlstate == "GWS01"
+    b = make(api, web_stack, count=4, seed="second", replaces=a["id"], reason="抽取时名录库未更新").json()
+    assert b["replaces"] == a["id"] and b["reason"] == "抽取时名录库未更新"
+    old = api.get(f"/api/draws/{a['id']}", headers=h(web_stack, "viewer1")).json()
+    assert old["replaced_by"] == b["id"] and old["hash"] == pub.json()["hash"]
+    again = make(api, web_stack, count=4, replaces=a["id"], reason="again")
+    assert again.status_code == 409
+    page = api.get(f"/public/draws/{a['id']}")                               # no login
+    assert page.status_code == 200 and "双随机" in page.text and b["id"] in page.text
+    with db(web_stack) as conn:
+        names = [r["name"] for r in conn.execute("SELECT name FROM entities WHERE uscc = ANY(%s)",
+                                                  ([p["uscc"] for p in a["picks"]],))]
+    assert all(n in page.text for n in names) and "检查中" in page.text
+    assert a["seed"] in page.text
+    assert api.post(f"/api/draws/{b['id']}/publish", headers=h(web_stack, "admin1")).status_code == 200
+    page_b = api.get(f"/public/draws/{b['id']}").text
+    assert a["id"] in page_b and "抽取时名录库未更新" in page_b
+    from casework.seal import verify
+    from gridwatch.db import connect
+    with connect(web_stack.settings.database_url) as conn:
+        assert verify(conn).ok
+
+
+def test_a_committed_seed_is_shown_before_and_used_once(api, web_stack):
+    c = api.post("/api/draws/commitments", headers=h(web_stack, "coord1"))
+    assert c.status_code == 201 and "seed" not in c.json()
+    d = make(api, web_stack, count=3, commitment=c.json()["id"]).json()
+    assert d["seed_commitment"] == c.json()["commitment"] == hashlib.sha256(d["seed"].encode()).hexdigest()
+    assert d["params"]["seed"] == "committed"
+    assert make(api, web_stack, count=3, commitment=c.json()["id"]).status_code == 409
+
+
+def test_cli_verify_finds_a_changed_draw(api, web_stack):
+    from gridwatch.cli import app
+
+    d = make(api, web_stack, count=5, seed="cli").json()
+    env = {"GRIDWATCH_DATABASE_URL": web_stack.settings.database_url, "GRIDWATCH_REDIS_URL": web_stack.settings.redis_url}
+    ok = CliRunner().invoke(app, ["draw", "verify", d["id"]], env=env)
+    assert ok.exit_code == 0, ok.output
+    assert "ok" in ok.output
+    swapped = [{**p, "inspectors": p["inspectors"][::-1]} for p in d["picks"]]
+    with db(web_stack) as conn:
+        conn.execute("UPDATE draws SET picks = %s WHERE id = %s", (json.dumps(swapped), d["id"]))
+    bad = CliRunner().invoke(app, ["draw", "verify", d["id"]], env=env)
+    assert bad.exit_code == 1 and "MISMATCH" in bad.output and "picks differ" in bad.output
+    assert api.get(f"/api/draws/{d['id']}/verify", headers=h(web_stack, "viewer1")).json()["match"] is False
