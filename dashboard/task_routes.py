@@ -39,6 +39,25 @@ def _plain_text(**values) -> None:
             raise Invalid(f"{name} holds a NUL character", field=name)
 
 
+def level1_supervisor_of(ctx, row) -> str | None:
+    """The person id of the level-1 supervisor of a task's grid."""
+    try:
+        p = ctx.registry.responsible(row["grid"])["l1_supervisor"]
+    except KeyError:
+        return None
+    return p.id if p else None
+
+
+def notify_assignee(ctx, task: dict, category_name: str) -> None:
+    """The assignee's downlink (`_type: task`), when he has a device."""
+    from casework.task_delivery import title
+
+    p = ctx.registry.person(task["assignee"]) if task.get("assignee") else None
+    if p is None or not p.device:
+        return
+    S.queue_downlink(ctx.r, ctx.settings.topic_root, p.device, task, title(task, category_name))
+
+
 def install_task_routes(api: APIRouter, ctx) -> None:
     tz = ZoneInfo(ctx.settings.tz)
 
@@ -66,11 +85,7 @@ def install_task_routes(api: APIRouter, ctx) -> None:
         return T.route(lat, lon, hours, at, index=ctx.index, registry=ctx.registry, branch_of=branch_of)
 
     def level1_supervisor(row) -> str | None:
-        try:
-            p = ctx.registry.responsible(row["grid"])["l1_supervisor"]
-        except KeyError:
-            return None
-        return p.id if p else None
+        return level1_supervisor_of(ctx, row)
 
     def categories() -> dict:
         def build():
@@ -79,12 +94,7 @@ def install_task_routes(api: APIRouter, ctx) -> None:
         return build()
 
     def notify(task: dict) -> None:
-        p = ctx.registry.person(task["assignee"]) if task.get("assignee") else None
-        if p is None or not p.device:
-            return
-        name = categories().get(task["category"], {}).get("name", task["category"])
-        title = f"{name}: {task.get('address') or (task.get('description') or '')[:40]}"
-        S.queue_downlink(ctx.r, ctx.settings.topic_root, p.device, task, title)
+        notify_assignee(ctx, task, categories().get(task["category"], {}).get("name", task["category"]))
 
     def open311(t: dict, base: str, cats: dict) -> dict:
         try:  # the grid's responsible person (its level-2 supervisor, else the level-1's)
