@@ -68,7 +68,7 @@ def page_html(ctx, user, lang: str) -> str:
         attribution=e(s.tile_attribution or ""), account=e(user.name), title=e(t("rp_title", lang)),
         who=e(p.name if p else user.name), other_lang="" if lang == "en" else "?lang=en",
         language=e(t("language", lang)), logout=e(t("logout", lang)),
-        **{k: e(t("rp_" + k[2:], lang)) for k in (
+        **{k: e(t("rp_" + k, lang)) for k in (
             "l_category", "l_pick", "l_point", "l_locating", "l_locate", "l_desc", "l_desc_hint", "l_photo",
             "l_voice", "l_submit", "l_mine")})
 
