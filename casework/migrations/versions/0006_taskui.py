@@ -20,4 +20,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute("DROP INDEX tasks_level1_open; DROP INDEX tasks_reporter_account; DROP INDEX tasks_assigned")
+    op.execute("DROP INDEX tasks_level1_open; DROP INDEX tasks_assignee_open; DROP INDEX tasks_reporter_account; "
+               " DROP INDEX tasks_assigned")
