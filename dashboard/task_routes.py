@@ -97,13 +97,21 @@ def install_task_routes(api: APIRouter, ctx) -> None:
     def notify(task: dict) -> None:
         notify_assignee(ctx, task, categories().get(task["category"], {}).get("name", task["category"]))
 
-    def open311(t: dict, base: str, cats: dict) -> dict:
+    def agency_of(grid, branch) -> str:
         try:  # the grid's responsible person (its level-2 supervisor, else the level-1's)
-            resp = ctx.registry.responsible(t["grid"]) if t.get("grid") else {}
+            resp = ctx.registry.responsible(grid) if grid else {}
         except KeyError:
             resp = {}
         who = resp.get("l2_supervisor") or resp.get("l1_supervisor")
-        agency = " · ".join(x for x in (t.get("branch"), who.name if who else None) if x)
+        return " · ".join(x for x in (branch, who.name if who else None) if x)
+
+    def open311(t: dict, base: str, cats: dict, agencies: dict | None = None) -> dict:
+        key = (t.get("grid"), t.get("branch"))
+        agency = agencies.get(key) if agencies is not None else None
+        if agency is None:
+            agency = agency_of(*key)
+            if agencies is not None:
+                agencies[key] = agency
         sha = t.get("first_media") or (t["media"][0]["sha256"] if t.get("media") else None)
         return {"service_request_id": t["id"], "status": T.open311_status(t["state"]),
                 "status_notes": t.get("feedback") or t.get("reason") or "",
@@ -230,7 +238,8 @@ def install_task_routes(api: APIRouter, ctx) -> None:
         cats = categories()
         # orjson straight to bytes: FastAPI's jsonable_encoder walked a 1,000-request answer in
         # tens of milliseconds (BENCHMARKS.md, tasks)
-        return Response(orjson.dumps([open311(t, str(request.base_url), cats) for t in rows]),
+        base, agencies = str(request.base_url), {}     # one answer's requests share few grids
+        return Response(orjson.dumps([open311(t, base, cats, agencies) for t in rows]),
                         media_type="application/json")
 
     @api.get("/open311/v2/requests/{rid}", tags=["open311"])

@@ -4,6 +4,8 @@ the supervisor's "my tasks" on /terminal, he accepts, starts and handles it with
 photo, and the reporter's page shows the feedback. Real PostgreSQL, Redis and the web app."""
 from __future__ import annotations
 
+import time
+
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
@@ -30,10 +32,10 @@ def _login(driver, url, user, page):
     wait_for(lambda: driver.current_url.split("?")[0].endswith(page), what=f"{user} on {page}")
 
 
-def _phone(tmp_path, name):
+def _phone(tmp_path, name, extra=()):
     from testkit.browser import chrome
 
-    return chrome(tmp_path / name, 390, 844, phone=True)
+    return chrome(tmp_path / name, 390, 844, phone=True, extra=extra)
 
 
 def test_report_handle_feedback(site, tmp_path):
@@ -48,7 +50,8 @@ def test_report_handle_feedback(site, tmp_path):
     done_photo.write_bytes(png(9, (320, 240)))
 
     sup = _phone(tmp_path, "sup")
-    rep = _phone(tmp_path, "rep")
+    # a fake microphone, granted: the voice note is recorded for real by MediaRecorder
+    rep = _phone(tmp_path, "rep", ("--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"))
     try:
         # the supervisor's terminal is open before the report exists
         _login(sup, site.url, "sup1", "/terminal")
@@ -71,6 +74,12 @@ def test_report_handle_feedback(site, tmp_path):
         rep.find_element(By.ID, "rp-desc").send_keys("路口有无照摊贩占道经营")
         rep.find_element(By.ID, "rp-photos").send_keys(str(photo))
         wait_for(lambda: "stall.png" in rep.find_element(By.ID, "rp-attached").text, what="the photo attached")
+        rec = rep.find_element(By.ID, "rp-record")
+        rec.click()
+        wait_for(lambda: "停止录音" in rec.text, what="recording")
+        time.sleep(1.5)
+        rec.click()
+        wait_for(lambda: rep.find_elements(By.CSS_SELECTOR, "#rp-attached audio"), what="the voice note attached")
         # the submit button is on the phone's screen without zooming out
         sub = rep.find_element(By.ID, "rp-submit")
         assert sub.size["width"] <= 390 and sub.location["x"] >= 0
@@ -84,7 +93,7 @@ def test_report_handle_feedback(site, tmp_path):
             media = conn.execute("SELECT m.type FROM record_media rm JOIN media m USING (sha256) "
                                  "WHERE rm.record_type = 'task' AND rm.record_id = %s", (tid,)).fetchall()
         assert (row["state"], row["assignee"], row["category"], row["grid"]) == ("assigned", me, "unlicensed", gid)
-        assert [m["type"] for m in media] == ["image/png"]
+        assert sorted(m["type"] for m in media) == ["audio/webm", "image/png"]
         wait_for(lambda: rep.find_elements(By.ID, f"rp-r-{tid}"), what="the report in his list")
 
         # it appears on the open terminal by itself, with its deadline counting down

@@ -33,7 +33,7 @@ def test_report_page_is_for_logged_in_users_in_chinese_by_default(api, web_stack
     assert api.get("/static/report/vendor/leaflet/leaflet.js").headers["content-type"].startswith("text/javascript")
     assert api.get("/static/report/../report.py").status_code == 404
     # a reporter logging in lands on /report
-    login = api.post("/login", data={"username": "rep1", "password": "pw-rep1", "next": "/"}, follow_redirects=False)
+    login = TestClient(web_stack.server).post("/login", data={"username": "rep1", "password": "pw-rep1", "next": "/"}, follow_redirects=False)
     assert login.status_code == 303 and login.headers["location"] == "/report"
 
 
