@@ -31,6 +31,13 @@ window.gridwatchTasks = (function () {
     }
   }
   setInterval(tick, 1000);
+  // a list drawn anew (Dash re-renders it every few seconds) shows its countdowns at once
+  let queued = false;
+  new MutationObserver(() => {
+    if (queued) return;
+    queued = true;
+    requestAnimationFrame(() => { queued = false; tick(); });
+  }).observe(document.documentElement, {childList: true, subtree: true});
 
   // -- the map layer ---------------------------------------------------------------------------
   function marker(feature, latlng) {

@@ -161,7 +161,8 @@ def test_console_and_wall_show_open_tasks_overdue_first_and_the_console_reassign
     try:
         _login(con, site.url, "coord1", "/console")
         item = wait_for(lambda: con.find_elements(By.ID, f"task-{late}"), what="the overdue task in the panel")[0]
-        assert "gw-task-overdue" in item.get_attribute("class") and "已超时" in item.text
+        assert "gw-task-overdue" in item.get_attribute("class")
+        wait_for(lambda: "已超时" in con.find_element(By.ID, f"task-{late}").text, what="its countdown", timeout=5)
         # overdue first, and counted in the heading, flashing
         first = con.find_element(By.CSS_SELECTOR, "#con-tasks-list .gw-task")
         assert first.get_attribute("data-overdue") == "1"
@@ -177,11 +178,20 @@ def test_console_and_wall_show_open_tasks_overdue_first_and_the_console_reassign
         con.execute_script("window.dash_clientside.set_props('con-tasks-grid', {value: arguments[0]})", l1.grids[0])
         wait_for(lambda: con.find_elements(By.ID, f"task-{fine}"), what="the filter by grid")
         # reassign from the console
-        con.find_element(By.CSS_SELECTOR, f"#task-{fine} button").click()
-        wait_for(lambda: fine in con.find_element(By.ID, "con-tasks-pick").text, what="the task picked")
-        con.execute_script("window.dash_clientside.set_props('con-tasks-to', {value: arguments[0]})", l1.id)
-        con.find_element(By.ID, "con-tasks-reassign").click()
-        wait_for(lambda: "已改派" in con.find_element(By.ID, "con-tasks-msg").text, what="the reassignment")
+        # (the list is drawn again every 5 s: a click may meet a button being replaced, so retried)
+        def pick():
+            con.find_element(By.CSS_SELECTOR, f"#task-{fine} button").click()
+            time.sleep(0.5)
+            return fine in con.find_element(By.ID, "con-tasks-pick").text
+        wait_for(pick, what="the task picked")
+        time.sleep(1.0)     # its candidates loaded (picking a task clears the person)
+
+        def reassign():
+            con.execute_script("window.dash_clientside.set_props('con-tasks-to', {value: arguments[0]})", l1.id)
+            con.find_element(By.ID, "con-tasks-reassign").click()
+            time.sleep(0.5)
+            return "已改派" in con.find_element(By.ID, "con-tasks-msg").text
+        wait_for(reassign, what="the reassignment", timeout=30)
         with ctx.db.connection() as conn:
             assert conn.execute("SELECT assignee FROM tasks WHERE id = %s", (fine,)).fetchone()["assignee"] == l1.id
             steps = conn.execute("SELECT actor, action FROM audit WHERE record_type = 'task' AND record_id = %s "
