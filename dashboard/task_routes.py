@@ -92,7 +92,8 @@ def install_task_routes(api: APIRouter, ctx) -> None:
         def build():
             with ctx.db.connection() as conn, conn.cursor() as cur:
                 return {c["code"]: c for c in S.categories(cur)}
-        return build()
+        # categories change with `gridwatch load`, which drops the context's cache
+        return ctx.cached("task-categories", build)
 
     def notify(task: dict) -> None:
         notify_assignee(ctx, task, categories().get(task["category"], {}).get("name", task["category"]))

@@ -99,8 +99,8 @@
 
   // -- photos and the voice note ---------------------------------------------------------------
   function showAttached() {
-    const items = S.photos.map((f, i) => `<span class="rp-chip" data-i="${i}">📷 ${esc(f.name)} <button type="button" data-drop="${i}">×</button></span>`);
-    if (S.voice) items.push(`<span class="rp-chip">🎤 <audio controls src="${S.voice.url}"></audio> <button type="button" data-drop="voice">×</button></span>`);
+    const items = S.photos.map((f, i) => `<span class="rp-chip" data-i="${i}">${esc(f.name)} <button type="button" data-drop="${i}">×</button></span>`);
+    if (S.voice) items.push(`<span class="rp-chip"><audio controls src="${S.voice.url}"></audio> <button type="button" data-drop="voice">×</button></span>`);
     $("rp-attached").innerHTML = items.join("");
   }
   $("rp-attached").addEventListener("click", (e) => {

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from dashboard import tasks_panel, terminal_tasks
 from tests.dashboard.test_api import h
-from tests.dashboard.test_task_api import V2, place, report  # noqa: F401 - the tasks' fixture
+from tests.dashboard.test_task_api import place, report  # noqa: F401 - the tasks' fixture
 from testkit.waiting import wait_for
 
 
