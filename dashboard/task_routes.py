@@ -92,7 +92,8 @@ def install_task_routes(api: APIRouter, ctx) -> None:
         def build():
             with ctx.db.connection() as conn, conn.cursor() as cur:
                 return {c["code"]: c for c in S.categories(cur)}
-        # categories change with `gridwatch load`, which drops the context's cache
+        # categories change with `gridwatch load`, whose new dataset version drops the cache
+        ctx.follow_dataset()
         return ctx.cached("task-categories", build)
 
     def notify(task: dict) -> None:
