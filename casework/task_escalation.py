@@ -110,8 +110,10 @@ def level1_in(world):
 
 def job(settings):
     """The dispatcher's periodic job `fn(r, world)` (the shell hands it to the dispatcher): the
-    escalation pass, then sealing the tasks whose reopen window has passed."""
+    escalation pass, sealing the tasks whose reopen window has passed, then the downlinks'
+    repairs (casework/task_delivery.py)."""
     from alerts.alerts import Alerts
+    from casework.task_delivery import CONSUMER, resend_on_return, resend_unsent
     from gridwatch.db import connect
 
     state = {"conn": None}
@@ -123,6 +125,9 @@ def job(settings):
             raised = escalate_due(state["conn"], Alerts(r, settings, world), level1_in(world),
                                   settings.task_accept_s)
             seal_closed(state["conn"])
+            # the downlinks: never queued (a crash after the commit), or to a device back on duty
+            resend_unsent(state["conn"], r, settings.topic_root, world.device_of)
+            resend_on_return(state["conn"], r, settings.topic_root, CONSUMER)
             return raised
         except Exception:
             state["conn"].close()

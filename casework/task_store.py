@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from alerts.errors import Conflict, Invalid, NotFound
-from casework import audit
+from casework import audit, task_delivery
 from casework import tasks as T
+from casework.task_delivery import downlink  # noqa: F401 - part of this module's surface
 
 RECORD = "task"
 DUPLICATE_RADIUS_M = 100.0
@@ -276,22 +277,11 @@ def list_tasks(conn, viewer: Viewer, *, state: str | None = None, grid: str | No
 
 # -- the assignee's device ----------------------------------------------------------------------
 
-def downlink(task: dict, title: str) -> dict:
-    """What the assignee's device gets on `<root>/<device>/orders` when a task is his."""
-    return {"_type": "task", "id": task["id"], "title": title, "category": task["category"],
-            "lat": task["lat"], "lon": task["lon"], "grid": task["grid"],
-            "deadline": task["deadline"].isoformat()}
-
-
 def queue_downlink(r, root: str, device: str, task: dict, title: str) -> None:
     """Into the alerts' Redis outbox (the dispatcher publishes it at QoS 1 and deletes it after
-    the broker's PUBACK). Written after the task's transaction commits: a Redis failure in
-    between loses this message, never the task."""
-    from alerts import outbox
-
-    with r.pipeline(transaction=True) as p:
-        outbox.queue(p, root, device, "orders", downlink(task, title), order=f"task:{task['id']}")
-        p.execute()
+    the broker's PUBACK), with its sent-marker. Written after the task's transaction commits: a
+    crash in between is repaired by casework/task_delivery.py's resend_unsent."""
+    task_delivery.queue(r, root, device, task, title)
 
 
 def seal_closed(conn, now: datetime | None = None, limit: int = 500) -> list[str]:

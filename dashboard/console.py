@@ -12,7 +12,7 @@ import dash_leaflet as dl
 from dash import ALL, Input, Output, State, ctx as dctx, dcc, html, no_update
 
 from alerts.errors import AlertsError
-from dashboard import live
+from dashboard import live, tasks_panel
 from dashboard.context import WebContext
 from dashboard.i18n import (alert_subtitle, alert_title, code, distance, error_text, note_text,
                             person_with_role, pick_reason, t)
@@ -31,7 +31,8 @@ def layout(ctx: WebContext, user, lang: str):
         html.Div(kpi_strip(panels["kpis"], lang), id="con-kpis", className="gw-kpis"),
         city_map(ctx, "con", entities=True, extra=[dl.LayerGroup(id="con-pick"),
                                     dl.GeoJSON(id="con-entities", data=EMPTY, pointToLayer=mapfn("entityPoint")),
-                                    dl.GeoJSON(id="con-trail", data=EMPTY, style={"color": "#facc15", "weight": 3})]),
+                                    dl.GeoJSON(id="con-trail", data=EMPTY, style={"color": "#facc15", "weight": 3}),
+                                    tasks_panel.layer("con")]),
         html.Div([
             html.Section([
                 html.Div([html.Span(f"{user.name}（{code('account', user.role, lang)}） "), html.A(t("logout", lang), href="/logout"),
@@ -69,6 +70,7 @@ def layout(ctx: WebContext, user, lang: str):
             html.Section(id="con-info"),
             html.Section([html.H3(t("orders", lang)), html.Div(id="con-order-msg", className="gw-msg"),
                           html.Div(console_orders(panels["orders"], lang, user), id="con-order-list")]),
+            tasks_panel.section(ctx, user, lang, "con"),
             html.Section([html.H3(t("alerts", lang)), html.Div(id="con-alert-msg", className="gw-msg"),
                           html.Div(console_alerts(panels["alerts"], lang), id="con-alerts")]),
             html.Section([

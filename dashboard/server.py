@@ -23,7 +23,7 @@ from layers.palette import head_html
 # Dash's static bundles (code, not data).
 PUBLIC_PREFIXES = ("/login", "/api/health", "/api/ingest/", "/_dash-component-suites/",
                    "/assets/", "/_favicon.ico", "/static/", "/r/", "/sw.js", "/complaint", "/api/public/", "/public/")
-PAGES = ("/", "/console", "/terminal")
+PAGES = ("/", "/console", "/terminal", "/report")
 OPEN311 = "/api/open311/"
 
 
@@ -104,6 +104,8 @@ def install_auth_routes(server: FastAPI, ctx: WebContext, secure_cookies: bool) 
             return RedirectResponse(f"/login?next={quote(target)}&error=" + quote("用户名或密码错误 Wrong user or password"), 303)
         if user.role == "supervisor" and target in ("/", "/console"):
             target = "/terminal"
+        if user.role == "reporter" and target in ("/", "/console", "/terminal"):
+            target = "/report"
         resp = RedirectResponse(target, status_code=303)
         resp.set_cookie(SESSION_COOKIE, ctx.accounts.session_cookie(user), max_age=SESSION_MAX_AGE_S,
                         httponly=True, samesite="lax", secure=secure_cookies)
@@ -159,6 +161,7 @@ def install_error_handlers(server: FastAPI) -> None:
 def create_server(settings: Settings, ctx: WebContext | None = None) -> FastAPI:
     from dashboard.api import install_api
     from dashboard.api_routes import install_error_mapping
+    from dashboard.report import install_report
     from dashboard.tiles import install_tile_route
     from dashboard.ui import install_dash
 
@@ -176,6 +179,7 @@ def create_server(settings: Settings, ctx: WebContext | None = None) -> FastAPI:
     install_api(server, ctx)
     install_error_mapping(server)
     install_tile_route(server, settings.tile_dir)
+    install_report(server, ctx)
     install_dash(server, ctx)
     server.add_middleware(AuthMiddleware, ctx=ctx)
     return server

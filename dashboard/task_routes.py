@@ -9,8 +9,9 @@ from datetime import datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
+import orjson
 from fastapi import APIRouter, HTTPException, Path, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from alerts.errors import AlertsError, Invalid
 from casework import task_store as S
@@ -37,6 +38,25 @@ def _plain_text(**values) -> None:
     for name, v in values.items():
         if isinstance(v, str) and "\x00" in v:
             raise Invalid(f"{name} holds a NUL character", field=name)
+
+
+def level1_supervisor_of(ctx, row) -> str | None:
+    """The person id of the level-1 supervisor of a task's grid."""
+    try:
+        p = ctx.registry.responsible(row["grid"])["l1_supervisor"]
+    except KeyError:
+        return None
+    return p.id if p else None
+
+
+def notify_assignee(ctx, task: dict, category_name: str) -> None:
+    """The assignee's downlink (`_type: task`), when he has a device."""
+    from casework.task_delivery import title
+
+    p = ctx.registry.person(task["assignee"]) if task.get("assignee") else None
+    if p is None or not p.device:
+        return
+    S.queue_downlink(ctx.r, ctx.settings.topic_root, p.device, task, title(task, category_name))
 
 
 def install_task_routes(api: APIRouter, ctx) -> None:
@@ -66,33 +86,34 @@ def install_task_routes(api: APIRouter, ctx) -> None:
         return T.route(lat, lon, hours, at, index=ctx.index, registry=ctx.registry, branch_of=branch_of)
 
     def level1_supervisor(row) -> str | None:
-        try:
-            p = ctx.registry.responsible(row["grid"])["l1_supervisor"]
-        except KeyError:
-            return None
-        return p.id if p else None
+        return level1_supervisor_of(ctx, row)
 
     def categories() -> dict:
         def build():
             with ctx.db.connection() as conn, conn.cursor() as cur:
                 return {c["code"]: c for c in S.categories(cur)}
-        return build()
+        # categories change with `gridwatch load`, whose new dataset version drops the cache
+        ctx.follow_dataset()
+        return ctx.cached("task-categories", build)
 
     def notify(task: dict) -> None:
-        p = ctx.registry.person(task["assignee"]) if task.get("assignee") else None
-        if p is None or not p.device:
-            return
-        name = categories().get(task["category"], {}).get("name", task["category"])
-        title = f"{name}: {task.get('address') or (task.get('description') or '')[:40]}"
-        S.queue_downlink(ctx.r, ctx.settings.topic_root, p.device, task, title)
+        notify_assignee(ctx, task, categories().get(task["category"], {}).get("name", task["category"]))
 
-    def open311(t: dict, base: str, cats: dict) -> dict:
+    def agency_of(grid, branch) -> str:
         try:  # the grid's responsible person (its level-2 supervisor, else the level-1's)
-            resp = ctx.registry.responsible(t["grid"]) if t.get("grid") else {}
+            resp = ctx.registry.responsible(grid) if grid else {}
         except KeyError:
             resp = {}
         who = resp.get("l2_supervisor") or resp.get("l1_supervisor")
-        agency = " · ".join(x for x in (t.get("branch"), who.name if who else None) if x)
+        return " · ".join(x for x in (branch, who.name if who else None) if x)
+
+    def open311(t: dict, base: str, cats: dict, agencies: dict | None = None) -> dict:
+        key = (t.get("grid"), t.get("branch"))
+        agency = agencies.get(key) if agencies is not None else None
+        if agency is None:
+            agency = agency_of(*key)
+            if agencies is not None:
+                agencies[key] = agency
         sha = t.get("first_media") or (t["media"][0]["sha256"] if t.get("media") else None)
         return {"service_request_id": t["id"], "status": T.open311_status(t["state"]),
                 "status_notes": t.get("feedback") or t.get("reason") or "",
@@ -217,7 +238,11 @@ def install_task_routes(api: APIRouter, ctx) -> None:
         except AlertsError as exc:
             return _field_error(exc)
         cats = categories()
-        return [open311(t, str(request.base_url), cats) for t in rows]
+        # orjson straight to bytes: FastAPI's jsonable_encoder walked a 1,000-request answer in
+        # tens of milliseconds (BENCHMARKS.md, tasks)
+        base, agencies = str(request.base_url), {}     # one answer's requests share few grids
+        return Response(orjson.dumps([open311(t, base, cats, agencies) for t in rows]),
+                        media_type="application/json")
 
     @api.get("/open311/v2/requests/{rid}", tags=["open311"])
     def get_request(request: Request, rid: str):

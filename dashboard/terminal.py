@@ -9,7 +9,7 @@ import time
 
 from dash import ALL, Input, Output, State, ctx as dctx, dcc, html, set_props
 
-from dashboard import live
+from dashboard import live, terminal_tasks
 from dashboard.context import WebContext
 from dashboard.i18n import t
 
@@ -59,6 +59,7 @@ def layout(ctx: WebContext, user, lang: str):
         html.Div(id="term-msg", className="gw-msg"),
         html.H3(t("my_orders", lang)),
         html.Div(order_cards(me["orders"], lang), id="term-orders"),
+        terminal_tasks.section(ctx, user, lang),
     ], className="gw-terminal")
 
 
@@ -120,7 +121,9 @@ async def stream(ctx: WebContext, user, lang: str, alive=lambda: True) -> None:
     if user.person is None:
         return
     last = None
+    tasks = terminal_tasks.Follower(ctx, user)
     async for _ in live.follow_orders(ctx, alive):
+        await tasks.step()
         orders = (await asyncio.to_thread(live.terminal_state, ctx, user))["orders"]
         # Re-render only on a change: a button must not be swapped under the user's finger.
         mine = [(o["id"], o["my_state"], o["escalates_in_s"] is None) for o in orders]

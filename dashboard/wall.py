@@ -9,7 +9,7 @@ import asyncio
 
 from dash import dcc, html, set_props
 
-from dashboard import live
+from dashboard import live, tasks_panel
 from dashboard.context import WebContext
 from dashboard.i18n import alert_subtitle, alert_text, alert_title, duration, t
 from dashboard.mapparts import city_map
@@ -92,11 +92,12 @@ def layout(ctx: WebContext, user, lang: str):
             html.Button(t("sound_short", lang), id="wall-sound", className="gw-sound", title=t("sound", lang),
                         **{"aria-pressed": "false"}),
         ], className="gw-kpibar"),
-        city_map(ctx, "wall"),
+        city_map(ctx, "wall", extra=[tasks_panel.layer("wall")]),
         legend(ctx, lang),
         html.Div([
             html.H2(t("alerts", lang)), html.Div(alert_items(panels["alerts"], lang), id="wall-alerts", className="gw-list"),
             html.H2(t("orders", lang)), html.Div(order_items(panels["orders"], lang), id="wall-order-list", className="gw-list"),
+            tasks_panel.section(ctx, user, lang, "wall", tag=html.Div),
         ], className="gw-side"),
     ], className="gw-wall")
 

@@ -1,0 +1,67 @@
+"""`/terminal`'s "my tasks" (我的任务): the open tasks assigned to the supervisor, each with its
+deadline counting down and the next step's button (accept, start, handle with a note and
+photos). The list is data in a store (term-tasks-data), drawn by gridwatch_tasks.js: it needs
+a file input Dash has not, and the steps go to the REST API (POST /api/tasks/{id}/{action},
+photos to /api/tasks/{id}/media) as any other client's would. The terminal's live stream
+pushes the list again when it changes, so a task just assigned appears by itself."""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from dash import Input, Output, dcc, html, set_props
+
+from dashboard.i18n import t
+from dashboard.tasks_panel import configured, open_tasks
+
+log = logging.getLogger(__name__)
+
+MINE = ("assigned", "accepted", "in_progress")
+
+
+def my_tasks(ctx, user) -> list[dict]:
+    if user is None or not user.person:
+        return []
+    return [x for x in open_tasks(ctx, user, assignee=user.person) if x["state"] in MINE]
+
+
+def section(ctx, user, lang: str):
+    if not configured(ctx):
+        return None
+    return html.Section([
+        html.H3(t("tk_my_tasks", lang)),
+        dcc.Store(id="term-tasks-data", data=my_tasks(ctx, user)),
+        dcc.Store(id="term-tasks-poke"),
+        dcc.Store(id="term-tasks-drawn"),
+        html.Div(id="term-tasks", className="gw-term-tasks"),
+    ], id="term-tasks-section")
+
+
+def register(app, ctx, session_user) -> None:
+    app.clientside_callback("function (data) { return window.gridwatchTasks.renderTerminal(data); }",
+                            Output("term-tasks-drawn", "data"), Input("term-tasks-data", "data"))
+
+    # the script pokes after each step: the list is read again at once
+    @app.callback(Output("term-tasks-data", "data"), Input("term-tasks-poke", "data"), prevent_initial_call=True)
+    def poke(_):
+        return my_tasks(ctx, session_user(ctx))
+
+
+class Follower:
+    """The terminal stream's part: pushes the list when its tasks or their states changed."""
+
+    def __init__(self, ctx, user):
+        self.ctx, self.user, self.last = ctx, user, None
+
+    async def step(self) -> None:
+        if not configured(self.ctx):
+            return
+        try:
+            tasks = await asyncio.to_thread(my_tasks, self.ctx, self.user)
+        except Exception:  # noqa: BLE001 - the records database down: the orders still stream
+            log.warning("my tasks unavailable", exc_info=True)
+            return
+        key = [(x["id"], x["state"], x["overdue"]) for x in tasks]
+        if key != self.last:
+            self.last = key
+            set_props("term-tasks-data", {"data": tasks})

@@ -1,0 +1,214 @@
+"""The closed loop in real headless Chromium: a reporter files from /report on a 390x844 phone
+page (the phone's location, a category, a description, a photo), the task appears by itself in
+the supervisor's "my tasks" on /terminal, he accepts, starts and handles it with a note and a
+photo, and the reporter's page shows the feedback. Real PostgreSQL, Redis and the web app."""
+from __future__ import annotations
+
+import time
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
+
+from tests.dashboard.conftest import console_errors, serve
+from tests.dashboard.test_records_api import png
+from testkit.waiting import wait_for
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def site(web_stack):
+    with serve(web_stack.server) as web:
+        web_stack.url = web.url
+        yield web_stack
+
+
+def _login(driver, url, user, page):
+    driver.get(f"{url}/login?next={page}")
+    driver.find_element(By.NAME, "username").send_keys(user)
+    driver.find_element(By.NAME, "password").send_keys("pw-" + user)
+    driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    wait_for(lambda: driver.current_url.split("?")[0].endswith(page), what=f"{user} on {page}")
+
+
+def _phone(tmp_path, name, extra=()):
+    from testkit.browser import chrome
+
+    return chrome(tmp_path / name, 390, 844, phone=True, extra=extra)
+
+
+def test_report_handle_feedback(site, tmp_path):
+    ctx = site.ctx
+    me = site.accounts.get("sup1").person
+    gid = next(g for g in ctx.registry.person(me).grids
+               if (ctx.registry.responsible(g)["l2_supervisor"] or type("", (), {"id": None})).id == me)
+    pt = ctx.dataset.grids.set_index("id").loc[gid, "geometry"].representative_point()
+    photo = tmp_path / "stall.png"
+    photo.write_bytes(png(5, (320, 240)))
+    done_photo = tmp_path / "done.png"
+    done_photo.write_bytes(png(9, (320, 240)))
+
+    sup = _phone(tmp_path, "sup")
+    # a fake microphone, granted: the voice note is recorded for real by MediaRecorder
+    rep = _phone(tmp_path, "rep", ("--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"))
+    try:
+        # the supervisor's terminal is open before the report exists
+        _login(sup, site.url, "sup1", "/terminal")
+        wait_for(lambda: sup.find_elements(By.ID, "term-tasks"), what="the terminal's my tasks")
+        assert "我的任务" in sup.find_element(By.ID, "term-tasks-section").text
+
+        # the reporter's phone: location granted, at a point of sup1's grid
+        rep.execute_cdp_cmd("Browser.grantPermissions", {"origin": site.url, "permissions": ["geolocation"]})
+        rep.execute_cdp_cmd("Emulation.setGeolocationOverride", {"latitude": pt.y, "longitude": pt.x, "accuracy": 10})
+        _login(rep, site.url, "rep1", "/report")
+        assert rep.execute_script("return [innerWidth, innerHeight]") == [390, 844]
+        assert rep.find_element(By.TAG_NAME, "html").get_attribute("lang") == "zh-CN"
+        page = rep.find_element(By.TAG_NAME, "body").text
+        for words in ("问题类别", "问题描述", "拍照", "录音", "提交上报", "我的上报"):
+            assert words in page
+        grid_name = ctx.grid_names[gid]
+        wait_for(lambda: grid_name in rep.find_element(By.ID, "rp-where").text, what="the phone's point in its grid")
+        wait_for(lambda: len(rep.find_elements(By.CSS_SELECTOR, "#rp-category option")) > 5, what="the categories")
+        Select(rep.find_element(By.ID, "rp-category")).select_by_value("unlicensed")
+        rep.find_element(By.ID, "rp-desc").send_keys("路口有无照摊贩占道经营")
+        rep.find_element(By.ID, "rp-photos").send_keys(str(photo))
+        wait_for(lambda: "stall.png" in rep.find_element(By.ID, "rp-attached").text, what="the photo attached")
+        rec = rep.find_element(By.ID, "rp-record")
+        rec.click()
+        wait_for(lambda: "停止录音" in rec.text, what="recording")
+        time.sleep(1.5)
+        rec.click()
+        wait_for(lambda: rep.find_elements(By.CSS_SELECTOR, "#rp-attached audio"), what="the voice note attached")
+        # the submit button is on the phone's screen without zooming out
+        sub = rep.find_element(By.ID, "rp-submit")
+        assert sub.size["width"] <= 390 and sub.location["x"] >= 0
+        rep.execute_script("arguments[0].scrollIntoView()", sub)
+        sub.click()
+        filed = wait_for(lambda: rep.find_elements(By.ID, "rp-filed"), what="the report filed")[0]
+        tid = filed.get_attribute("data-id")
+        assert tid and "已提交" in filed.text
+        with ctx.db.connection() as conn:
+            row = conn.execute("SELECT state, assignee, category, grid FROM tasks WHERE id = %s", (tid,)).fetchone()
+            media = conn.execute("SELECT m.type FROM record_media rm JOIN media m USING (sha256) "
+                                 "WHERE rm.record_type = 'task' AND rm.record_id = %s", (tid,)).fetchall()
+        assert (row["state"], row["assignee"], row["category"], row["grid"]) == ("assigned", me, "unlicensed", gid)
+        assert sorted(m["type"] for m in media) == ["audio/webm", "image/png"]
+        wait_for(lambda: rep.find_elements(By.ID, f"rp-r-{tid}"), what="the report in his list")
+
+        # it appears on the open terminal by itself, with its deadline counting down
+        card = wait_for(lambda: sup.find_elements(By.ID, f"term-task-{tid}"), timeout=20,
+                        what="the new task on the terminal without a reload")[0]
+        assert "无照经营" in card.text and "剩余" in card.text
+        sup.save_screenshot(str(tmp_path / "terminal.png"))
+        for act, state in (("accept", "accepted"), ("start", "in_progress")):
+            sup.find_element(By.CSS_SELECTOR, f"#term-task-{tid} .gw-task-act[data-act={act}]").click()
+            wait_for(lambda: sup.find_element(By.ID, f"term-task-{tid}").get_attribute("data-state") == state,
+                     what=f"the task {state}")
+        sup.find_element(By.CSS_SELECTOR, f"#term-task-{tid} input[type=file]").send_keys(str(done_photo))
+        wait_for(lambda: "照片已上传" in sup.find_element(By.ID, f"term-task-{tid}").text, what="the photo uploaded")
+        sup.find_element(By.CSS_SELECTOR, f"#term-task-{tid} .gw-task-note").send_keys("已劝离摊贩，现场恢复畅通")
+        sup.find_element(By.CSS_SELECTOR, f"#term-task-{tid} .gw-task-act[data-act=handle]").click()
+        wait_for(lambda: not sup.find_elements(By.ID, f"term-task-{tid}"), what="the handled task leaving my tasks")
+
+        # the reporter sees the feedback and each step
+        fb = wait_for(lambda: rep.find_elements(By.ID, f"rp-feedback-{tid}"), timeout=30, what="the feedback")[0]
+        assert "已劝离摊贩，现场恢复畅通" in fb.text
+        r = rep.find_element(By.ID, f"rp-r-{tid}")
+        assert r.get_attribute("data-state") == "handled"
+        steps = r.find_element(By.CSS_SELECTOR, ".rp-steps").get_attribute("textContent")
+        for word in ("上报", "派单", "接收", "开始处置", "处置完毕"):
+            assert word in steps
+        assert len(r.find_elements(By.CSS_SELECTOR, ".rp-media img")) == 2
+        rep.save_screenshot(str(tmp_path / "report.png"))
+        assert console_errors(rep) == [] and console_errors(sup) == []
+    finally:
+        sup.quit()
+        rep.quit()
+
+
+def _desktop(tmp_path, name):
+    from testkit.browser import chrome
+
+    return chrome(tmp_path / name, 1920, 1080)
+
+
+def test_console_and_wall_show_open_tasks_overdue_first_and_the_console_reassigns(site, tmp_path):
+    import requests
+
+    from alerts import keys
+    from tests.dashboard.test_api import h
+
+    ctx = site.ctx
+    me = site.accounts.get("sup1").person
+    gid = next(g for g in ctx.registry.person(me).grids
+               if (ctx.registry.responsible(g)["l2_supervisor"] or type("", (), {"id": None})).id == me)
+    pt = ctx.dataset.grids.set_index("id").loc[gid, "geometry"].representative_point()
+    if True:    # the running server (a TestClient's lifespan would close the shared context)
+        ids = []
+        for code in ("special_equipment", "price"):
+            res = requests.post(f"{site.url}/api/open311/v2/requests.json", headers=h(site, "rep1"), timeout=30, json={
+                "service_code": code, "lat": pt.y, "long": pt.x, "description": f"测试 {code}"})
+            assert res.status_code == 201, res.text
+            ids.append(res.json()[0]["service_request_id"])
+    late, fine = ids
+    with ctx.db.connection() as conn:   # the first one's deadline has passed
+        conn.execute("UPDATE tasks SET deadline = now() - interval '2 hours' WHERE id = %s", (late,))
+    l1 = ctx.registry.responsible(gid)["l1_supervisor"]
+
+    con = _desktop(tmp_path, "con")
+    wall = _desktop(tmp_path, "wall")
+    try:
+        _login(con, site.url, "coord1", "/console")
+        item = wait_for(lambda: con.find_elements(By.ID, f"task-{late}"), what="the overdue task in the panel")[0]
+        assert "gw-task-overdue" in item.get_attribute("class")
+        wait_for(lambda: "已超时" in con.find_element(By.ID, f"task-{late}").text, what="its countdown", timeout=5)
+        # overdue first, and counted in the heading, flashing
+        first = con.find_element(By.CSS_SELECTOR, "#con-tasks-list .gw-task")
+        assert first.get_attribute("data-overdue") == "1"
+        badge = con.find_element(By.ID, "con-tasks-overdue")
+        assert "gw-on" in badge.get_attribute("class") and "超时" in badge.text
+        assert con.find_elements(By.ID, f"task-{fine}")
+        wait_for(lambda: con.find_elements(By.CSS_SELECTOR, "#con-map .gw-task-mark-overdue"), what="a flashing marker")
+        # filtered by category: only the price task stays
+        con.execute_script("window.dash_clientside.set_props('con-tasks-category', {value: 'price'})")
+        wait_for(lambda: not con.find_elements(By.ID, f"task-{late}"), what="the filter by category")
+        assert con.find_elements(By.ID, f"task-{fine}")
+        # and by grid (its level-1 grid holds it)
+        con.execute_script("window.dash_clientside.set_props('con-tasks-grid', {value: arguments[0]})", l1.grids[0])
+        wait_for(lambda: con.find_elements(By.ID, f"task-{fine}"), what="the filter by grid")
+        # reassign from the console
+        # (the list is drawn again every 5 s: a click may meet a button being replaced, so retried)
+        def pick():
+            con.find_element(By.CSS_SELECTOR, f"#task-{fine} button").click()
+            time.sleep(0.5)
+            return fine in con.find_element(By.ID, "con-tasks-pick").text
+        wait_for(pick, what="the task picked")
+        time.sleep(1.0)     # its candidates loaded (picking a task clears the person)
+
+        def reassign():
+            con.execute_script("window.dash_clientside.set_props('con-tasks-to', {value: arguments[0]})", l1.id)
+            con.find_element(By.ID, "con-tasks-reassign").click()
+            time.sleep(0.5)
+            return "已改派" in con.find_element(By.ID, "con-tasks-msg").text
+        wait_for(reassign, what="the reassignment", timeout=30)
+        with ctx.db.connection() as conn:
+            assert conn.execute("SELECT assignee FROM tasks WHERE id = %s", (fine,)).fetchone()["assignee"] == l1.id
+            steps = conn.execute("SELECT actor, action FROM audit WHERE record_type = 'task' AND record_id = %s "
+                                 "ORDER BY id", (fine,)).fetchall()
+        assert {"actor": "user:coord1", "action": "reassign"} in [dict(x) for x in steps]
+        import orjson
+        sent = [orjson.loads(f[b"payload"]) for _i, f in site.r.xrange(keys.OUTBOX)]
+        assert any(m.get("_type") == "task" and m.get("id") == fine for m in sent)
+        con.save_screenshot(str(tmp_path / "console.png"))
+
+        _login(wall, site.url, "viewer1", "/")
+        wait_for(lambda: wall.find_elements(By.CSS_SELECTOR, "#wall-map .gw-task-mark-overdue"), what="the wall's marker")
+        item = wait_for(lambda: wall.find_elements(By.ID, f"task-{late}"), what="the wall's task panel")[0]
+        assert "gw-task-overdue" in item.get_attribute("class")
+        assert not wall.find_elements(By.ID, "con-tasks-reassign")      # the wall only shows
+        wall.save_screenshot(str(tmp_path / "wall.png"))
+        assert console_errors(con) == [] and console_errors(wall) == []
+    finally:
+        con.quit()
+        wall.quit()

@@ -1,0 +1,128 @@
+"""The tasks' pages without a browser, on the real stack: /report and its point helper, the
+reporter's landing page, the terminal's my tasks and the console's panel data, the console's
+reassign; and a supervisor whose phone lost its MQTT session while off duty receives his task
+when he comes back on duty (real ingest pipeline, dispatcher and Mosquitto)."""
+import threading
+import time
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+
+from dashboard import tasks_panel, terminal_tasks
+from tests.dashboard.test_api import h
+from tests.dashboard.test_task_api import place, report  # noqa: F401 - the tasks' fixture
+from testkit.waiting import wait_for
+
+
+@pytest.fixture(scope="module")
+def api(web_stack):
+    # no `with`: the lifespan would close the module's shared context on exit
+    return TestClient(web_stack.server)
+
+
+def test_report_page_is_for_logged_in_users_in_chinese_by_default(api, web_stack):
+    res = api.get("/report", follow_redirects=False)
+    assert res.status_code == 303 and res.headers["location"].startswith("/login?next=/report")
+    page = api.get("/report", headers=h(web_stack, "rep1"))
+    assert page.status_code == 200 and '<html lang="zh-CN">' in page.text
+    for words in ("问题上报", "问题类别", 'accept="image/*" capture="environment"', "/static/report/report.js"):
+        assert words in page.text
+    assert "Report a problem" in api.get("/report?lang=en", headers=h(web_stack, "rep1")).text
+    assert api.get("/static/report/report.js").status_code == 200      # code, public
+    assert api.get("/static/report/vendor/leaflet/leaflet.js").headers["content-type"].startswith("text/javascript")
+    assert api.get("/static/report/../report.py").status_code == 404
+    # a reporter logging in lands on /report
+    login = TestClient(web_stack.server).post("/login", data={"username": "rep1", "password": "pw-rep1", "next": "/"}, follow_redirects=False)
+    assert login.status_code == 303 and login.headers["location"] == "/report"
+
+
+def test_the_point_helper_names_the_grid_or_says_outside(api, web_stack, place):  # noqa: F811
+    assert api.get("/api/report/point", params={"lat": place.lat, "lon": place.lon}).status_code == 401
+    res = api.get("/api/report/point", params={"lat": place.lat, "lon": place.lon}, headers=h(web_stack, "rep1"))
+    assert res.status_code == 200
+    p = res.json()
+    assert p["grid"]["id"] == place.grid and p["grid"]["name"] == web_stack.ctx.grid_names[place.grid]
+    assert p["grid"]["outline"]["features"][0]["properties"]["id"] == place.grid
+    assert p["map"] == {"lat": pytest.approx(place.lat), "lon": pytest.approx(place.lon)}    # wgs84 tiles here
+    out = api.get("/api/report/point", params={"lat": 1.0, "lon": 1.0, "datum": "map"}, headers=h(web_stack, "rep1"))
+    assert out.status_code == 200 and out.json()["grid"] is None
+    bad = api.get("/api/report/point", params={"lat": 1, "lon": 1, "datum": "gcj"}, headers=h(web_stack, "rep1"))
+    assert bad.status_code == 422 and "datum" in bad.text
+
+
+def test_my_tasks_and_the_panel_see_what_the_role_may(api, web_stack, place):  # noqa: F811
+    ctx, acc = web_stack.ctx, web_stack.accounts
+    res = report(api, web_stack, place, service_code="price", description="未明码标价")
+    tid = res.json()[0]["service_request_id"]
+    mine = terminal_tasks.my_tasks(ctx, acc.get("sup1"))
+    t = next(x for x in mine if x["id"] == tid)
+    assert t["category_name"] == "价格违法" and t["state"] == "assigned" and t["deadline"].endswith("+08:00")
+    assert t["grid_name"] == ctx.grid_names[place.grid] and t["overdue"] is False
+    # an overdue one comes first in the panel
+    with ctx.db.connection() as conn:
+        conn.execute("UPDATE tasks SET deadline = now() - interval '1 hour' WHERE id = %s", (tid,))
+    coord = acc.get("coord1")
+    panel = tasks_panel.open_tasks(ctx, coord)
+    assert panel[0]["overdue"] and any(x["id"] == tid for x in panel)
+    assert all(x["category"] == "price" for x in tasks_panel.open_tasks(ctx, coord, category="price"))
+    assert tid in [x["id"] for x in tasks_panel.open_tasks(ctx, coord, grid=place.grid)]
+    assert tid not in [x["id"] for x in tasks_panel.open_tasks(ctx, coord, grid="360000000000")]
+    # the reporter sees his own only; another reporter person nothing of it
+    assert tid in [x["id"] for x in tasks_panel.open_tasks(ctx, acc.get("rep1"))]
+    assert tid not in [x["id"] for x in tasks_panel.open_tasks(ctx, acc.get("rep2"))]
+    geo = tasks_panel.tasks_geojson(ctx, panel)
+    f = next(f for f in geo["features"] if f["properties"]["id"] == tid)
+    assert f["properties"]["overdue"] is True
+    # the console's reassign: a coordinator's step, audited, the new assignee's downlink queued
+    assert "✗" in tasks_panel.reassign_task(ctx, acc.get("viewer1"), tid, place.l1.id, "zh")
+    msg = tasks_panel.reassign_task(ctx, coord, tid, place.l1.id, "zh")
+    assert msg.startswith("✓") and place.l1.name in msg
+    got = api.get(f"/api/tasks/{tid}", headers=h(web_stack, "coord1")).json()
+    assert got["assignee"] == place.l1.id and got["history"][-1]["action"] == "reassign"
+    assert got["history"][-1]["actor"] == "user:coord1"
+    assert tid not in [x["id"] for x in terminal_tasks.my_tasks(ctx, acc.get("sup1")) if x["assignee"] == place.me]
+
+
+def test_a_supervisor_back_on_duty_receives_his_task_though_his_session_was_lost(api, web_stack, place):  # noqa: F811
+    from alerts.dispatcher import Dispatcher
+    from casework.task_delivery import GROUP
+    from casework.task_escalation import job
+    from telemetry.keys import EVENTS
+    from telemetry.mqtt import connect
+
+    ctx, s = web_stack.ctx, web_stack.settings
+    dev = ctx.registry.person(place.me).device
+
+    def status(st):
+        ctx.pipeline.handle(f"{s.topic_root}/{dev}/status", orjson.dumps({"st": st, "tst": int(time.time())}))
+
+    d = Dispatcher(s, name="tasks-back", world_factory=lambda r: ctx.world, periodic=(job(s),))
+    th = threading.Thread(target=d.run, kwargs={"install_signals": False}, daemon=True)
+    th.start()
+    got = []
+    phone = None
+    try:
+        wait_for(lambda: any(g["name"].decode() == GROUP for g in web_stack.r.xinfo_groups(EVENTS)),
+                 what="the tasks' consumer group", timeout=30)
+        status("on_duty")
+        status("off_duty")
+        # assigned to him while he is off duty with no session at the broker: that message is lost
+        tid = report(api, web_stack, place, who="coord1", service_code="other").json()[0]["service_request_id"]
+        time.sleep(1.0)
+        # a new phone (clean session) comes on line and back on duty
+        phone = connect(s, f"{dev}-new", clean_start=True, session_expiry_s=0,
+                        on_message=lambda c, u, m: got.append(orjson.loads(m.payload)))
+        phone.subscribe(f"{s.topic_root}/{dev}/orders", qos=1)
+        time.sleep(0.5)
+        assert not any(m.get("id") == tid for m in got)
+        status("on_duty")
+        msg = wait_for(lambda: next((m for m in got if m.get("id") == tid), None), timeout=30,
+                       what="the task re-sent to the device back on duty")
+        assert msg["_type"] == "task" and msg["grid"] == place.grid
+    finally:
+        d.stop.set()
+        th.join(10)
+        if phone is not None:
+            phone.disconnect()
+            phone.loop_stop()
