@@ -151,11 +151,17 @@ def _values(cur, measure: str, by: str, p: Period, tz: str) -> dict[str, int]:
     return {k: v for k, v in out.items() if v}
 
 
-def entity_counts(cur, by: str) -> dict[str, int]:
-    """Active entities of the register by grid, level-1 grid, branch or category."""
-    col = {"grid": "grid", "level1": "level1", "branch": "branch", "category": "category"}[by]
-    cur.execute(f"SELECT coalesce({col}, '') AS key, count(*) AS n FROM entities WHERE active GROUP BY 1")
-    return {r["key"]: r["n"] for r in cur.fetchall()}
+def entity_counts(cur, by: str, by2: str | None = None) -> dict:
+    """Active entities of the register by grid, level-1 grid, branch or category (from the
+    trigger-kept stats_entities); with `by2`, by (key, key2)."""
+    cols = ("grid", "level1", "branch", "category")
+    if by not in cols or (by2 is not None and by2 not in cols):
+        raise StatsError("by", f"by: {by!r} has no entity counts")
+    if by2 is None:
+        cur.execute(f"SELECT {by} AS key, sum(n)::bigint AS n FROM stats_entities GROUP BY 1")
+        return {r["key"]: r["n"] for r in cur.fetchall() if r["n"]}
+    cur.execute(f"SELECT {by} AS key, {by2} AS key2, sum(n)::bigint AS n FROM stats_entities GROUP BY 1, 2")
+    return {(r["key"], r["key2"]): r["n"] for r in cur.fetchall() if r["n"]}
 
 
 def _per_1000(value: int, entities: int | None) -> float | None:
@@ -226,73 +232,89 @@ def default_weak_period(today: date) -> Period:
     return Period(today - timedelta(days=WEAK_DEFAULT_DAYS - 1), today)
 
 
-def weak(cur, by: str, p: Period, top: int = 10, names: dict | None = None) -> list[dict]:
-    """`GET /api/stats/weak`: the weakest spots, by `score` (highest first).
+WEAK_PRIOR = 20      # pseudo-count of expected events added to both sides of a ratio (shrinks small areas)
 
-    by grid or level1: the failed inspections and the founded complaints per 1,000 entities of
-    the area, each against the same rate over all areas; the score is the larger ratio.
-    by category: an entity category (food_retail, ...) by its failure rate per 1,000 entities of
-    the category against all categories; a complaint category (prepaid, ...) has no entities of
-    its own, so by the rise of its founded complaints against the previous period (score
-    1 + change). Each row carries `reasons`: what makes it weak, with the figures."""
+
+def _ratio(observed: float, expected: float) -> float:
+    return (observed + WEAK_PRIOR) / (expected + WEAK_PRIOR)
+
+
+def weak(cur, by: str, p: Period, top: int = 10, names: dict | None = None) -> list[dict]:
+    """`GET /api/stats/weak`: the weakest spots, highest `score` first.
+
+    by grid or level1: the area's failed inspections against those expected from its entities
+    (each entity category at its failure rate over all areas: a grid of restaurants is not weak
+    for failing as restaurants do), and its founded complaints against its entities' share of
+    all; the score is the larger of the two ratios, shrunk towards 1 for small areas
+    ((observed + 20) / (expected + 20)).
+    by category: an entity category (food_retail, ...) by its failures against its entities'
+    share; a complaint category (prepaid, ...) has no entities of its own, so by the rise of its
+    founded complaints against the previous period. Each row carries its rates per 1,000
+    entities, the previous period's, and `reasons`: what makes it weak, with the figures."""
     check(None, by, by_allowed=WEAK_BY)
     prev_p = p.previous()
     ms = ("inspections", "failed_inspections", "complaints_founded")
-    slice_by = "category" if by == "category" else by
-    now = rollup(cur, ms, slice_by, p)
-    before = rollup(cur, ms, slice_by, prev_p) if prev_p else {}
-    ents = entity_counts(cur, slice_by)
-    keys = {k for k, _m in now} | {k for k, _m in before}
-    keys.discard("")
+    now = rollup(cur, ms, by, p)
+    before = rollup(cur, ms, by, prev_p) if prev_p else {}
+    ents = entity_counts(cur, by)
     get = lambda d, k, m: int(d.get((k, m), 0))  # noqa: E731
-    total_ents = sum(ents.values()) if by != "category" else sum(ents.values())
-    with_ents = [k for k in keys if ents.get(k)]
-    tot_f = sum(get(now, k, "failed_inspections") for k in with_ents)
-    tot_c = sum(get(now, k, "complaints_founded") for k in with_ents)
-    ent_sum = sum(ents[k] for k in with_ents) or 1
-    base_f = 1000.0 * tot_f / ent_sum
-    base_c = 1000.0 * tot_c / ent_sum
+    all_ents = sum(ents.values()) or 1
+    keys = ({k for k, _m in now} | {k for k, _m in before} | set(ents)) - {""}
+
+    # the expected failures of each key, from the failure rate of each entity category
+    def expected_failures(period, got) -> dict[str, float]:
+        cat_fail = rollup(cur, ("failed_inspections",), "category", period) if period else {}
+        cat_ents = entity_counts(cur, "category")
+        rate = {c: cat_fail.get((c, "failed_inspections"), 0) / n for c, n in cat_ents.items()}
+        if by == "category":
+            total = sum(cat_fail.values())
+            return {c: total * n / all_ents for c, n in cat_ents.items()}
+        out: dict[str, float] = {}
+        for (k, c), n in entity_counts(cur, by, "category").items():
+            out[k] = out.get(k, 0.0) + n * rate.get(c, 0.0)
+        return out
+
+    exp_f = expected_failures(p, now)
+    founded_total = sum(get(now, k, "complaints_founded") for k in keys if ents.get(k))
     rows = []
     for k in keys:
         e = ents.get(k)
         f, f0 = get(now, k, "failed_inspections"), get(before, k, "failed_inspections")
         c, c0 = get(now, k, "complaints_founded"), get(before, k, "complaints_founded")
-        row = {"key": k, "entities": e, "inspections": get(now, k, "inspections"), "failed_inspections": f,
-               "failed_previous": f0 if prev_p else None, "founded_complaints": c,
-               "founded_previous": c0 if prev_p else None}
-        if names is not None and k in names:
-            row["name"] = names[k]
+        row = {"key": k, "name": (names or {}).get(k), "entities": e, "inspections": get(now, k, "inspections"),
+               "failed_inspections": f, "failed_previous": f0 if prev_p else None,
+               "founded_complaints": c, "founded_previous": c0 if prev_p else None,
+               "failure_rate": None, "failure_rate_previous": None, "failure_change": None,
+               "founded_rate": None, "founded_rate_previous": None, "founded_change": _change(c, c0) if prev_p else None}
         reasons = []
         if e:
-            fr, cr = 1000.0 * f / e, 1000.0 * c / e
-            row["failure_rate"] = round(fr, 2)
+            row["failure_rate"] = round(1000.0 * f / e, 2)
             row["failure_rate_previous"] = round(1000.0 * f0 / e, 2) if prev_p else None
             row["failure_change"] = _change(f, f0) if prev_p else None
-            row["founded_rate"] = round(cr, 2)
-            row["founded_rate_previous"] = round(1000.0 * c0 / e, 2) if prev_p else None
-            row["founded_change"] = _change(c, c0) if prev_p else None
-            rf = fr / base_f if base_f else 0.0
-            rc = cr / base_c if base_c and by != "category" else 0.0
-            reasons.append({"code": "failure_rate", "rate": round(fr, 2), "average": round(base_f, 2),
-                            "ratio": round(rf, 3), "change": row["failure_change"]})
+            ef = exp_f.get(k, 0.0)
+            reasons.append({"code": "failure_rate", "rate": row["failure_rate"], "observed": f,
+                            "expected": round(ef, 1), "ratio": round(_ratio(f, ef), 3),
+                            "change": row["failure_change"]})
             if by != "category":
-                reasons.append({"code": "founded_rate", "rate": round(cr, 2), "average": round(base_c, 2),
-                                "ratio": round(rc, 3), "change": row["founded_change"]})
-            score = max(rf, rc)
+                row["founded_rate"] = round(1000.0 * c / e, 2)
+                row["founded_rate_previous"] = round(1000.0 * c0 / e, 2) if prev_p else None
+                ec = founded_total * e / all_ents
+                reasons.append({"code": "founded_rate", "rate": row["founded_rate"], "observed": c,
+                                "expected": round(ec, 1), "ratio": round(_ratio(c, ec), 3),
+                                "change": row["founded_change"]})
+        elif c or c0:
+            # a complaint category: per 1,000 entities of the whole register, against its past
+            row["founded_rate"] = round(1000.0 * c / all_ents, 2)
+            row["founded_rate_previous"] = round(1000.0 * c0 / all_ents, 2) if prev_p else None
+            if prev_p:
+                reasons.append({"code": "founded_rising", "rate": row["founded_rate"], "observed": c,
+                                "expected": c0, "ratio": round(_ratio(c, c0), 3), "change": row["founded_change"]})
         else:
-            # a complaint category: rated per 1,000 entities of the whole register
-            fr = None
-            cr = 1000.0 * c / total_ents if total_ents else 0.0
-            row["failure_rate"] = None
-            row["founded_rate"] = round(cr, 2)
-            row["founded_rate_previous"] = round(1000.0 * c0 / total_ents, 2) if prev_p and total_ents else None
-            row["founded_change"] = _change(c, c0) if prev_p else None
-            ch = row["founded_change"]
-            reasons.append({"code": "founded_rising", "rate": round(cr, 2), "count": c, "previous": c0,
-                            "change": ch})
-            score = 1.0 + ch if ch is not None else 0.0
-        reasons.sort(key=lambda r: -(r.get("ratio") or (1 + (r.get("change") or 0))))
-        row["score"] = round(score, 4)
+            continue
+        if not reasons:
+            continue
+        reasons.sort(key=lambda r: -r["ratio"])
+        row["score"] = reasons[0]["ratio"]
         row["reasons"] = reasons
         rows.append(row)
     rows.sort(key=lambda r: (-r["score"], r["key"]))
@@ -326,6 +348,17 @@ def ensure_tz(conn, tz: str) -> bool:
         cur.execute("UPDATE stats_config SET tz = %s", (tz,))
         cur.execute("SELECT gw_stats_rebuild()")
     return True
+
+
+def defer(cur) -> None:
+    """For a bulk load: the triggers skip this transaction's changes; call `rebuild_in(cur)`
+    before it commits."""
+    cur.execute("SET LOCAL gridwatch.stats_defer = 'on'")
+
+
+def rebuild_in(cur) -> None:
+    cur.execute("SET LOCAL gridwatch.stats_defer = 'off'")
+    cur.execute("SELECT gw_stats_rebuild()")
 
 
 def rebuild(conn) -> None:

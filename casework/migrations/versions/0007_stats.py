@@ -24,6 +24,9 @@ def downgrade() -> None:
     for t in ("inspections", "tasks", "complaints", "cases"):
         for op_ in ("ins", "upd", "del"):
             op.execute(f"DROP TRIGGER {t}_stats_{op_} ON {t}")
-    op.execute("DROP FUNCTION gw_stats_rebuild(); DROP FUNCTION gw_stats_trigger(); "
+    for op_ in ("ins", "upd", "del"):
+        op.execute(f"DROP TRIGGER entities_stats_{op_} ON entities")
+    op.execute("DROP FUNCTION gw_stats_rebuild(); DROP FUNCTION gw_stats_entities_trigger(); "
+               "DROP FUNCTION gw_stats_entities_sql(text); DROP FUNCTION gw_stats_trigger(); "
                "DROP FUNCTION gw_stats_add_sql(text); DROP FUNCTION gw_stats_source(text, text); "
-               "DROP TABLE stats_grid, stats_category, stats_config")
+               "DROP TABLE stats_grid, stats_category, stats_entities, stats_config")
