@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, Response
 from dashboard.api_routes import install_ingest_routes, install_live_routes, install_order_routes
 from dashboard.records_routes import install_records_routes
 from dashboard.task_routes import install_task_routes
+from dashboard.stats_routes import install_stats_routes
 from dashboard.auth import User
 from dashboard.deps import Lat, Lon, current_user
 from dashboard.context import WebContext
@@ -72,6 +73,7 @@ def install_api(server: FastAPI, ctx: WebContext) -> None:
     install_order_routes(api, ctx)
     install_records_routes(api, ctx)
     install_task_routes(api, ctx)
+    install_stats_routes(api, ctx)
     install_ingest_routes(api, ctx)
 
     @api.api_route("/{path:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH"],
