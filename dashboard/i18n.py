@@ -256,6 +256,15 @@ STRINGS: dict[str, tuple[str, str]] = {
     "why_up": ("上升 {pct}%", "up {pct} %"),
     "why_down": ("下降 {pct}%", "down {pct} %"),
     "why_vs_prev": ("（上期 {prev}，{change}）", " (previous period {prev}, {change})"),
+    "cw_open_tasks": ("待办事件", "open tasks"),
+    "cw_overdue_tasks": ("超时事件", "overdue tasks"),
+    "cw_complaints_waiting": ("投诉待受理", "complaints to accept"),
+    "cw_inspections_today": ("今日检查", "inspections today"),
+    "cw_complaints_year": ("今年投诉举报", "complaints this year"),
+    "cw_clues_year": ("今年案件线索", "case clues this year"),
+    "cw_police_year": ("今年移送公安", "to the police this year"),
+    "cw_filed_year": ("今年立案", "cases filed this year"),
+    "cw_penalties_year": ("今年处罚决定", "penalty decisions this year"),
 }
 
 

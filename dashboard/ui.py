@@ -9,7 +9,7 @@ from dash import Dash, Input, Output, State, dcc, html
 from fastapi import FastAPI
 from fastapi.responses import Response
 
-from dashboard import analytics, console, mapparts, terminal, wall
+from dashboard import analytics, console, mapparts, stats_wall, terminal, wall
 from dashboard.auth import SESSION_COOKIE
 from dashboard.context import WebContext
 from dashboard.i18n import browser_script, lang_of
@@ -100,6 +100,7 @@ def install_dash(server: FastAPI, ctx: WebContext) -> Dash:
     console.register(app, ctx, session_user)
     terminal.register(app, ctx, session_user)
     analytics.register(app, ctx, session_user)
+    stats_wall.register(app, ctx, session_user)
     # Dash sets its "set up" flag before it walks the assets folder, on the first request:
     # a page requested meanwhile (uvicorn serves in threads) got an index without the
     # /assets/ scripts, dash-leaflet found no window.gridwatch functions and the renderer

@@ -114,3 +114,21 @@ def test_no_complainant_data_in_any_roles_statistics(api, web_stack):
             assert not [p for p in phones if p in body], (who, url)
             if "failed_entities" not in url:     # entity (business) names may hold a person's name
                 assert not [n for n in names if n in body], (who, url)
+
+
+def test_the_walls_casework_strip_counts_the_records(web_stack):
+    from datetime import date
+
+    from dashboard import stats_wall
+
+    f = stats_wall.figures(web_stack.ctx)
+    year = date.today().year
+    with _db(web_stack) as conn:
+        q = lambda sql: conn.execute(sql).fetchone()[0]  # noqa: E731
+        assert f["cw_open_tasks"] == q("SELECT count(*) FROM tasks WHERE state NOT IN ('closed', 'rejected')")
+        assert f["cw_complaints_waiting"] == q("SELECT count(*) FROM complaints WHERE state = 'received'")
+        assert f["sum_since_2018"] == q("SELECT count(*) FROM inspections WHERE sealed_at IS NOT NULL")
+        assert f["cw_clues_year"] == q(f"SELECT count(*) FROM cases WHERE opened_at >= '{year}-01-01T00:00+08:00'")
+    assert f["cw_open_tasks"] > 0 and f["cw_overdue_tasks"] > 0      # the short history's open tasks are long late
+    cells = stats_wall.strip(f, "zh")
+    assert len(cells) == len(stats_wall.CELLS) and "alert" in cells[1].className
