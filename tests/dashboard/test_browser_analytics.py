@@ -116,3 +116,19 @@ def test_analytics_page(stack, chrome, tmp_path):
     assert not console_errors(chrome)
     chrome.save_screenshot(str(tmp_path / "analytics.png"))     # for a person to look at
     print(f"analytics page in {time.monotonic() - t0:.1f} s; screenshot {tmp_path / 'analytics.png'}")
+
+
+def test_the_walls_casework_strip(stack, chrome):
+    """The wall's second KPI line: the seed's figures beside today's, from the records."""
+    login(chrome, stack.url, "viewer1", "pw-viewer1", "/")
+    h = {"Authorization": f"Bearer {stack.tokens['viewer1']}"}
+    s = requests.get(f"{stack.url}/api/stats/summary", headers=h, timeout=30).json()
+    cell = lambda key: (chrome.find_elements(By.CSS_SELECTOR, f"#kpi-{key} .v") or [None])[0]  # noqa: E731
+    wait_for(lambda: cell("sum_since_2018") is not None and cell("sum_since_2018").text == f"{s['inspections']:,}",
+             timeout=60, what="inspections since 2018 on the wall")
+    assert cell("cw_open_tasks").text not in ("", "–")
+    # the strip lies inside the KPI bar, above the map: nothing overlaps
+    boxes = chrome.execute_script(
+        "const r = e => document.querySelector(e).getBoundingClientRect();"
+        "return [r('#wall-casework').bottom, r('#wall-map').top, r('#wall-casework').right, window.innerWidth]")
+    assert boxes[0] <= boxes[1] + 1 and boxes[2] <= boxes[3] + 1, boxes
