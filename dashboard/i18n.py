@@ -265,6 +265,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "cw_police_year": ("今年移送公安", "to the police this year"),
     "cw_filed_year": ("今年立案", "cases filed this year"),
     "cw_penalties_year": ("今年处罚决定", "penalty decisions this year"),
+    "cw_weak_layer": ("薄弱环节分布", "weak spots on the map"),
 }
 
 

@@ -2,7 +2,8 @@
 year, complaints, case clues, transfers to the police, cases filed, penalty decisions, this
 year) beside today's (open tasks and overdue ones, complaints awaiting acceptance, inspections
 today). Refreshed every minute from the statistics' rollups and a few indexed counts; without
-a records database the cells say "–"."""
+a records database the cells say "–". A switch beside it colours the level-2 grids by their
+weak-spot score (casework.stats.weak)."""
 from __future__ import annotations
 
 from datetime import date
@@ -56,7 +57,21 @@ def figures(ctx) -> dict:
 
 def component(lang: str):
     return html.Div([html.Div(strip(None, lang), id="wall-casework", className="gw-kpis gw-casework"),
+                     dcc.Checklist(id="wall-weak-layer", value=[], className="gw-weak-toggle",
+                                   options=[{"label": t("cw_weak_layer", lang), "value": "weak"}]),
                      dcc.Interval(id="wall-casework-tick", interval=REFRESH_MS)], className="gw-casework-row")
+
+
+def weak_hideout(ctx, period=None) -> dict:
+    """The level-2 grids' weak-spot scores (the last three years against the three before) as
+    the grid layer's hideout: how far each is above the expected (score - 1, at least 0)."""
+    from casework.stats import default_weak_period, weak
+    from layers.choropleth import measure_hideout
+    from layers.palette import STATUS
+
+    with ctx.db.connection() as conn, conn.cursor() as cur:
+        rows = weak(cur, "grid", period or default_weak_period(stats.today(ctx.settings.tz)), top=10_000)
+    return measure_hideout({r["key"]: round(max(0.0, r["score"] - 1.0), 3) for r in rows}, STATUS["sos"])
 
 
 def register(app, ctx, session_user) -> None:
@@ -70,3 +85,12 @@ def register(app, ctx, session_user) -> None:
             return strip(figures(ctx), lang or "zh")
         except Exception:  # noqa: BLE001 - no records database (or it is down): the cells say "–"
             return strip(None, lang or "zh")
+
+    @app.callback(Output("wall-grid-l2", "hideout"), Input("wall-weak-layer", "value"), prevent_initial_call=True)
+    def weak_layer(value):
+        if session_user(ctx) is None or "weak" not in (value or []):
+            return {"max": 0}
+        try:
+            return weak_hideout(ctx)
+        except Exception:  # noqa: BLE001 - no records database: no choropleth
+            return {"max": 0}

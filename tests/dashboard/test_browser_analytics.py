@@ -132,3 +132,14 @@ def test_the_walls_casework_strip(stack, chrome):
         "const r = e => document.querySelector(e).getBoundingClientRect();"
         "return [r('#wall-casework').bottom, r('#wall-map').top, r('#wall-casework').right, window.innerWidth]")
     assert boxes[0] <= boxes[1] + 1 and boxes[2] <= boxes[3] + 1, boxes
+    # the weak-spot layer switches on and off without an error
+    n0 = chrome.execute_script("return performance.getEntriesByType('resource').filter("
+                               "e => e.name.includes('_dash-update-component')).length")
+    box = chrome.find_element(By.CSS_SELECTOR, "#wall-weak-layer input")
+    box.click()
+    wait_for(lambda: chrome.execute_script("return performance.getEntriesByType('resource').filter("
+                                           "e => e.name.includes('_dash-update-component')).length") > n0,
+             timeout=30, what="the weak-spot layer's callback")
+    assert box.is_selected()
+    box.click()
+    assert not console_errors(chrome)

@@ -132,3 +132,14 @@ def test_the_walls_casework_strip_counts_the_records(web_stack):
     assert f["cw_open_tasks"] > 0 and f["cw_overdue_tasks"] > 0      # the short history's open tasks are long late
     cells = stats_wall.strip(f, "zh")
     assert len(cells) == len(stats_wall.CELLS) and "alert" in cells[1].className
+
+
+def test_the_walls_weak_spot_layer_scores_the_level2_grids(web_stack):
+    from casework import stats
+    from dashboard import stats_wall
+
+    assert stats_wall.weak_hideout(web_stack.ctx)["max"] == 0    # the short history has no last three years
+    h = stats_wall.weak_hideout(web_stack.ctx, stats.period("2018-01-01", "2018-06-30"))
+    grids = set(web_stack.ctx.dataset.grids.query("level == 2")["id"])
+    assert h["max"] > 0 and set(h["values"]) <= grids and len(h["values"]) > len(grids) // 2
+    assert all(v >= 0 for v in h["values"].values())
