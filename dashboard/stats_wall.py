@@ -14,6 +14,7 @@ from casework import stats
 from dashboard.i18n import t
 
 REFRESH_MS = 60_000
+WEAK_COLOUR = "#f97316"
 TODAY_SQL = """
 SELECT (SELECT count(*) FROM tasks WHERE state NOT IN ('closed', 'rejected')) AS open_tasks,
        (SELECT count(*) FROM tasks WHERE state NOT IN ('handled', 'verified', 'closed', 'rejected')
@@ -67,11 +68,11 @@ def weak_hideout(ctx, period=None) -> dict:
     the grid layer's hideout: how far each is above the expected (score - 1, at least 0)."""
     from casework.stats import default_weak_period, weak
     from layers.choropleth import measure_hideout
-    from layers.palette import STATUS
 
     with ctx.db.connection() as conn, conn.cursor() as cur:
         rows = weak(cur, "grid", period or default_weak_period(stats.today(ctx.settings.tz)), top=10_000)
-    return measure_hideout({r["key"]: round(max(0.0, r["score"] - 1.0), 3) for r in rows}, STATUS["sos"])
+    # orange: the coverage layer's red already means "no supervisor within 2 km"
+    return measure_hideout({r["key"]: round(max(0.0, r["score"] - 1.0), 3) for r in rows}, WEAK_COLOUR)
 
 
 def register(app, ctx, session_user) -> None:
