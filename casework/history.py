@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from casework import seal as sealing
+from casework import stats
 
 SEED = 2018
 START = date(2018, 1, 1)
@@ -415,6 +416,8 @@ def load(conn, dataset_dir: Path, actor: str) -> dict[str, int]:
                     (str(Path(dataset_dir).name),))
         if cur.fetchone()["done"]:
             return {"history": 0}
+        # one rebuild of the statistics' rollups at the end, not their triggers on each INSERT
+        stats.defer(cur)
         to_seal: list[tuple[datetime, str, str]] = []
         staged = {}
         for name in FILES:
@@ -455,4 +458,5 @@ def load(conn, dataset_dir: Path, actor: str) -> dict[str, int]:
         from casework import audit
         audit.record(cur, actor=actor, record_type="history", record_id=str(Path(dataset_dir).name),
                      action="import", after=counts)
+        stats.rebuild_in(cur)
     return counts

@@ -14,6 +14,7 @@ from dashboard.inspection_routes import install_inspection_pages, install_inspec
 from dashboard.complaint_routes import install_complaint_routes
 from dashboard.draw_routes import install_draw_pages, install_draw_routes
 from dashboard.report import install_report_routes
+from dashboard.stats_routes import install_stats_routes
 from dashboard.auth import User
 from dashboard.deps import Lat, Lon, current_user
 from dashboard.context import WebContext
@@ -86,6 +87,7 @@ def install_api(server: FastAPI, ctx: WebContext) -> None:
     install_draw_routes(api, ctx)
     install_draw_pages(server, ctx)
     install_report_routes(api, ctx)
+    install_stats_routes(api, ctx)
     install_ingest_routes(api, ctx)
 
     @api.api_route("/{path:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH"],

@@ -9,7 +9,7 @@ from dash import Dash, Input, Output, State, dcc, html
 from fastapi import FastAPI
 from fastapi.responses import Response
 
-from dashboard import console, console_draws, mapparts, tasks_panel, terminal, terminal_tasks, wall
+from dashboard import analytics, console, console_draws, mapparts, stats_wall, tasks_panel, terminal, terminal_tasks, wall
 from dashboard.auth import SESSION_COOKIE
 from dashboard.context import WebContext
 from dashboard.i18n import browser_script, lang_of
@@ -69,7 +69,7 @@ def install_dash(server: FastAPI, ctx: WebContext) -> Dash:
     # callbacks only for components present from the start.
     app.layout = html.Div([dcc.Location(id="url"), dcc.Store(id="stream"), html.Div(id="page")])
 
-    pages = {"/console": console, "/terminal": terminal, "/console/draws": console_draws}
+    pages = {"/console": console, "/terminal": terminal, "/console/draws": console_draws, "/analytics": analytics}
 
     @app.callback(Output("page", "children"), Output("stream", "data"),
                   Input("url", "pathname"), State("url", "search"))
@@ -102,6 +102,8 @@ def install_dash(server: FastAPI, ctx: WebContext) -> Dash:
     terminal.register(app, ctx, session_user)
     terminal_tasks.register(app, ctx, session_user)
     tasks_panel.register(app, ctx, session_user)
+    analytics.register(app, ctx, session_user)
+    stats_wall.register(app, ctx, session_user)
     # Dash sets its "set up" flag before it walks the assets folder, on the first request:
     # a page requested meanwhile (uvicorn serves in threads) got an index without the
     # /assets/ scripts, dash-leaflet found no window.gridwatch functions and the renderer

@@ -9,7 +9,7 @@ import asyncio
 
 from dash import dcc, html, set_props
 
-from dashboard import live, tasks_panel
+from dashboard import live, stats_wall, tasks_panel
 from dashboard.context import WebContext
 from dashboard.i18n import alert_subtitle, alert_text, alert_title, duration, t
 from dashboard.mapparts import city_map
@@ -91,6 +91,7 @@ def layout(ctx: WebContext, user, lang: str):
             html.Div(kpi_strip(panels["kpis"], lang), id="wall-kpis", className="gw-kpis"),
             html.Button(t("sound_short", lang), id="wall-sound", className="gw-sound", title=t("sound", lang),
                         **{"aria-pressed": "false"}),
+            stats_wall.component(lang),
         ], className="gw-kpibar"),
         city_map(ctx, "wall", extra=[tasks_panel.layer("wall")]),
         legend(ctx, lang),

@@ -1,7 +1,7 @@
 """Indexes for the supervisor's open tasks and the dispatcher's passes (sql/0006_taskui.sql).
 
 Revision ID: 0006
-Revises: 0002
+Revises: 0004
 """
 from pathlib import Path
 

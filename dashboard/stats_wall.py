@@ -1,0 +1,97 @@
+"""The wall's casework strip (issue 18): the seed's figures (inspections since 2018 and this
+year, complaints, case clues, transfers to the police, cases filed, penalty decisions, this
+year) beside today's (open tasks and overdue ones, complaints awaiting acceptance, inspections
+today). Refreshed every minute from the statistics' rollups and a few indexed counts; without
+a records database the cells say "–". A switch beside it colours the level-2 grids by their
+weak-spot score (casework.stats.weak)."""
+from __future__ import annotations
+
+from datetime import date
+
+from dash import Input, Output, State, dcc, html
+
+from casework import stats
+from dashboard.i18n import t
+
+REFRESH_MS = 60_000
+WEAK_COLOUR = "#f97316"
+TODAY_SQL = """
+SELECT (SELECT count(*) FROM tasks WHERE state NOT IN ('closed', 'rejected')) AS open_tasks,
+       (SELECT count(*) FROM tasks WHERE state NOT IN ('handled', 'verified', 'closed', 'rejected')
+                                     AND handled_at IS NULL AND deadline < now()) AS overdue_tasks,
+       (SELECT count(*) FROM complaints WHERE state = 'received') AS complaints_waiting,
+       (SELECT count(*) FROM inspections WHERE started_at >= (%(d)s::timestamp AT TIME ZONE %(tz)s)) AS inspections_today
+"""
+CELLS = ("cw_open_tasks", "cw_overdue_tasks", "cw_complaints_waiting", "cw_inspections_today",
+         "sum_since_2018", "sum_this_year", "cw_complaints_year", "cw_clues_year", "cw_police_year",
+         "cw_filed_year", "cw_penalties_year")
+
+
+def strip(values: dict | None, lang: str) -> list:
+    values = values or {}
+
+    def cell(key):
+        v = values.get(key)
+        cls = "alert" if key == "cw_overdue_tasks" and v else ""
+        return html.Div([html.Div("–" if v is None else f"{v:,}", className="v"), html.Div(t(key, lang), className="k")],
+                        className=f"gw-kpi {cls}", id=f"kpi-{key}")
+    return [cell(k) for k in CELLS]
+
+
+def figures(ctx) -> dict:
+    from casework.stats import Period
+
+    tz = ctx.settings.tz
+    today = stats.today(tz)
+    with ctx.db.connection() as conn, conn.cursor() as cur:
+        cur.execute(TODAY_SQL, {"d": today, "tz": tz})
+        now = cur.fetchone()
+        all_time = stats.summary(cur, Period(None, None), tz)
+        year = stats.summary(cur, Period(date(today.year, 1, 1), today), tz)
+    return {"cw_open_tasks": now["open_tasks"], "cw_overdue_tasks": now["overdue_tasks"],
+            "cw_complaints_waiting": now["complaints_waiting"], "cw_inspections_today": now["inspections_today"],
+            "sum_since_2018": all_time["inspections"], "sum_this_year": year["inspections"],
+            "cw_complaints_year": year["complaints"], "cw_clues_year": year["clues"],
+            "cw_police_year": year["transferred_police"], "cw_filed_year": year["cases_filed"],
+            "cw_penalties_year": year["penalty_decisions"]}
+
+
+def component(lang: str):
+    return html.Div([html.Div(strip(None, lang), id="wall-casework", className="gw-kpis gw-casework"),
+                     dcc.Checklist(id="wall-weak-layer", value=[], className="gw-weak-toggle",
+                                   options=[{"label": t("cw_weak_layer", lang), "value": "weak"}]),
+                     dcc.Interval(id="wall-casework-tick", interval=REFRESH_MS)], className="gw-casework-row")
+
+
+def weak_hideout(ctx, period=None) -> dict:
+    """The level-2 grids' weak-spot scores (the last three years against the three before) as
+    the grid layer's hideout: how far each is above the expected (score - 1, at least 0)."""
+    from casework.stats import default_weak_period, weak
+    from layers.choropleth import measure_hideout
+
+    with ctx.db.connection() as conn, conn.cursor() as cur:
+        rows = weak(cur, "grid", period or default_weak_period(stats.today(ctx.settings.tz)), top=10_000)
+    # orange: the coverage layer's red already means "no supervisor within 2 km"
+    return measure_hideout({r["key"]: round(max(0.0, r["score"] - 1.0), 3) for r in rows}, WEAK_COLOUR)
+
+
+def register(app, ctx, session_user) -> None:
+    @app.callback(Output("wall-casework", "children"), Input("wall-casework-tick", "n_intervals"),
+                  State("wall-lang", "data"))
+    def refresh(_n, lang):
+        user = session_user(ctx)
+        if user is None:
+            return strip(None, lang or "zh")
+        try:
+            return strip(figures(ctx), lang or "zh")
+        except Exception:  # noqa: BLE001 - no records database (or it is down): the cells say "–"
+            return strip(None, lang or "zh")
+
+    @app.callback(Output("wall-grid-l2", "hideout"), Input("wall-weak-layer", "value"), prevent_initial_call=True)
+    def weak_layer(value):
+        if session_user(ctx) is None or "weak" not in (value or []):
+            return {"max": 0}
+        try:
+            return weak_hideout(ctx)
+        except Exception:  # noqa: BLE001 - no records database: no choropleth
+            return {"max": 0}
