@@ -1,8 +1,8 @@
 """`/console/draws`: the double-random draws in the console. Make a draw (the same path as
 `POST /api/draws`: dashboard/draw_routes.make_draw), follow its picks to completion (each
 pick's task and inspection), publish it; the page warns as the 20-working-day publication
-limit nears (casework/draw_store.working_days_after: the State Council's calendar where
-casework/workdays.py is present, else weekdays)."""
+limit nears, counted in working days by the State Council's schedule (casework/workdays.py:
+statutory holidays and adjusted working days; provisional through a year with no schedule)."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -82,16 +82,17 @@ def detail(ctx, draw_id: str, lang: str, today=None):
     """The draw's header (counts, progress, the publication limit) and its picks."""
     tz = ZoneInfo(ctx.settings.tz)
     with ctx.db.connection() as conn:
-        d = S.get(conn, draw_id)
+        d = S.get(conn, draw_id, tz=ctx.settings.tz)
+        today = today or datetime.now(tz).date()
         with conn.cursor() as cur:
             cur.execute("SELECT uscc, name FROM entities WHERE uscc = ANY(%s)", ([p["uscc"] for p in d["picks"]],))
             names = {r["uscc"]: r["name"] for r in cur.fetchall()}
-    today = today or datetime.now(tz).date()
+            cal = S.calendar_between(cur, today, d["publish_by"])
     done = sum(1 for p in d["picks"] if p.get("result"))
     total = len(d["picks"])
     warn = None
     if d["published_at"] is None:
-        left = S.working_days_between(today, d["publish_by"])
+        left = S.working_days_between(cal, today, d["publish_by"])
         if left < 0:
             warn = t("draw_overdue", lang, date=d["publish_by"].isoformat())
         elif left <= WARN_WORKING_DAYS:
@@ -103,8 +104,9 @@ def detail(ctx, draw_id: str, lang: str, today=None):
                        picks=total, risk_picks=d["risk_picks"], pool=d["inspector_pool_size"], seed=d["seed"]),
                      className="gw-msg"),
             html.Div(t("draw_published", lang, date=d["published_at"].astimezone(tz).date().isoformat())
-                     if d["published_at"] else t("draw_publish_by", lang, date=d["publish_by"].isoformat()),
-                     className="gw-msg")]
+                     if d["published_at"] else t("draw_publish_by", lang, date=d["publish_by"].isoformat())
+                     + (t("draw_publish_provisional", lang) if d["publish_by_provisional"] else ""),
+                     className="gw-msg", id="drw-publish-by")]
     if d["published_at"]:
         head.append(html.A(t("draw_public_link", lang), href=f"/public/draws/{d['id']}", target="_blank"))
     if warn:

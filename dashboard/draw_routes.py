@@ -136,7 +136,7 @@ def make_draw(ctx, user, body) -> dict:
                               reason=req["reason"])
     notify(ctx, tasks)
     with ctx.db.connection() as conn:
-        return S.get(conn, row["id"], with_progress=False)
+        return S.get(conn, row["id"], with_progress=False, tz=ctx.settings.tz)
 
 
 def install_draw_routes(api: APIRouter, ctx) -> None:
@@ -191,7 +191,7 @@ def install_draw_routes(api: APIRouter, ctx) -> None:
         """One draw with its picks, each with its task's state and its inspection's result."""
         reader(user)
         with ctx.db.connection() as conn:
-            return fast_json(plain(S.get(conn, draw_id)))
+            return fast_json(plain(S.get(conn, draw_id, tz=ctx.settings.tz)))
 
     @api.get("/draws/{draw_id}/verify", tags=["draws"])
     def verify(user: AnyUser, draw_id: DrawId) -> dict:
@@ -229,7 +229,7 @@ def install_draw_pages(server: FastAPI, ctx) -> None:
 
         with ctx.db.connection() as conn:
             try:
-                d = S.get(conn, draw_id)
+                d = S.get(conn, draw_id, tz=ctx.settings.tz)
             except NotFound:
                 d = None
             if d is None or d["published_at"] is None:

@@ -570,6 +570,9 @@ STRINGS: dict[str, tuple[str, str]] = {
     "cw_filed_year": ("今年立案", "cases filed this year"),
     "cw_penalties_year": ("今年处罚决定", "penalty decisions this year"),
     "cw_weak_layer": ("薄弱环节分布", "weak spots on the map"),
+    # --- drawfast ---
+    "draw_publish_provisional": ("（暂定：所计日期所在年度的节假日安排尚未载入，按周一至周五计）",
+                                 " (provisional: a year counted has no holiday schedule loaded; weekdays counted)"),
 }
 
 

@@ -4,9 +4,11 @@ as the 20-working-day publication limit nears."""
 from __future__ import annotations
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
+from psycopg.rows import dict_row
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
@@ -84,9 +86,11 @@ def test_the_page_warns_as_the_publication_limit_nears(stack):
     user = stack.accounts.get("coord1")
     d = make_draw(stack.ctx, user, {"name": "期限测试", "checklist": "pharmacy",
                                     "population": {"categories": ["pharmacy"]}, "count": 3})
-    start = d["created_at"].date()
-    limit = S.working_days_after(start, 20)
-    assert S.working_days_between(start, limit) == 20
+    start = d["created_at"].astimezone(ZoneInfo(stack.settings.tz)).date()
+    limit = d["publish_by"]
+    with psycopg.connect(stack.settings.database_url, row_factory=dict_row) as conn, conn.cursor() as cur:
+        cal = S.calendar_between(cur, start, limit)
+    assert S.working_days_between(cal, start, limit) == 20
 
     def text(day):
         return str(detail(stack.ctx, d["id"], "zh", today=day))

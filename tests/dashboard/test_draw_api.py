@@ -192,3 +192,45 @@ def test_cli_verify_finds_a_changed_draw(api, web_stack):
     bad = CliRunner().invoke(app, ["draw", "verify", d["id"]], env=env)
     assert bad.exit_code == 1 and "MISMATCH" in bad.output and "picks differ" in bad.output
     assert api.get(f"/api/draws/{d['id']}/verify", headers=h(web_stack, "viewer1")).json()["match"] is False
+
+
+def test_the_publication_limit_counts_national_day_2026_and_the_adjusted_saturday(api, web_stack):
+    """Made at 01:00 on Mon 28 Sep 2026 in Beijing (Sun 27 Sep in UTC): 20 working days after
+    28 Sep, by the State Council's 2026 schedule (1-7 Oct off, Sat 10 Oct worked), end on Fri 30 Oct:
+    29, 30 Sep; 8, 9, 10 Oct; 12-16; 19-23; 26-30. Weekdays alone would say Mon 26 Oct, the UTC
+    day 29 Oct. A limit counted into a year with no schedule is provisional."""
+    from datetime import date, datetime, timezone
+
+    from casework import draw_store as S
+    from dashboard.console_draws import detail
+    from dashboard.draw_routes import parse_request, pool_of
+
+    with db(web_stack) as conn:
+        years = {r["year"] for r in conn.execute("SELECT year FROM calendar_years").fetchall()}
+        assert 2026 in years
+        req = parse_request({"name": "国庆期限测试", "checklist": "food-retail",
+                             "population": {"categories": ["food_retail"]}, "count": 3, "seed": "国庆"},
+                            set(web_stack.ctx.dataset.grids["id"]))
+        made = datetime(2026, 9, 27, 17, 0, tzinfo=timezone.utc)
+        row, _tasks = S.create(conn, name=req["name"], checklist=req["checklist"], params=req["params"],
+                               spec=req["spec"], pool=pool_of(web_stack.ctx, req["params"]), actor="user:coord1",
+                               account="coord1", seed=req["seed"], now=made)
+        with conn.cursor() as cur:
+            late = S.publish_deadline(cur, datetime(2026, 12, 20, 2, 0, tzinfo=timezone.utc), "Asia/Shanghai")
+            cal = S.calendar_between(cur, date(2026, 9, 28), date(2026, 10, 30))
+    res = api.get(f"/api/draws/{row['id']}", headers=h(web_stack, "viewer1"))
+    assert res.status_code == 200, res.text
+    got = res.json()
+    assert (got["publish_by"], got["publish_by_provisional"]) == ("2026-10-30", False)
+    assert S.working_days_between(cal, date(2026, 9, 28), date(2026, 10, 30)) == 20
+    assert S.working_days_between(cal, date(2026, 9, 30), date(2026, 10, 8)) == 1    # the holiday week counts none
+    # 20 working days after Sun 20 Dec 2026 reach into 2027: provisional unless 2027 is loaded
+    assert late[1] is (2027 not in years) and late[0] > date(2027, 1, 1)
+
+    def text(day):
+        return str(detail(web_stack.ctx, row["id"], "zh", today=day))
+
+    assert "仅剩" not in text(date(2026, 9, 30))                  # 19 working days left
+    assert "仅剩 5 个工作日" in text(date(2026, 10, 23))             # 26-30 Oct
+    assert "仅剩" not in text(date(2026, 10, 22))                  # 6 left: no warning yet
+    assert "已超过公示期限" in text(date(2026, 11, 2))
