@@ -570,6 +570,20 @@ STRINGS: dict[str, tuple[str, str]] = {
     "cw_filed_year": ("今年立案", "cases filed this year"),
     "cw_penalties_year": ("今年处罚决定", "penalty decisions this year"),
     "cw_weak_layer": ("薄弱环节分布", "weak spots on the map"),
+    # --- taskfix --- (the managers' steps on the pages: the console's tasks bar, the terminal's
+    # verify and close for the level-1 supervisor)
+    "tk_pick": ("办理", "Act on"),
+    "tk_pick_first": ("请先选择任务", "Pick a task first"),
+    "tk_verify": ("核查通过", "Verify"),
+    "tk_close": ("办结", "Close"),
+    "tk_reject": ("退回", "Reject"),
+    "tk_reject_reason": ("退回理由…", "Reason to reject…"),
+    "tk_why_outside_remit": ("不属于本部门职责", "outside our remit"),
+    "tk_why_duplicate": ("与已有任务重复（合并）", "a duplicate (merge)"),
+    "tk_why_unfounded": ("经核实不存在", "unfounded"),
+    "tk_duplicate_of": ("重复于任务编号", "duplicate of task id"),
+    "tk_stepped": ("✓ 任务 {id}：{act}", "✓ Task {id}: {act}"),
+    "tk_to_verify": ("待核查办结", "To verify and close"),
 }
 
 
