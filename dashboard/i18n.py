@@ -583,7 +583,6 @@ STRINGS: dict[str, tuple[str, str]] = {
     "tk_why_unfounded": ("经核实不存在", "unfounded"),
     "tk_duplicate_of": ("重复于任务编号", "duplicate of task id"),
     "tk_stepped": ("✓ 任务 {id}：{act}", "✓ Task {id}: {act}"),
-    "tk_to_verify": ("待核查办结", "To verify and close"),
 }
 
 
