@@ -293,7 +293,9 @@ def test_the_console_and_the_level1_terminal_verify_and_close_and_the_reporter_s
             (by_coord, "user:coord1", "verify"), (by_coord, "user:coord1", "close"),
             (by_l1, "user:l1sup", "verify"), (by_l1, "user:l1sup", "close")]
 
-        # the reporter sees both closed
+        # the reporter sees both closed (his phone's location given, as /report asks for it)
+        rep.execute_cdp_cmd("Browser.grantPermissions", {"origin": site.url, "permissions": ["geolocation"]})
+        rep.execute_cdp_cmd("Emulation.setGeolocationOverride", {"latitude": pt.y, "longitude": pt.x, "accuracy": 10})
         _login(rep, site.url, "rep1", "/report")
         for tid in ids:
             r = wait_for(lambda tid=tid: rep.find_elements(By.ID, f"rp-r-{tid}"), timeout=30, what="his report")[0]
