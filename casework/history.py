@@ -31,6 +31,10 @@ TZ = ZoneInfo("Asia/Shanghai")
 PER_YEAR = {"inspections": 18_000, "complaints": 5_600, "cases": 145, "tasks": 11_000}
 WEAK_TOWNSHIP_FAIL_FACTOR = 2.0
 RISING_CATEGORY = "prepaid"
+# Tasks still open at the history's end: only those reported within their category's deadline
+# + OPEN_GRACE of it; one in STALL_EVERY of those past their deadline is left unhandled (late).
+OPEN_GRACE = timedelta(days=3)
+STALL_EVERY = 6
 
 TASK_CATEGORIES = [  # code, name, group, hours, description, keywords
     ("unlicensed", "无照经营", "市场秩序", 72, "无证无照经营、超范围经营", "无照;无证;摊贩"),
@@ -228,9 +232,22 @@ def write(outdir: Path, ds, until: date | None = None, seed: int = SEED) -> str:
         verified = handled + timedelta(hours=float(rng.gamma(2, 6)))
         closed = verified + timedelta(hours=1)
         state, reason, seal_at = "closed", "", ""
+        # a bureau finishes its tasks: one reported longer ago than its deadline + the grace
+        # has been closed by the history's end (its steps squeezed into that span, no new draw:
+        # the rest of the history stays the same)
+        finish_by = deadline + OPEN_GRACE
+        if closed > now_local and finish_by <= now_local:
+            f = (finish_by - t) / (closed - t)
+            acc, handled, verified, closed = (t + (x - t) * f for x in (acc, handled, verified, closed))
+        # a few of the recent ones stall past their deadline: overdue by hours or days at the end
+        stalled = i % STALL_EVERY == 0 and deadline <= now_local < finish_by
         if rng.random() < 0.05:
             state, reason, closed = "rejected", ["outside_remit", "unfounded"][int(rng.integers(2))], acc
             acc = handled = verified = None
+        elif stalled:
+            state = "assigned" if acc > now_local else "in_progress"
+            acc = acc if acc <= now_local else None
+            handled = verified = closed = None
         elif closed > now_local:
             # still open: where it has got to by now
             state = ("assigned" if acc > now_local else "in_progress" if handled > now_local

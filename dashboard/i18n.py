@@ -573,6 +573,19 @@ STRINGS: dict[str, tuple[str, str]] = {
     # --- drawfast ---
     "draw_publish_provisional": ("（暂定：所计日期所在年度的节假日安排尚未载入，按周一至周五计）",
                                  " (provisional: a year counted has no holiday schedule loaded; weekdays counted)"),
+    # --- taskfix --- (the managers' steps on the pages: the console's tasks bar, the terminal's
+    # verify and close for the level-1 supervisor)
+    "tk_pick": ("办理", "Act on"),
+    "tk_pick_first": ("请先选择任务", "Pick a task first"),
+    "tk_verify": ("核查通过", "Verify"),
+    "tk_close": ("办结", "Close"),
+    "tk_reject": ("退回", "Reject"),
+    "tk_reject_reason": ("退回理由…", "Reason to reject…"),
+    "tk_why_outside_remit": ("不属于本部门职责", "outside our remit"),
+    "tk_why_duplicate": ("与已有任务重复（合并）", "a duplicate (merge)"),
+    "tk_why_unfounded": ("经核实不存在", "unfounded"),
+    "tk_duplicate_of": ("重复于任务编号", "duplicate of task id"),
+    "tk_stepped": ("✓ 任务 {id}：{act}", "✓ Task {id}: {act}"),
 }
 
 

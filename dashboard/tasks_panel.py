@@ -1,6 +1,8 @@
 """Open tasks on the console and the wall (CONTRACT.md section 8): a map layer (overdue ones
 flashing, drawn by gridwatch_tasks.js) and a panel, overdue first and counted in its heading,
-filterable by category and grid; on the console a coordinator (or admin) reassigns a task.
+filterable by category and grid; on the console a coordinator (or admin) picks a task and takes
+a manager's step on it: reassign, verify, close, reject (outside remit, unfounded, or merged as a
+duplicate of another task).
 The data come from casework/task_store.py with the caller's visibility, every few seconds."""
 from __future__ import annotations
 
@@ -22,6 +24,10 @@ log = logging.getLogger(__name__)
 REFRESH_MS = 5000
 PANEL_MAX = 200
 REASSIGN_ROLES = ("coordinator", "admin")
+# the states a manager acts on from the console, and the steps each allows (casework/tasks.py)
+STEPS_OF = {state: tuple(a for a in ("reassign", "verify", "close", "reject") if state in T.TRANSITIONS[a].sources)
+            for state in T.STATES}
+PICKABLE = tuple(s for s, steps in STEPS_OF.items() if steps)
 
 
 def configured(ctx) -> bool:
@@ -57,6 +63,7 @@ def compact(ctx, task: dict, now: datetime) -> dict:
     return {"id": task["id"], "state": task["state"], "category": task["category"],
             "category_name": names.get(task["category"], task["category"]),
             "description": task.get("description") or "", "address": task.get("address") or "",
+            "feedback": task.get("feedback") or "",
             "lat": task["lat"], "lon": task["lon"], "grid": task.get("grid"), "level1": task.get("level1"),
             "grid_name": ctx.grid_names.get(task.get("grid") or "", task.get("grid") or ""),
             "assignee": task.get("assignee"), "assignee_name": assignee.name if assignee else "",
@@ -121,6 +128,14 @@ def section(ctx, user, lang: str, prefix: str, tag=html.Section):
             dcc.Dropdown(id="con-tasks-pick", placeholder=t("tk_tasks", lang)),
             dcc.Dropdown(id="con-tasks-to", placeholder=t("tk_reassign_to", lang)),
             html.Button(t("tk_reassign", lang), id="con-tasks-reassign", className="secondary"),
+            html.Div([
+                html.Button(t("tk_verify", lang), id="con-tasks-verify", className="secondary"),
+                html.Button(t("tk_close", lang), id="con-tasks-close", className="secondary"),
+                dcc.Dropdown(id="con-tasks-reason", placeholder=t("tk_reject_reason", lang),
+                             options=[{"label": t(f"tk_why_{r}", lang), "value": r} for r in T.REJECT_REASONS]),
+                dcc.Input(id="con-tasks-dup", type="text", placeholder=t("tk_duplicate_of", lang), debounce=False),
+                html.Button(t("tk_reject", lang), id="con-tasks-reject", className="secondary"),
+            ], className="gw-tasks-steps"),
             html.Div(id="con-tasks-msg", className="gw-msg"),
         ], className="gw-tasks-reassign"))
     parts.append(html.Div(id=f"{prefix}-tasks-list", className="gw-list gw-tasks-list"))
@@ -139,10 +154,18 @@ def items(tasks: list[dict], lang: str, can_reassign: bool):
             html.Div(f"{x['category_name']} · {x['id']}", className="t"),
             html.Div(line, className="s"),
             html.Div((x["address"] or x["description"])[:80], className="s"),
-            html.Button(t("tk_reassign", lang), id={"type": "con-task-pick", "id": x["id"]}, className="secondary")
-            if can_reassign and x["state"] in ("reported", "assigned") else None,
+            html.Button(t("tk_pick", lang), id={"type": "con-task-pick", "id": x["id"]}, className="secondary")
+            if can_reassign and x["state"] in PICKABLE else None,
         ], className=cls, id=f"task-{x['id']}", **{"data-overdue": "1" if x["overdue"] else "0"}))
     return out
+
+
+def likely_duplicate(ctx, task: dict) -> str | None:
+    """The earlier open task this one may repeat (the report's own duplicate rule: same category,
+    within 100 m, reported in the 24 h before it), for a merge as `duplicate_of`."""
+    with ctx.db.connection() as conn, conn.cursor() as cur:
+        found = S.find_duplicate(cur, task["category"], task["lat"], task["lon"], task["reported_at"])
+    return found if found and found != task["id"] else None
 
 
 def candidates(ctx, task: dict) -> list[dict]:
@@ -182,52 +205,83 @@ def register(app, ctx, session_user) -> None:
         if user is None or user.role not in REASSIGN_ROLES:
             return no_update
         return [{"label": f"{x['id']} · {x['category_name']} · {x['grid_name']}", "value": x["id"]}
-                for x in open_tasks(ctx, user) if x["state"] in ("reported", "assigned")]
+                for x in open_tasks(ctx, user) if x["state"] in PICKABLE]
 
     @app.callback(Output("con-tasks-pick", "value"), Input({"type": "con-task-pick", "id": ALL}, "n_clicks"),
                   prevent_initial_call=True)
     def picked(clicks):
         return dctx.triggered_id["id"] if dctx.triggered_id and any(clicks) else no_update
 
-    @app.callback(Output("con-tasks-to", "options"), Output("con-tasks-to", "value"), Input("con-tasks-pick", "value"),
-                  prevent_initial_call=True)
-    def to_options(task_id):
+    step_buttons = ("reassign", "verify", "close", "reject")
+
+    @app.callback(Output("con-tasks-to", "options"), Output("con-tasks-to", "value"), Output("con-tasks-dup", "value"),
+                  *[Output(f"con-tasks-{a}", "disabled") for a in step_buttons],
+                  Input("con-tasks-pick", "value"), Input("con-tasks-msg", "children"))
+    def to_options(task_id, _msg):
+        # only the steps the picked task's state allows are offered; a likely duplicate is proposed
+        none = ([], None, "", *[True] * len(step_buttons))
         user = session_user(ctx)
         if not task_id or user is None:
-            return [], None
+            return none
         try:
             with ctx.db.connection() as conn:
                 task = S.get(conn, task_id, viewer_of(ctx, user))
         except AlertsError:
-            return [], None
-        return candidates(ctx, task), None
+            return none
+        allowed = STEPS_OF.get(task["state"], ())
+        disabled = [a not in allowed for a in step_buttons]
+        if dctx.triggered_id == "con-tasks-msg" and "reassign" in allowed:
+            return (no_update, no_update, no_update, *disabled)     # after a step: what is being chosen stays
+        return (candidates(ctx, task) if "reassign" in allowed else [], None,
+                (likely_duplicate(ctx, task) or "") if "reject" in allowed else "", *disabled)
 
     @app.callback(Output("con-tasks-msg", "children"), Output("con-tasks-tick", "n_intervals"),
-                  Input("con-tasks-reassign", "n_clicks"), State("con-tasks-pick", "value"),
-                  State("con-tasks-to", "value"), State("con-tasks-lang", "data"), State("con-tasks-tick", "n_intervals"),
+                  *[Input(f"con-tasks-{a}", "n_clicks") for a in step_buttons], State("con-tasks-pick", "value"),
+                  State("con-tasks-to", "value"), State("con-tasks-reason", "value"), State("con-tasks-dup", "value"),
+                  State("con-tasks-lang", "data"), State("con-tasks-tick", "n_intervals"),
                   prevent_initial_call=True)
-    def reassign(_n, task_id, person, lang, n):
+    def step(_r, _v, _c, _j, task_id, person, reason, dup, lang, n):
         user = session_user(ctx)
+        action = (dctx.triggered_id or "").removeprefix("con-tasks-")
+        if action not in step_buttons:
+            return no_update, no_update
         if user is None or user.role not in REASSIGN_ROLES:
             return "✗ " + t("err_forbidden", lang), no_update
-        if not task_id or not person:
-            return "✗ " + t("tk_reassign_to", lang), no_update
-        return reassign_task(ctx, user, task_id, person, lang), (n or 0) + 1
+        if not task_id:
+            return "✗ " + t("tk_pick_first", lang), no_update
+        if action == "reassign":
+            if not person:
+                return "✗ " + t("tk_reassign_to", lang), no_update
+            return reassign_task(ctx, user, task_id, person, lang), (n or 0) + 1
+        if action == "reject" and not reason:
+            return "✗ " + t("tk_reject_reason", lang), no_update
+        fields = {"reason": reason, "duplicate_of": (dup or "").strip() or None} if action == "reject" else {}
+        return act_task(ctx, user, task_id, action, lang, **fields), (n or 0) + 1
 
 
-def reassign_task(ctx, user, task_id: str, person: str, lang: str) -> str:
-    """The console's reassign: the same step as POST /api/tasks/{id}/reassign (audit, the new
-    assignee's downlink, the not-accepted alert cleared)."""
+def act_task(ctx, user, task_id: str, action: str, lang: str, **fields) -> str:
+    """A manager's step from the console, the same as POST /api/tasks/{id}/{action} (audit in the
+    step's transaction, the assignee's downlink when it hands the task on, the answered alert
+    cleared); returns the line the page shows."""
     from casework.task_escalation import clear_answered
     from dashboard.task_routes import level1_supervisor_of, notify_assignee
 
     try:
         with ctx.db.connection() as conn:
-            task = S.act(conn, task_id, "reassign", viewer_of(ctx, user), level1_supervisor=lambda row: level1_supervisor_of(ctx, row),
-                         assignee=person)
+            task = S.act(conn, task_id, action, viewer_of(ctx, user),
+                         level1_supervisor=lambda row: level1_supervisor_of(ctx, row), **fields)
     except AlertsError as exc:
         return error_text(exc, lang)
-    notify_assignee(ctx, task, category_names(ctx).get(task["category"], task["category"]))
-    clear_answered(ctx.alerts, task_id, "reassign", f"user:{user.name}")
-    p = ctx.registry.person(person)
-    return t("tk_reassigned", lang, id=task_id, who=p.name if p else person)
+    if action in T.ASSIGNING:
+        notify_assignee(ctx, task, category_names(ctx).get(task["category"], task["category"]))
+    clear_answered(ctx.alerts, task_id, action, f"user:{user.name}")
+    if action == "reassign":
+        p = ctx.registry.person(fields["assignee"])
+        return t("tk_reassigned", lang, id=task_id, who=p.name if p else fields["assignee"])
+    return t("tk_stepped", lang, id=task_id, act=t(f"tk_act_{action}", lang))
+
+
+def reassign_task(ctx, user, task_id: str, person: str, lang: str) -> str:
+    """The console's reassign: the same step as POST /api/tasks/{id}/reassign (audit, the new
+    assignee's downlink, the not-accepted alert cleared)."""
+    return act_task(ctx, user, task_id, "reassign", lang, assignee=person)

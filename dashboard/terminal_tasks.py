@@ -1,6 +1,7 @@
 """`/terminal`'s "my tasks" (我的任务): the open tasks assigned to the supervisor, each with its
 deadline counting down and the next step's button (accept, start, handle with a note and
-photos). The list is data in a store (term-tasks-data), drawn by gridwatch_tasks.js: it needs
+photos); for a level-1 supervisor also the handled tasks of his township, to verify and then
+close (casework/tasks.py: verify and close are a manager's steps). The list is data in a store (term-tasks-data), drawn by gridwatch_tasks.js: it needs
 a file input Dash has not, and the steps go to the REST API (POST /api/tasks/{id}/{action},
 photos to /api/tasks/{id}/media) as any other client's would. The terminal's live stream
 pushes the list again when it changes, so a task just assigned appears by itself."""
@@ -17,12 +18,31 @@ from dashboard.tasks_panel import configured, open_tasks
 log = logging.getLogger(__name__)
 
 MINE = ("assigned", "accepted", "in_progress")
+TO_VERIFY = ("handled", "verified")
 
 
 def my_tasks(ctx, user) -> list[dict]:
+    """His open tasks to work on, then (a level-1 supervisor) his township's tasks to verify or close."""
     if user is None or not user.person:
         return []
-    return [x for x in open_tasks(ctx, user, assignee=user.person) if x["state"] in MINE]
+    mine = [x for x in open_tasks(ctx, user, assignee=user.person) if x["state"] in MINE]
+    return mine + to_verify(ctx, user)
+
+
+def to_verify(ctx, user) -> list[dict]:
+    """The handled and verified tasks of the townships whose level-1 supervisor he is."""
+    from dashboard.task_routes import level1_supervisor_of
+
+    p = ctx.registry.person(user.person) if user.role == "supervisor" and user.person else None
+    if p is None or p.role != "l1_supervisor":
+        return []
+    level = dict(zip(ctx.dataset.grids["id"], ctx.dataset.grids["level"]))
+    out = []
+    for g in p.grids:
+        if level.get(g) == 1:
+            out += [x for x in open_tasks(ctx, user, grid=g) if x["state"] in TO_VERIFY and x["level1"] == g
+                    and level1_supervisor_of(ctx, x) == user.person]
+    return out
 
 
 def section(ctx, user, lang: str):

@@ -1,11 +1,13 @@
 // Tasks on the Dash pages (CONTRACT.md section 8): the console's and wall's task markers (DOM
 // icons, so an overdue one can flash on the canvas-rendered map), the deadlines counting down,
 // and the terminal's "my tasks" cards with their steps (accept, start, handle with a note and
-// photos) sent to the REST API. The words come from /static/i18n.js (dashboard/i18n.py).
+// photos; a level-1 supervisor's verify and close of his township's handled tasks) sent to the
+// REST API. The words come from /static/i18n.js (dashboard/i18n.py).
 window.gridwatchTasks = (function () {
   "use strict";
   const I = () => window.gridwatchI18n;
-  const NEXT = {assigned: "accept", accepted: "start", in_progress: "handle"};
+  const NEXT = {assigned: "accept", accepted: "start", in_progress: "handle", handled: "verify", verified: "close"};
+  const CHECKING = new Set(["handled", "verified"]);     // the level-1 supervisor's to verify, close
   const drafts = {};          // task id -> the note being typed (kept across re-renders)
   const uploaded = {};        // task id -> photos uploaded
   let shown = "";
@@ -56,6 +58,9 @@ window.gridwatchTasks = (function () {
     const t = I().t;
     const next = NEXT[x.state];
     const l = left(x.deadline);
+    // a handled task's deadline is met or missed already: no countdown on it
+    const countdown = CHECKING.has(x.state) ? "" : `<span class="gw-task-countdown${l.over ? " gw-over" : ""}" data-deadline="${esc(x.deadline)}">${esc(l.text)}</span>`;
+    const feedback = CHECKING.has(x.state) && x.feedback ? `<div class="gw-msg gw-task-feedback">${esc(x.feedback)}</div>` : "";
     let act = "";
     if (next === "handle") {
       act = `<textarea class="gw-task-note" data-id="${esc(x.id)}" rows="2" placeholder="${esc(t("tk_note"))}">${esc(drafts[x.id] || "")}</textarea>
@@ -68,8 +73,8 @@ window.gridwatchTasks = (function () {
     }
     return `<div class="gw-order gw-task${x.overdue ? " gw-task-overdue" : ""}" id="term-task-${esc(x.id)}" data-state="${esc(x.state)}">
       <div><b>${esc(x.category_name)}</b> · <span class="gw-msg">${esc(t("tk_state_" + x.state))}</span>
-        <span class="gw-task-countdown${l.over ? " gw-over" : ""}" data-deadline="${esc(x.deadline)}">${esc(l.text)}</span></div>
-      <div>${esc(x.description)}</div>
+        ${countdown}</div>
+      <div>${esc(x.description)}</div>${feedback}
       <div class="gw-msg">${esc(x.id)} · ${esc(x.grid_name)}${x.address ? " · " + esc(x.address) : ""}</div>
       <a href="geo:${x.lat},${x.lon}">${esc(t("map_link"))}</a>
       ${act}

@@ -212,3 +212,99 @@ def test_console_and_wall_show_open_tasks_overdue_first_and_the_console_reassign
     finally:
         con.quit()
         wall.quit()
+
+
+def test_the_console_and_the_level1_terminal_verify_and_close_and_the_reporter_sees_it_closed(site, tmp_path):
+    """Two handled reports of rep1: a coordinator verifies and closes one from the console's
+    tasks bar, the township's level-1 supervisor the other from his terminal's my tasks; the
+    reporter's /report shows both 已办结."""
+    import requests
+
+    from tests.dashboard.test_api import h
+
+    ctx, acc = site.ctx, site.accounts
+    me = acc.get("sup1").person
+    gid = next(g for g in ctx.registry.person(me).grids
+               if (ctx.registry.responsible(g)["l2_supervisor"] or type("", (), {"id": None})).id == me)
+    pt = ctx.dataset.grids.set_index("id").loc[gid, "geometry"].representative_point()
+    l1 = ctx.registry.responsible(gid)["l1_supervisor"]
+    if acc.get("l1sup") is None:
+        acc.add("l1sup", "supervisor", "pw-l1sup", person=l1.id)
+    ids = []
+    for code in ("false_ad", "other"):
+        res = requests.post(f"{site.url}/api/open311/v2/requests.json", headers=h(site, "rep1"), timeout=30, json={
+            "service_code": code, "lat": pt.y, "long": pt.x, "description": f"核查测试 {code}"})
+        assert res.status_code == 201, res.text
+        tid = res.json()[0]["service_request_id"]
+        for act, body in (("accept", {}), ("start", {}), ("handle", {"note": f"已处置 {code}"})):
+            r = requests.post(f"{site.url}/api/tasks/{tid}/{act}", headers=h(site, "sup1"), json=body, timeout=30)
+            assert r.status_code == 200, r.text
+        ids.append(tid)
+    by_coord, by_l1 = ids
+
+    con = _desktop(tmp_path, "con")
+    sup = _phone(tmp_path, "l1")
+    rep = _phone(tmp_path, "rep")
+    try:
+        _login(con, site.url, "coord1", "/console")
+        wait_for(lambda: con.find_elements(By.ID, "con-tasks-list"), what="the console's tasks panel")
+        con.execute_script("window.dash_clientside.set_props('con-tasks-grid', {value: arguments[0]})", gid)
+        wait_for(lambda: con.find_elements(By.ID, f"task-{by_coord}"), what="the handled task in the panel")
+        # nothing picked: no step offered
+        assert not con.find_element(By.ID, "con-tasks-verify").is_enabled()
+
+        def pick():
+            b = con.find_element(By.CSS_SELECTOR, f"#task-{by_coord} button")
+            con.execute_script("arguments[0].scrollIntoView({block: 'center'})", b)
+            b.click()
+            time.sleep(0.5)
+            return by_coord in con.find_element(By.ID, "con-tasks-pick").text
+        wait_for(pick, what="the task picked")
+        verify, close = con.find_element(By.ID, "con-tasks-verify"), con.find_element(By.ID, "con-tasks-close")
+        wait_for(verify.is_enabled, what="verify offered for a handled task")
+        assert not close.is_enabled() and not con.find_element(By.ID, "con-tasks-reassign").is_enabled()
+        verify.click()
+        wait_for(lambda: f"任务 {by_coord}：核查" in con.find_element(By.ID, "con-tasks-msg").text, what="verified")
+        wait_for(close.is_enabled, what="close offered once verified")
+        assert not verify.is_enabled()
+        close.click()
+        wait_for(lambda: f"任务 {by_coord}：办结" in con.find_element(By.ID, "con-tasks-msg").text, what="closed")
+        wait_for(lambda: not con.find_elements(By.ID, f"task-{by_coord}"), what="the closed task leaving the panel")
+        con.save_screenshot(str(tmp_path / "console-closed.png"))
+
+        # the level-1 supervisor's terminal: the other handled task of his township, verify then close
+        _login(sup, site.url, "l1sup", "/terminal")
+        card = wait_for(lambda: sup.find_elements(By.ID, f"term-task-{by_l1}"), timeout=20,
+                        what="the handled task on the level-1 terminal")[0]
+        assert card.get_attribute("data-state") == "handled" and "已处置 other" in card.text
+        for act, state in (("verify", "verified"), ("close", None)):
+            sup.find_element(By.CSS_SELECTOR, f"#term-task-{by_l1} .gw-task-act[data-act={act}]").click()
+            if state:
+                wait_for(lambda: sup.find_element(By.ID, f"term-task-{by_l1}").get_attribute("data-state") == state,
+                         what=f"the task {state} on the terminal")
+        wait_for(lambda: not sup.find_elements(By.ID, f"term-task-{by_l1}"), what="the closed task leaving his list")
+
+        with ctx.db.connection() as conn:
+            rows = {r["id"]: r for r in conn.execute("SELECT id, state FROM tasks WHERE id = ANY(%s)", (ids,)).fetchall()}
+            steps = conn.execute("SELECT record_id, actor, action FROM audit WHERE record_type = 'task' "
+                                 "AND record_id = ANY(%s) AND action IN ('verify', 'close') ORDER BY id", (ids,)).fetchall()
+        assert {k: r["state"] for k, r in rows.items()} == {by_coord: "closed", by_l1: "closed"}
+        assert [(s["record_id"], s["actor"], s["action"]) for s in steps] == [
+            (by_coord, "user:coord1", "verify"), (by_coord, "user:coord1", "close"),
+            (by_l1, "user:l1sup", "verify"), (by_l1, "user:l1sup", "close")]
+
+        # the reporter sees both closed (his phone's location given, as /report asks for it)
+        rep.execute_cdp_cmd("Browser.grantPermissions", {"origin": site.url, "permissions": ["geolocation"]})
+        rep.execute_cdp_cmd("Emulation.setGeolocationOverride", {"latitude": pt.y, "longitude": pt.x, "accuracy": 10})
+        _login(rep, site.url, "rep1", "/report")
+        for tid in ids:
+            r = wait_for(lambda tid=tid: rep.find_elements(By.ID, f"rp-r-{tid}"), timeout=30, what="his report")[0]
+            wait_for(lambda tid=tid: rep.find_element(By.ID, f"rp-r-{tid}").get_attribute("data-state") == "closed",
+                     timeout=30, what="closed on the reporter's page")
+            assert "已办结" in rep.find_element(By.CSS_SELECTOR, f"#rp-r-{tid} .rp-state").text
+        rep.save_screenshot(str(tmp_path / "report-closed.png"))
+        assert console_errors(con) == [] and console_errors(sup) == [] and console_errors(rep) == []
+    finally:
+        con.quit()
+        sup.quit()
+        rep.quit()

@@ -126,3 +126,65 @@ def test_a_supervisor_back_on_duty_receives_his_task_though_his_session_was_lost
         if phone is not None:
             phone.disconnect()
             phone.loop_stop()
+
+
+def _handled(api, stack, place, **extra):  # noqa: F811
+    """A report at sup1's point (by a coordinator: staff are not rate-limited, the module's
+    reporters are), accepted, started and handled by sup1 through the API."""
+    tid = report(api, stack, place, who="coord1", **extra).json()[0]["service_request_id"]
+    for act, body in (("accept", {}), ("start", {}), ("handle", {"note": "已责令下架"})):
+        res = api.post(f"/api/tasks/{tid}/{act}", json=body, headers=h(stack, "sup1"))
+        assert res.status_code == 200, res.text
+    return tid
+
+
+def test_the_console_verifies_closes_and_rejects_as_a_manager(api, web_stack, place):  # noqa: F811
+    ctx, acc = web_stack.ctx, web_stack.accounts
+    coord = acc.get("coord1")
+    tid = _handled(api, web_stack, place, service_code="price", description="价格不明")
+    # a second report at the same place: the panel proposes the earlier open one nearby
+    dup = report(api, web_stack, place, who="coord1", service_code="price",
+                 description="同一处价格不明").json()[0]["service_request_id"]
+    with ctx.db.connection() as conn:
+        row = conn.execute("SELECT * FROM tasks WHERE id = %s", (dup,)).fetchone()
+        first = conn.execute("SELECT id FROM tasks WHERE category = 'price' AND id <> %s AND state NOT IN "
+                             "('closed', 'rejected') AND reported_at > %s - interval '24 hours' ORDER BY reported_at",
+                             (dup, row["reported_at"])).fetchall()
+    proposed = tasks_panel.likely_duplicate(ctx, row)          # the panel proposes the earlier one nearby
+    assert proposed in [x["id"] for x in first] and proposed != dup
+    # the picked task's state decides the steps offered
+    assert tasks_panel.STEPS_OF["handled"] == ("verify",) and tasks_panel.STEPS_OF["verified"] == ("close",)
+    assert set(tasks_panel.STEPS_OF["assigned"]) == {"reassign", "reject"}
+    assert "✗" in tasks_panel.act_task(ctx, acc.get("viewer1"), tid, "verify", "zh")       # a viewer may not
+    assert "✗" in tasks_panel.act_task(ctx, coord, tid, "close", "zh")                    # close only after verify
+    assert tasks_panel.act_task(ctx, coord, tid, "verify", "zh") == f"✓ 任务 {tid}：核查"
+    assert tasks_panel.act_task(ctx, coord, tid, "close", "zh") == f"✓ 任务 {tid}：办结"
+    got = api.get(f"/api/tasks/{tid}", headers=h(web_stack, "coord1")).json()
+    assert got["state"] == "closed"
+    assert [(x["action"], x["actor"]) for x in got["history"]][-2:] == [("verify", "user:coord1"), ("close", "user:coord1")]
+    # merged as a duplicate: reject names the task it repeats, or is refused
+    assert "✗" in tasks_panel.act_task(ctx, coord, dup, "reject", "zh", reason="duplicate", duplicate_of=None)
+    assert "✗" in tasks_panel.act_task(ctx, coord, dup, "reject", "zh", reason="duplicate", duplicate_of="H-NONE")
+    with ctx.db.connection() as conn:
+        assert conn.execute("SELECT state FROM tasks WHERE id = %s", (dup,)).fetchone()["state"] == "assigned"
+    assert tasks_panel.act_task(ctx, coord, dup, "reject", "zh", reason="duplicate", duplicate_of=tid).startswith("✓")
+    got = api.get(f"/api/tasks/{dup}", headers=h(web_stack, "coord1")).json()
+    assert (got["state"], got["reason"], got["duplicate_of"]) == ("rejected", "duplicate", tid)
+
+
+def test_the_level1_supervisor_verifies_and_closes_his_townships_handled_tasks(api, web_stack, place):  # noqa: F811
+    ctx, acc = web_stack.ctx, web_stack.accounts
+    tid = _handled(api, web_stack, place, service_code="false_ad", description="夸大宣传")
+    l1 = acc.get("l1sup")
+    card = next(x for x in terminal_tasks.my_tasks(ctx, l1) if x["id"] == tid)
+    assert card["state"] == "handled" and card["feedback"] == "已责令下架" and card["level1"] in place.l1.grids
+    # not in the level-2 supervisor's list once handled; nobody else's township's
+    assert tid not in [x["id"] for x in terminal_tasks.my_tasks(ctx, acc.get("sup1"))]
+    assert terminal_tasks.to_verify(ctx, acc.get("sup1")) == []
+    # the terminal's buttons post to the API: verify, then close
+    for act, state in (("verify", "verified"), ("close", "closed")):
+        res = api.post(f"/api/tasks/{tid}/{act}", json={}, headers=h(web_stack, "l1sup"))
+        assert res.status_code == 200 and res.json()["state"] == state, res.text
+        if state == "verified":
+            assert next(x for x in terminal_tasks.my_tasks(ctx, l1) if x["id"] == tid)["state"] == "verified"
+    assert tid not in [x["id"] for x in terminal_tasks.my_tasks(ctx, l1)]
