@@ -18,7 +18,7 @@ MEASURE = {"supervisors": PRESENCE["live"], "orders": ACCENT, "alerts": STATUS["
 # The wall's casework layers (dashboard/wall_casework.py): today's inspections by result, and
 # open complaints by respondent (sized by their count).
 INSPECTION = {"pass": "#10b981", "fail": "#e11d48", "rectify": "#eab308", "open": "#94a3b8"}
-COMPLAINT = "#0ea5e9"
+COMPLAINT = "#f472b6"  # pink, a rounded square: apart from the accent-blue task marks
 
 
 def browser_tables() -> dict:

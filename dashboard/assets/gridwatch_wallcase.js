@@ -6,19 +6,20 @@ window.gridwatchWallcase = (function () {
   "use strict";
   const TABLES = window.gridwatchTables || {};
   const RESULT = TABLES.inspection || {};
-  const COMPLAINT = TABLES.complaint || "#0ea5e9";
+  const COMPLAINT = TABLES.complaint;
   const I = () => window.gridwatchI18n;
 
   function esc(s) {
     return String(s == null ? "" : s).replace(/[&<>"']/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]));
   }
 
-  function resultColour(r) { return RESULT[r] || RESULT.open || "#94a3b8"; }
+  function resultColour(r) { return RESULT[r] || RESULT.open; }
 
   function inspectionMarker(feature, latlng) {
     const p = feature.properties || {};
     const r = RESULT[p.result] ? p.result : "open";
-    return L.marker(latlng, {keyboard: false, icon: L.divIcon({
+    // above the complaints' and tasks' marks: an inspection at a complained-of shop stays visible
+    return L.marker(latlng, {keyboard: false, zIndexOffset: 1000, icon: L.divIcon({
       className: "gw-insp-mark", iconSize: [14, 14],
       html: `<span class="gw-insp-dot" data-result="${esc(r)}" data-id="${esc(p.id)}" style="background:${resultColour(r)}"></span>`})});
   }
@@ -44,10 +45,12 @@ window.gridwatchWallcase = (function () {
   // rows appended to the wall's legend by gridwatch.js renderLegend
   function legendHtml() {
     const t = I().t;
-    const dot = (c, label, cls) => `<div class="gw-lg ${cls}"><svg width="30" height="22" viewBox="0 0 30 22">` +
-      `<circle cx="15" cy="11" r="6" fill="${c}" stroke="#fff" stroke-width="1.5"/></svg><span>${esc(label)}</span></div>`;
-    return ["pass", "fail", "rectify", "open"].map((r) => dot(resultColour(r), t("lg_wc_" + r), "gw-lg-insp")).join("") +
-      dot(COMPLAINT, t("lg_wc_complaints"), "gw-lg-cmp");
+    const row = (shape, label, cls) => `<div class="gw-lg ${cls}"><svg width="30" height="22" viewBox="0 0 30 22">` +
+      `${shape}</svg><span>${esc(label)}</span></div>`;
+    const dot = (c) => `<circle cx="15" cy="11" r="6" fill="${c}" stroke="#fff" stroke-width="1.5"/>`;
+    const badge = `<rect x="8" y="4" width="14" height="14" rx="3" fill="${COMPLAINT}" stroke="#fff" stroke-width="1.5"/>`;
+    return ["pass", "fail", "rectify", "open"].map((r) => row(dot(resultColour(r)), t("lg_wc_" + r), "gw-lg-insp")).join("") +
+      row(badge, t("lg_wc_complaints"), "gw-lg-cmp");
   }
 
   return {inspectionMarker, inspectionTooltip, complaintMarker, complaintTooltip, legendHtml, resultColour};

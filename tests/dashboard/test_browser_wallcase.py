@@ -127,7 +127,7 @@ def _dots(driver):
             for el in driver.find_elements(By.CSS_SELECTOR, ".gw-insp-dot")}
 
 
-def test_wall_casework_layers(site, records, chrome):
+def test_wall_casework_layers(site, records, chrome, tmp_path):
     _login(chrome, site.url, "coord1", "/")
     wait_for(lambda: chrome.find_elements(By.CSS_SELECTOR, ".leaflet-control-layers-overlays label"),
              timeout=60, what="the layers control")
@@ -168,6 +168,7 @@ def test_wall_casework_layers(site, records, chrome):
              what="complaint_overdue in the ticker")
     assert "complaint_overdue" not in chrome.find_element(By.ID, "wall-alerts").text
 
+    chrome.save_screenshot(str(tmp_path / "wall-casework.png"))
     # switched off: the markers go
     _toggle(chrome, "今日检查")
     _toggle(chrome, "未办结投诉")
@@ -210,7 +211,7 @@ def test_console_casework_viewer_masked(site, records, chrome):
     assert console_errors(chrome) == []
 
 
-def test_console_casework_coordinator(site, records, chrome):
+def test_console_casework_coordinator(site, records, chrome, tmp_path):
     _login(chrome, site.url, "coord1", "/console")
     wait_for(lambda: chrome.find_elements(By.ID, "con-search"), timeout=60, what="the console")
     box = _casework_of(chrome, records.a["uscc"])
@@ -219,8 +220,22 @@ def test_console_casework_coordinator(site, records, chrome):
     row = chrome.find_element(By.ID, f"con-cc-cmp-{records.complaints[1]}")
     link = row.find_element(By.TAG_NAME, "a")
     assert link.text == "去办理" and link.get_attribute("href").endswith("/console/complaints")
+    chrome.execute_script("arguments[0].scrollIntoView()", box)
+    chrome.save_screenshot(str(tmp_path / "console-casework.png"))
     # reassign: the tasks panel's picker set to this task
     chrome.find_element(By.CSS_SELECTOR, f"#con-cc-task-{records.task} button:nth-of-type(2)").click()
     wait_for(lambda: records.task in chrome.find_element(By.ID, "con-tasks-pick").text, timeout=30,
              what="the task picked for reassignment")
+    # the grid's casework (a grid searched, as a map click picks one): today's inspections of its
+    # three entities are its newest, A's complaints and the task among its rows
+    grid = records.a["grid"]
+    box = chrome.find_element(By.ID, "con-search")
+    box.clear()
+    box.send_keys(grid + "\n")
+    wait_for(lambda: chrome.find_elements(By.CSS_SELECTOR, f"#con-cc-scope[data-kind='grid'][data-key='{grid}']"),
+             timeout=60, what="the grid's casework")
+    for iid, result in records.inspections.items():
+        assert chrome.find_element(By.ID, f"con-cc-insp-{iid}").get_attribute("data-result") == result
+    assert chrome.find_elements(By.ID, f"con-cc-task-{records.task}")
+    assert chrome.find_elements(By.ID, f"con-cc-cmp-{records.complaints[0]}")
     assert console_errors(chrome) == []
