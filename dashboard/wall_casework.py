@@ -29,18 +29,24 @@ SELECT i.id, i.result, i.kind, i.uscc, i.inspectors, i.grid, i.level1, e.name,
    AND i.started_at < ((%(d)s::timestamp + interval '1 day') AT TIME ZONE %(tz)s)
  ORDER BY i.started_at DESC, i.id LIMIT %(n)s
 """
-# Counted per respondent: a registered one by its credit code, an unregistered one by name and
-# address. No complainant column is read.
+# Counted per respondent: a registered one by its credit code (at the entity's point), an
+# unregistered one by name and address (at its complaints' point). The open complaints are
+# grouped first, then each group looked up in entities by its key (OFFSET 0 keeps that a
+# lookup: a hash join would read all entities). No complainant
+# column is read.
 OPEN_COMPLAINTS = """
-SELECT c.respondent_uscc AS uscc, max(coalesce(e.name, c.respondent_name, '')) AS name,
-       avg(coalesce(e.lat, c.lat)) AS lat, avg(coalesce(e.lon, c.lon)) AS lon,
-       count(*) AS n, count(*) FILTER (WHERE c.state = 'received') AS waiting
-  FROM complaints c LEFT JOIN entities e ON e.uscc = c.respondent_uscc
- WHERE c.state = ANY(%(open)s)
- GROUP BY c.respondent_uscc, CASE WHEN c.respondent_uscc IS NULL
-                                  THEN coalesce(c.respondent_name, '') || '|' || coalesce(c.respondent_address, '') END
-HAVING avg(coalesce(e.lat, c.lat)) IS NOT NULL
- ORDER BY n DESC LIMIT %(n)s
+WITH g AS (
+  SELECT respondent_uscc, max(respondent_name) AS name, avg(lat) AS lat, avg(lon) AS lon,
+         count(*) AS n, count(*) FILTER (WHERE state = 'received') AS waiting
+    FROM complaints
+   WHERE state = ANY(%(open)s)
+   GROUP BY respondent_uscc, CASE WHEN respondent_uscc IS NULL
+                                  THEN coalesce(respondent_name, '') || '|' || coalesce(respondent_address, '') END)
+SELECT g.respondent_uscc AS uscc, coalesce(e.name, g.name, '') AS name, coalesce(e.lat, g.lat) AS lat,
+       coalesce(e.lon, g.lon) AS lon, g.n, g.waiting
+  FROM g LEFT JOIN LATERAL (SELECT name, lat, lon FROM entities WHERE uscc = g.respondent_uscc OFFSET 0) e ON TRUE
+ WHERE coalesce(e.lat, g.lat) IS NOT NULL
+ ORDER BY g.n DESC, uscc LIMIT %(n)s
 """
 
 
