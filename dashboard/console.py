@@ -12,7 +12,7 @@ import dash_leaflet as dl
 from dash import ALL, Input, Output, State, ctx as dctx, dcc, html, no_update
 
 from alerts.errors import AlertsError
-from dashboard import live, tasks_panel
+from dashboard import console_casework, live, tasks_panel
 from dashboard.context import WebContext
 from dashboard.i18n import (alert_subtitle, alert_title, code, distance, error_text, note_text,
                             person_with_role, pick_reason, t)
@@ -68,6 +68,7 @@ def layout(ctx: WebContext, user, lang: str):
                 ], className="gw-issue-bar"),
             ]),
             html.Section(id="con-info"),
+            console_casework.section(ctx, lang),
             html.Section([html.H3(t("orders", lang)), html.Div(id="con-order-msg", className="gw-msg"),
                           html.Div(console_orders(panels["orders"], lang, user), id="con-order-list")]),
             tasks_panel.section(ctx, user, lang, "con"),

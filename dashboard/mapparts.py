@@ -90,9 +90,10 @@ def live_layers(prefix: str) -> list:
     ]
 
 
-def city_map(ctx: WebContext, prefix: str, extra: list | None = None, entities: bool = False, **kwargs) -> dl.Map:
+def city_map(ctx: WebContext, prefix: str, extra: list | None = None, entities: bool = False,
+             overlays: list | None = None, **kwargs) -> dl.Map:
     """The city map; `entities` turns the market-entity layer on at first (it can always be
-    toggled in the layers control)."""
+    toggled in the layers control); `overlays`: more dl.Overlay entries for that control."""
     b = ctx.cached("bounds", lambda: bounds_to_map(bounds(ctx.dataset.grids), ctx.settings.tile_datum))
     # dash-leaflet tracks the viewport against `center`, so it must be set beside `bounds`.
     return dl.Map(
@@ -101,7 +102,7 @@ def city_map(ctx: WebContext, prefix: str, extra: list | None = None, entities: 
         preferCanvas=True, zoomSnap=0.25, attributionControl=bool(ctx.settings.tile_url or ctx.settings.tile_dir),
         children=base_layers(ctx) + [dl.LayersControl([density_layer(prefix, entities), coverage_layer(ctx, prefix)]
                                                       + grid_layers(ctx, prefix) + [labels_layer(ctx, prefix)]
-                                                      + live_layers(prefix),
+                                                      + live_layers(prefix) + (overlays or []),
                                                       position="topright")] + (extra or []),
         **kwargs,
     )

@@ -9,7 +9,8 @@ from dash import Dash, Input, Output, State, dcc, html
 from fastapi import FastAPI
 from fastapi.responses import Response
 
-from dashboard import analytics, console, console_draws, mapparts, stats_wall, tasks_panel, terminal, terminal_tasks, wall
+from dashboard import (analytics, console, console_casework, console_draws, mapparts, stats_wall, tasks_panel, terminal,
+                       terminal_tasks, wall, wall_casework)
 from dashboard.auth import SESSION_COOKIE
 from dashboard.context import WebContext
 from dashboard.i18n import browser_script, lang_of
@@ -104,6 +105,8 @@ def install_dash(server: FastAPI, ctx: WebContext) -> Dash:
     tasks_panel.register(app, ctx, session_user)
     analytics.register(app, ctx, session_user)
     stats_wall.register(app, ctx, session_user)
+    wall_casework.register(app, ctx, session_user)
+    console_casework.register(app, ctx, session_user)
     # Dash sets its "set up" flag before it walks the assets folder, on the first request:
     # a page requested meanwhile (uvicorn serves in threads) got an index without the
     # /assets/ scripts, dash-leaflet found no window.gridwatch functions and the renderer

@@ -9,7 +9,7 @@ import asyncio
 
 from dash import dcc, html, set_props
 
-from dashboard import live, stats_wall, tasks_panel
+from dashboard import live, stats_wall, tasks_panel, wall_casework
 from dashboard.context import WebContext
 from dashboard.i18n import alert_subtitle, alert_text, alert_title, duration, t
 from dashboard.mapparts import city_map
@@ -93,7 +93,7 @@ def layout(ctx: WebContext, user, lang: str):
                         **{"aria-pressed": "false"}),
             stats_wall.component(lang),
         ], className="gw-kpibar"),
-        city_map(ctx, "wall", extra=[tasks_panel.layer("wall")]),
+        city_map(ctx, "wall", extra=[tasks_panel.layer("wall")], overlays=wall_casework.overlays("wall")),
         legend(ctx, lang),
         html.Div([
             html.H2(t("alerts", lang)), html.Div(alert_items(panels["alerts"], lang), id="wall-alerts", className="gw-list"),

@@ -15,12 +15,16 @@ ACCENT = "#38bdf8"   # level-1 outlines, orders, links and buttons
 ENTITY = "#c084fc"   # market entities: points and density
 # The grid layer's measures (layers/choropleth.py): one colour per measure.
 MEASURE = {"supervisors": PRESENCE["live"], "orders": ACCENT, "alerts": STATUS["sos"], "entities": STATUS["busy"]}
+# The wall's casework layers (dashboard/wall_casework.py): today's inspections by result, and
+# open complaints by respondent (sized by their count).
+INSPECTION = {"pass": "#10b981", "fail": "#e11d48", "rectify": "#eab308", "open": "#94a3b8"}
+COMPLAINT = "#f472b6"  # pink, a rounded square: apart from the accent-blue task marks
 
 
 def browser_tables() -> dict:
     """The tables the page's scripts read (window.gridwatchTables)."""
     return {"presence": PRESENCE, "status": STATUS, "accent": ACCENT, "entity": ENTITY,
-            "engaged": sorted(ENGAGED)}
+            "engaged": sorted(ENGAGED), "inspection": INSPECTION, "complaint": COMPLAINT}
 
 
 def css_vars() -> str:

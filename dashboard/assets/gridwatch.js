@@ -534,7 +534,8 @@ window.gridwatch = (function () {
       ["line", gridStyle({properties: {level: 2}}, {hideout: {}}), T.t("lg_level2")],
     ];
     el.innerHTML = rows.map(([k, st, text]) =>
-      `<div class="gw-lg" data-key="${k}">${swatch(k, st)}<span>${text}</span></div>`).join("");
+      `<div class="gw-lg" data-key="${k}">${swatch(k, st)}<span>${text}</span></div>`).join("") +
+      (window.gridwatchWallcase ? window.gridwatchWallcase.legendHtml() : "");
     return true;
   }
 
