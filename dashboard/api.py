@@ -15,6 +15,7 @@ from dashboard.complaint_routes import install_complaint_routes
 from dashboard.draw_routes import install_draw_pages, install_draw_routes
 from dashboard.report import install_report_routes
 from dashboard.stats_routes import install_stats_routes
+from dashboard.mapparts import install_static_layer_routes
 from dashboard.auth import User
 from dashboard.deps import Lat, Lon, current_user
 from dashboard.context import WebContext
@@ -88,6 +89,7 @@ def install_api(server: FastAPI, ctx: WebContext) -> None:
     install_draw_pages(server, ctx)
     install_report_routes(api, ctx)
     install_stats_routes(api, ctx)
+    install_static_layer_routes(server, ctx)
     install_ingest_routes(api, ctx)
 
     @api.api_route("/{path:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH"],

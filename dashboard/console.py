@@ -212,7 +212,7 @@ async def stream(ctx: WebContext, user, lang: str, alive=lambda: True) -> None:
         if kind == "delta":
             continue  # deltas reach the map by /api/live/deltas, outside Dash
         if kind == "coverage":
-            page.set("con-coverage", payload, lambda p: {"hideout": p})
+            page.set("con-coverage", payload, lambda p: {"data": p["fc"]})
         else:
             page.set("con-kpis", payload["kpis"], lambda k: {"children": kpi_strip(k, lang)})
             page.set("con-order-list", payload["orders"], lambda o: {"children": console_orders(o, lang, user)})

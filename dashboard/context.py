@@ -52,6 +52,12 @@ class WebContext:
         self._watch = VersionWatch(self.r, self.DATASET_CHECK_S, current_version(self.r))
         return fetch_dataset(self.r)
 
+    @property
+    def dataset_version(self) -> str | None:
+        """The version the dataset in use was read from."""
+        self.dataset  # noqa: B018 - read it (and its version) first
+        return self._watch.version
+
     @cached_property
     def index(self):
         from geodata.index import GridIndex

@@ -28,6 +28,7 @@ DELTA_FLUSH_S = 0.05     # coalescing window for device deltas
 PANEL_EVERY_S = 1.0      # panels refresh at least this often (countdowns, ages)
 SWEEP_EVERY_S = 5.0      # presence changes by the clock alone (live -> stale -> offline)
 COVERAGE_EVERY_S = 10.0  # live coverage and the day's median time to ack, off the request path
+LINGER_S = 120.0         # the hub keeps following this long after its last page closed
 QUEUE_MAX = 64           # per page; a page that falls this far behind loses its oldest pushes
 _CLOSING = ("closing", None)  # put in every follower's queue when the web process stops
 
@@ -53,14 +54,16 @@ def supervisors_snapshot(ctx, devices=None) -> dict:
 
 
 def coverage(ctx, states: list[dict] | None = None) -> dict:
-    """The coverage layer's hideout: each not fully covered cell's bucket, and the uncovered %."""
-    from layers.coverage import hideout, nearest_distance_m
+    """The coverage layer's data (the thin and the uncovered cells, each merged into one outline,
+    in the map's datum) and the uncovered %."""
+    from layers.coverage import nearest_distance_m, regions
 
     states = device_states(ctx) if states is None else states
     on = [s for s in states if s["lat"] is not None and s["fresh"] == "live"
           and s["status"] == "on_duty" and s["role"] in SUPERVISOR_ROLES]
     dist = nearest_distance_m(ctx.coverage_grid, [s["lat"] for s in on], [s["lon"] for s in on])
-    return hideout(ctx.coverage_grid, dist)
+    out = regions(ctx.coverage_grid, dist)
+    return {"fc": ctx.to_map(out["fc"]), "pct": out["pct"]}
 
 
 def median_ack_today(ctx, now: float | None = None) -> float | None:
@@ -92,6 +95,11 @@ def panels(ctx, now: float | None = None, uncovered_pct: float | None = None,
 
 
 def orders_layer(ctx) -> dict:
+    """The open orders with their recipients' lines; from the hub's recent panels when it has
+    them (they hold it, a second old at most), else with every device read here."""
+    recent = ctx.hub.recent_panels()
+    if recent is not None:
+        return recent["orders_layer"]
     states = ctx.store.devices()
     positions = {s.device: (s.lat, s.lon) for s in states if s.lat is not None}
     return ctx.to_map(orders_geojson(ctx.orders.list("open"), positions))
@@ -113,6 +121,7 @@ class LiveHub:
         self.last_panels: tuple[float, dict] | None = None  # (monotonic time, panels)
         self.closing = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._left = 0.0  # monotonic time the last follower left
 
     def close(self) -> None:
         """The web process is stopping: end every follower (server-sent event streams, the
@@ -153,6 +162,8 @@ class LiveHub:
             q.put_nowait(("coverage", self.coverage))  # a new page needn't wait for the next round
         self.queues.add(q)
         if self.task is None or self.task.done():
+            # what the hub knew when it last stopped may be old: the snapshot reads Redis again
+            self.synced = False
             self.task = asyncio.get_running_loop().create_task(self._run())
         try:
             if snapshot:
@@ -173,10 +184,17 @@ class LiveHub:
                 yield item
         finally:
             self.queues.discard(q)
+            self._left = time.monotonic()
+
+    def _wanted(self) -> bool:
+        """A page follows, or one left within LINGER_S: a wall reloaded (or the next shift's
+        display switched on) then finds every state, the panels and the coverage current
+        instead of reading 10k devices while it waits."""
+        return not self.closing and (bool(self.queues) or time.monotonic() - self._left < LINGER_S)
 
     async def _run(self) -> None:
         backoff = Backoff()
-        while self.queues:
+        while self._wanted():
             try:
                 await self._follow()
             except asyncio.CancelledError:
@@ -193,7 +211,7 @@ class LiveHub:
         changed: set[str] = set()
         dirty, last_panel, last_sweep, last_cover = True, 0.0, 0.0, 0.0
         try:
-            while self.queues:
+            while self._wanted():
                 msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=DELTA_FLUSH_S)
                 while msg is not None:
                     channel = msg["channel"].decode()

@@ -38,16 +38,47 @@ def base_layers(ctx: WebContext) -> list:
     return [dl.TileLayer(url=url, attribution=s.tile_attribution, maxZoom=19)]
 
 
+# The grid outlines and names do not change until the next `gridwatch load`: the map fetches
+# them by URL (the dataset's version in it, so a browser may keep them) instead of carrying
+# ~650 kB of coordinates in every page's layout through Dash's JSON encoder and React's props.
+STATIC_ROUTE = "/maplayers/{name}.geojson"
+STATIC_LAYERS = {
+    "grids-l2": lambda ctx: grids_geojson(ctx.dataset.grids, level=2),
+    "grids-l1": lambda ctx: grids_geojson(ctx.dataset.grids, level=1),
+    "grid-labels": lambda ctx: labels_geojson(ctx.dataset.grids),
+}
+
+
+def static_layer(ctx: WebContext, name: str) -> dict:
+    """One of STATIC_LAYERS in the map's datum (KeyError for another name)."""
+    build = STATIC_LAYERS[name]
+    return ctx.cached(name, lambda: ctx.to_map(build(ctx)))
+
+
+def static_url(ctx: WebContext, name: str) -> str:
+    return STATIC_ROUTE.format(name=name) + f"?v={ctx.dataset_version}"
+
+
+def install_static_layer_routes(server, ctx: WebContext) -> None:
+    import orjson
+    from fastapi.responses import JSONResponse, Response
+
+    @server.get(STATIC_ROUTE, include_in_schema=False)
+    def static_geojson(name: str) -> Response:
+        if name not in STATIC_LAYERS:
+            return JSONResponse({"error": "not_found", "detail": f"no map layer {name!r}"}, status_code=404)
+        body = ctx.cached(f"{name}.bytes", lambda: orjson.dumps(static_layer(ctx, name)))
+        # behind the login: the browser may keep it (the URL changes with the dataset), shared caches not
+        return Response(body, media_type="application/geo+json", headers={"Cache-Control": "private, max-age=86400"})
+
+
 def grid_layers(ctx: WebContext, prefix: str) -> list:
-    grids = ctx.dataset.grids
     return [
-        dl.Overlay(dl.GeoJSON(id=f"{prefix}-grid-l2",
-                              data=ctx.cached("grids-l2", lambda: ctx.to_map(grids_geojson(grids, level=2))),
+        dl.Overlay(dl.GeoJSON(id=f"{prefix}-grid-l2", url=static_url(ctx, "grids-l2"),
                               style=fn("gridStyle"), hideout={"max": 0},
                               zoomToBoundsOnClick=False),
                    name="二级网格 level-2 grids", checked=True),
-        dl.Overlay(dl.GeoJSON(id=f"{prefix}-grid-l1",
-                              data=ctx.cached("grids-l1", lambda: ctx.to_map(grids_geojson(grids, level=1))),
+        dl.Overlay(dl.GeoJSON(id=f"{prefix}-grid-l1", url=static_url(ctx, "grids-l1"),
                               style=fn("gridStyle"), hideout={"max": 0}, interactive=False),
                    name="一级网格 level-1 grids", checked=True),
     ]
@@ -56,26 +87,29 @@ def grid_layers(ctx: WebContext, prefix: str) -> list:
 def labels_layer(ctx: WebContext, prefix: str):
     """Grid names; each appears from its own zoom (min_zoom), which the browser compares with
     the map's zoom through the layer's hideout."""
-    data = ctx.cached("grid-labels", lambda: ctx.to_map(labels_geojson(ctx.dataset.grids)))
-    return dl.Overlay(dl.GeoJSON(id=f"{prefix}-labels", data=data, pointToLayer=mapfn("gridLabel"),
+    return dl.Overlay(dl.GeoJSON(id=f"{prefix}-labels", url=static_url(ctx, "grid-labels"), pointToLayer=mapfn("gridLabel"),
                                  filter=mapfn("labelFilter"), hideout={"zoom": None}, interactive=False),
                       name="网格名称 grid names", checked=True)
 
 
+DENSITY = "市场主体 market entities"
+
+
 def density_layer(prefix: str, checked: bool):
-    """Market entities: H3 density hexagons by zoom, the entities themselves when close."""
+    """Market entities: H3 density hexagons by zoom, the entities themselves when close;
+    fetched only while the layer is switched on (the wall has it off: nothing to build)."""
     return dl.Overlay(dl.GeoJSON(id=f"{prefix}-density", data=EMPTY, style=mapfn("densityStyle"),
                                  pointToLayer=mapfn("entityPoint"), onEachFeature=mapfn("densityFeature"),
                                  hideout={"max": 0}),
-                      name="市场主体 market entities", checked=checked)
+                      name=DENSITY, checked=checked)
 
 
 def coverage_layer(ctx: WebContext, prefix: str):
-    from layers.coverage import cells_geojson
-
-    data = ctx.cached("coverage-cells", lambda: ctx.to_map(cells_geojson(ctx.coverage_grid)))
-    return dl.Overlay(dl.GeoJSON(id=f"{prefix}-coverage", data=data, style=fn("coverageStyle"),
-                                 hideout={"b": {}}, interactive=False),
+    """Live coverage: the outlines of the thin and the uncovered cells, as the live hub last
+    computed them (a page's stream then pushes each new computation as the layer's data)."""
+    cov = ctx.hub.coverage
+    return dl.Overlay(dl.GeoJSON(id=f"{prefix}-coverage", data=cov["fc"] if cov else EMPTY, style=fn("coverageStyle"),
+                                 interactive=False),
                       name="实时覆盖 live coverage", checked=True)
 
 
@@ -95,15 +129,17 @@ def city_map(ctx: WebContext, prefix: str, extra: list | None = None, entities: 
     """The city map; `entities` turns the market-entity layer on at first (it can always be
     toggled in the layers control); `overlays`: more dl.Overlay entries for that control."""
     b = ctx.cached("bounds", lambda: bounds_to_map(bounds(ctx.dataset.grids), ctx.settings.tile_datum))
+    layers = ([density_layer(prefix, entities), coverage_layer(ctx, prefix)] + grid_layers(ctx, prefix)
+              + [labels_layer(ctx, prefix)] + live_layers(prefix) + (overlays or []))
     # dash-leaflet tracks the viewport against `center`, so it must be set beside `bounds`.
     return dl.Map(
         id=f"{prefix}-map", className="gw-map", bounds=b, zoom=10, viewport={"bounds": b},
         center=[(b[0][0] + b[1][0]) / 2, (b[0][1] + b[1][1]) / 2],
         preferCanvas=True, zoomSnap=0.25, attributionControl=bool(ctx.settings.tile_url or ctx.settings.tile_dir),
-        children=base_layers(ctx) + [dl.LayersControl([density_layer(prefix, entities), coverage_layer(ctx, prefix)]
-                                                      + grid_layers(ctx, prefix) + [labels_layer(ctx, prefix)]
-                                                      + live_layers(prefix) + (overlays or []),
-                                                      position="topright")] + (extra or []),
+        # `overlays`: the names of the overlays switched on (dash-leaflet keeps it current)
+        children=base_layers(ctx) + [dl.LayersControl(layers, id=f"{prefix}-layers", position="topright",
+                                                      overlays=[o.name for o in layers if o.checked])]
+                 + (extra or []),
         **kwargs,
     )
 
@@ -146,6 +182,8 @@ def register(app, ctx: WebContext) -> None:
 
         @app.callback(Output(f"{prefix}-density", "data"), Output(f"{prefix}-density", "hideout"),
                       Input(f"{prefix}-map", "zoom"), Input(f"{prefix}-map", "bounds"),
-                      State(f"{prefix}-density", "hideout"))
-        def density(zoom, map_bounds, shown):
+                      Input(f"{prefix}-layers", "overlays"), State(f"{prefix}-density", "hideout"))
+        def density(zoom, map_bounds, shown_layers, shown):
+            if DENSITY not in (shown_layers or []):
+                return no_update, no_update
             return density_view(ctx, zoom, map_bounds, shown)

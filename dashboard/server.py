@@ -5,6 +5,7 @@ Dash pages (Dash 4 on its FastAPI backend, live updates over its WebSocket callb
 """
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import html
 from urllib.parse import quote
@@ -169,6 +170,12 @@ def create_server(settings: Settings, ctx: WebContext | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(_app):
         yield
+        hub = ctx.__dict__.get("hub")  # the live hub, if a page ever followed: it may linger
+        if hub is not None:
+            hub.close()
+            if hub.task is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(hub.task, 2.0)
         ctx.close()
 
     server = FastAPI(title="gridwatch", version="0.1.0", openapi_url="/api/openapi.json",

@@ -113,7 +113,7 @@ async def stream(ctx: WebContext, user, lang: str, alive=lambda: True) -> None:
         if kind == "delta":
             continue  # deltas reach the map by /api/live/deltas, outside Dash
         if kind == "coverage":
-            page.set("wall-coverage", payload, lambda p: {"hideout": p})
+            page.set("wall-coverage", payload, lambda p: {"data": p["fc"]})
         else:  # the panels, about once a second, or at once on an order/alert change
             page.set("wall-banner", banner(payload, lang), lambda b: {"children": b[0], "className": b[1]})
             page.set("wall-kpis", payload["kpis"], lambda k: {"children": kpi_strip(k, lang)})

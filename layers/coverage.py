@@ -13,8 +13,8 @@ from scipy.spatial import cKDTree
 
 from geodata.geo import EARTH_RADIUS_M
 
-# Resolution 8 (~0.74 km², ~460 m edges): ~4,800 cells over Yingtan, fine enough for 1-2 km
-# response rings, small enough to restyle on the wall without resending geometry.
+# Resolution 8 (~0.74 km², ~460 m edges): ~5,600 cells over Yingtan, fine enough for 1-2 km
+# response rings, merged into two outlines (thin, uncovered) for the map.
 COVERAGE_RES = 8
 BUCKETS_M = (1000.0, 2000.0)  # covered (<1 km), thin (1-2 km), uncovered (>= 2 km)
 
@@ -61,18 +61,22 @@ def uncovered_pct(grid: CellGrid, dist: np.ndarray, threshold_m: float = BUCKETS
     return 0.0 if total == 0 else float(100 * grid.area_km2[dist >= threshold_m].sum() / total)
 
 
-def cells_geojson(grid: CellGrid) -> dict:
-    """The cells' outlines, sent once; their colours change through the layer's hideout."""
-    feats = []
-    for c in grid.cells:
-        ring = [[lng, lat] for lat, lng in h3.cell_to_boundary(c)]
-        ring.append(ring[0])
-        feats.append({"type": "Feature", "properties": {"id": c},
-                      "geometry": {"type": "Polygon", "coordinates": [[[round(x, 5), round(y, 5)] for x, y in ring]]}})
-    return {"type": "FeatureCollection", "features": feats}
+def _rounded(coords, ndigits: int = 5):
+    if coords and isinstance(coords[0], (int, float)):
+        return [round(coords[0], ndigits), round(coords[1], ndigits)]
+    return [_rounded(c, ndigits) for c in coords]
 
 
-def hideout(grid: CellGrid, dist: np.ndarray) -> dict:
-    """What the browser needs to restyle: the bucket of every cell not fully covered."""
+def regions(grid: CellGrid, dist: np.ndarray) -> dict:
+    """What the map draws: the thin (bucket 1) and uncovered (bucket 2) cells merged into one
+    outline each (h3's `cells_to_geo`: a few polygons with holes instead of one polygon per
+    cell, so the wall builds two map layers, not 5,000), and the uncovered share of the area."""
     b = buckets(dist)
-    return {"b": {c: int(k) for c, k in zip(grid.cells, b) if k}, "pct": round(uncovered_pct(grid, dist), 2)}
+    feats = []
+    for k in (1, 2):
+        cells = [c for c, x in zip(grid.cells, b) if x == k]
+        if cells:
+            geo = h3.cells_to_geo(cells, tight=False)
+            feats.append({"type": "Feature", "properties": {"bucket": k},
+                          "geometry": {"type": geo["type"], "coordinates": _rounded(geo["coordinates"])}})
+    return {"fc": {"type": "FeatureCollection", "features": feats}, "pct": round(uncovered_pct(grid, dist), 2)}

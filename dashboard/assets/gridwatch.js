@@ -468,9 +468,10 @@ window.gridwatch = (function () {
     };
   }
 
-  // Coverage cells: transparent when a supervisor is within 1 km, amber to 2 km, red beyond.
-  function coverageStyle(feature, context) {
-    const b = ((context && context.hideout && context.hideout.b) || {})[feature.properties.id] || 0;
+  // Coverage: amber where the nearest supervisor is 1-2 km away, red beyond (bucket 1, 2; the
+  // covered cells are not drawn).
+  function coverageStyle(feature) {
+    const b = feature.properties.bucket || 0;
     return {stroke: false, fillColor: b === 2 ? STATUS_RING.sos : COLORS.stale, fillOpacity: b === 0 ? 0 : (b === 2 ? 0.16 : 0.1)};
   }
 
@@ -516,7 +517,7 @@ window.gridwatch = (function () {
     const T = window.gridwatchI18n;
     if (!T) return false;
     const stale = el.dataset.stale, offline = el.dataset.offline;
-    const cov = (b) => coverageStyle({properties: {id: "c"}}, {hideout: {b: {c: b}}});
+    const cov = (b) => coverageStyle({properties: {bucket: b}});
     const rows = [
       ["circle", markerStyle({status: "on_duty", fresh: "live"}), T.t("lg_live")],
       ["circle", markerStyle({status: "on_duty", fresh: "stale"}), T.t("lg_stale", {stale})],

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from dashboard import live
 from dashboard.context import WebContext
-from dashboard.mapparts import city_map, click_point, density_view
+from dashboard.mapparts import STATIC_LAYERS, city_map, click_point, density_view, static_layer, static_url
 from tests.dashboard.conftest import report
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"tile-%d-%d-%d"
@@ -81,6 +81,33 @@ def test_missing_or_impossible_tiles_are_json_404_and_anonymous_is_401(tile_clie
     assert anon.status_code == 401 and "error" in anon.json()
 
 
+def test_the_grid_layers_are_fetched_by_url_with_the_dataset_version_behind_the_login(tile_client, web_stack):
+    ctx = tile_client.app.state.ctx
+    auth = {"Authorization": f"Bearer {web_stack.tokens['viewer1']}"}
+    layers = {c.id: c for c in walk(city_map(ctx, "wall")) if type(c).__name__ == "GeoJSON"}
+    for cid, name in (("wall-grid-l2", "grids-l2"), ("wall-grid-l1", "grids-l1"), ("wall-labels", "grid-labels")):
+        assert layers[cid].url == static_url(ctx, name) and ctx.dataset_version in layers[cid].url
+        assert getattr(layers[cid], "data", None) is None  # not in the page's layout
+        res = tile_client.get(layers[cid].url, headers=auth)
+        assert res.status_code == 200 and res.headers["content-type"] == "application/geo+json"
+        assert "private" in res.headers["cache-control"]
+        fc = res.json()
+        assert fc == static_layer(ctx, name) and fc["features"], name
+    levels = {f["properties"]["level"] for f in tile_client.get(static_url(ctx, "grids-l2"), headers=auth).json()["features"]}
+    assert levels == {2}
+    missing = tile_client.get("/maplayers/people.geojson", headers=auth)
+    assert missing.status_code == 404 and "error" in missing.json()
+    assert tile_client.get(static_url(ctx, "grids-l1"), follow_redirects=False).status_code in (303, 401)
+
+
+def walk(component):
+    yield component
+    kids = getattr(component, "children", None)
+    for k in (kids if isinstance(kids, list) else [kids] if kids is not None else []):
+        if hasattr(k, "_prop_names"):
+            yield from walk(k)
+
+
 def test_the_page_tile_layer_points_at_the_local_route(web_stack, tmp_path):
     make_dir(tmp_path, TILES)
     ctx = WebContext.build(web_stack.settings.model_copy(update={"tile_dir": str(tmp_path)}))
@@ -137,14 +164,14 @@ def test_gcj02_shifts_everything_the_map_is_sent(web_stack, gcj):
         "trail": lambda c: live.trail_geojson(c, dev, now - 600, now + 1),
         "density hexagons": lambda c: density_view(c, 10, None)[0],
         "density points": lambda c: density_view(c, 17, [[28.2, 117.0], [28.3, 117.1]])[0],
+        "coverage outlines": lambda c: live.coverage(c)["fc"],
     }
     for what, build in sent.items():
         a, b = first_coords(build(wgs)), first_coords(build(gcj))
         assert shifted(a, b), what
     # The static layers, as the page is built.
-    for layer in ("grid-l1", "grid-l2", "labels", "coverage"):
-        a = first_coords(find(city_map(wgs, "wall"), f"wall-{layer}").data)
-        b = first_coords(find(city_map(gcj, "wall"), f"wall-{layer}").data)
+    for layer in STATIC_LAYERS:
+        a, b = first_coords(static_layer(wgs, layer)), first_coords(static_layer(gcj, layer))
         assert shifted(a, b), layer
     ba, bb = city_map(wgs, "wall").bounds, city_map(gcj, "wall").bounds
     assert shifted(tuple(ba[0]), tuple(bb[0]))

@@ -5,7 +5,9 @@ import numpy as np
 import geopandas as gpd
 from shapely.geometry import box
 
-from layers.coverage import buckets, cells_geojson, hideout, jurisdiction_cells, nearest_distance_m, uncovered_pct
+from shapely.geometry import Point, shape
+
+from layers.coverage import buckets, jurisdiction_cells, nearest_distance_m, regions, uncovered_pct
 
 
 def small_city():
@@ -32,18 +34,26 @@ def test_no_supervisor_leaves_everything_uncovered_and_one_in_the_middle_covers_
     one = nearest_distance_m(grid, [28.225], [117.05])
     pct = uncovered_pct(grid, one)
     assert 0 < pct < 100
-    h = hideout(grid, one)
-    assert h["pct"] == round(pct, 2) and all(v in (1, 2) for v in h["b"].values())
-    # The cell holding the supervisor is covered, so it is not listed.
-    assert h3.latlng_to_cell(28.225, 117.05, 8) not in h["b"]
+    r = regions(grid, one)
+    assert r["pct"] == round(pct, 2)
+    outline = {f["properties"]["bucket"]: shape(f["geometry"]) for f in r["fc"]["features"]}
+    # The cell holding the supervisor is covered, so neither outline holds it; every cell
+    # centre lies in the outline of its bucket and in no other.
+    assert not any(o.contains(Point(117.05, 28.225)) for o in outline.values())
+    b = buckets(one)
+    for i in range(0, len(grid.cells), 5):
+        p = Point(grid.lon[i], grid.lat[i])
+        assert [k for k, o in outline.items() if o.contains(p)] == ([b[i]] if b[i] else [])
 
 
 def test_buckets_edges():
     assert list(buckets(np.array([0, 999, 1000, 1999, 2000, np.inf]))) == [0, 0, 1, 1, 2, 2]
 
 
-def test_cells_geojson_closed_rings():
+def test_regions_are_few_closed_outlines_whatever_the_number_of_cells():
     grid = jurisdiction_cells(small_city())
-    fc = cells_geojson(grid)
-    ring = fc["features"][0]["geometry"]["coordinates"][0]
-    assert ring[0] == ring[-1] and len(fc["features"]) == len(grid.cells)
+    fc = regions(grid, nearest_distance_m(grid, [], []))["fc"]
+    assert len(fc["features"]) == 1 and fc["features"][0]["properties"]["bucket"] == 2
+    polys = fc["features"][0]["geometry"]["coordinates"]
+    assert len(polys) < len(grid.cells) / 10
+    assert all(ring[0] == ring[-1] for poly in polys for ring in poly)
