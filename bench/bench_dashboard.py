@@ -9,9 +9,11 @@ synthetic `sim-*` ones (1,000 in all) at 1 Hz over MQTT, and a probe device whos
 are published from here with the wall-clock time. Two phases in one run: the 1,000 reporting
 terminals alone, then with 9,000 more live devices written through the live store (the
 ingest's own write path), so the wall holds 10k live markers. The floor in the same run: the
-probe's publish -> its live delta on Redis pub/sub (what the web process waits for).
+probe's publish -> its live delta on Redis pub/sub (what the web process waits for). The wall
+has its casework too: a private PostgreSQL with the demo's whole history feeds the casework
+strip and layers (issue 18: first load <= 3 s at 10k with them on, three loads in a row).
 
-`python -m bench dashboard` or `python -m bench.bench_dashboard [--seconds S] [--extra N]`.
+`python -m bench dashboard` or `python -m bench.bench_dashboard [--seconds S] [--extra N] [--loads 3] [--no-records]`.
 The stack (`Stack`) and the browser helpers are shared with `bench/screenshots.py`.
 """
 from __future__ import annotations
@@ -46,9 +48,10 @@ class Stack:
     `gridwatch web` as subprocesses. A context manager; logs go under `work/logs`."""
 
     def __init__(self, work: Path, *, synthetic: bool = False, dispatcher: bool = True,
-                 ack_timeout_s: float = 120.0):
+                 ack_timeout_s: float = 120.0, records: bool = False):
         self.work, self.synthetic, self.with_dispatcher = work, synthetic, dispatcher
         self.ack_timeout_s = ack_timeout_s
+        self.records = records  # a private PostgreSQL with the demo's history (the casework layers)
         self.procs: dict[str, subprocess.Popen] = {}
         self.servers: list = []
 
@@ -97,6 +100,8 @@ class Stack:
                     "GRIDWATCH_ACK_TIMEOUT_S": str(self.ack_timeout_s)}
         if self.synthetic:
             self.env["GRIDWATCH_SYNTHETIC_DEVICES"] = "1"
+        if self.records:
+            self.env["GRIDWATCH_DATABASE_URL"] = self._records(data)
         logs = self.work / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         for cmd in ("ingest", "web") + (("dispatcher",) if self.with_dispatcher else ()):
@@ -104,6 +109,26 @@ class Stack:
                                                stdout=open(logs / f"{cmd}.log", "wb"), stderr=subprocess.STDOUT)
         self._wait_web()
         self._wait_ingest()
+
+    def _records(self, data: Path) -> str:
+        """A private PostgreSQL (fsync on) with the demo register and its whole history, as
+        `make demo` has it: the wall's casework strip and layers then show real numbers."""
+        from casework import records, schema
+        from geodata.dataset import load_dataset
+        from gridwatch.db import connect
+        from gridwatch.services import PostgresServer
+
+        if os.geteuid() == 0:
+            os.chmod(self.work, 0o755)  # PostgreSQL runs as `postgres`, which must reach its directory
+        pg = PostgresServer(workdir=self.work / "pg").start()
+        self.servers.append(pg)
+        schema.upgrade(pg.url)
+        t = time.perf_counter()
+        with connect(pg.url) as c:
+            counts = records.load_dataset_records(c, load_dataset(data), data)
+        print(f"  records: demo history loaded in {time.perf_counter() - t:.0f} s ({counts.get('inspections')} "
+              f"inspections, {counts.get('tasks')} tasks, {counts.get('complaints')} complaints)", flush=True)
+        return pg.url
 
     def _wait_web(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
@@ -498,7 +523,7 @@ def report(name: str, m: dict, load: dict, rss: int) -> list[str]:
         f"  frame carrying a redraw: p50 {pct(m['frame_ms'], 50):.0f} / p95 {pct(m['frame_ms'], 95):.0f} ms",
         f"  long tasks (>= 50 ms): {len(lt)} in the window, p50 {pct(lt, 50):.0f} ms, max {max(lt, default=0):.0f} ms; "
         f"busy {sum(lt) / 1000 / m['window_s'] * 100:.0f}% of the time",
-        f"  first load (cache emptied, navigation -> all markers drawn): {load['load_s']:.2f} s (goal <= 3 s); "
+        f"  first load (cache emptied, navigation -> all markers drawn; the slowest if several): {load['load_s']:.2f} s (goal <= 3 s); "
         f"snapshot of {load['snapshot_features']} applied at {load['snapshot_at_s']:.2f} s "
         f"(parse + apply {load['snapshot_ms']:.0f} ms, first full draw {load['first_draw_ms']:.0f} ms)",
         f"  web process peak RSS: {rss / 2**20:.0f} MB (goal <= 600 MB)",
@@ -510,12 +535,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--terminals", type=int, default=1000, help="reporting terminals at 1 Hz (registered + sim-*)")
     ap.add_argument("--extra", type=int, default=9000, help="further live devices in phase 2 (10k in all)")
     ap.add_argument("--seconds", type=float, default=40.0, help="probe reports per phase, about one a second")
+    ap.add_argument("--loads", type=int, default=3, help="first loads in a row at 10k (the goal holds for each)")
+    ap.add_argument("--no-records", action="store_true", help="no PostgreSQL: the wall without its casework")
     args = ap.parse_args(argv)
     rng = random.Random(5)
     work = Path(tempfile.mkdtemp(prefix="bench-dashboard-"))
     print(f"bench dashboard: work dir {work}; load average {os.getloadavg()[0]:.1f} at start", flush=True)
     sim = driver = probe = None
-    with Stack(work, synthetic=True, dispatcher=False) as stack:
+    with Stack(work, synthetic=True, dispatcher=False, records=not args.no_records) as stack:
         try:
             rss = RssSampler(stack.procs["web"].pid)
             rss.start()
@@ -542,7 +569,10 @@ def main(argv: list[str] | None = None) -> int:
                 from telemetry.store import LiveStore
 
                 expect = int(LiveStore(stack.r, stack.settings).presence_counts()["live"] * 0.97)
-                load = first_load(driver, tap, stack.url, expect)
+                loads = [first_load(driver, tap, stack.url, expect) for _ in range(args.loads if extra else 1)]
+                load = max(loads, key=lambda x: x["load_s"])
+                if len(loads) > 1:
+                    print(f"  {phase}: first loads in a row: " + ", ".join(f"{x['load_s']:.2f} s" for x in loads), flush=True)
                 time.sleep(2.0)
                 m = measure_phase(driver, tap, probe, watch, args.seconds, rng)
                 results.append((phase, m, load, rss.reset()))
