@@ -85,6 +85,11 @@ def test_report_is_routed_and_readable_as_georeport(api, web_stack, place):
     task = api.get(f"/api/tasks/{tid}", headers=h(web_stack, "viewer1")).json()
     assert task["state"] == "assigned" and task["assignee"] == place.me and task["grid"] == place.grid
     assert task["overdue"] is False and [x["action"] for x in task["history"]] == ["report", "assign"]
+    # GeoReport's times (written by orjson) are the same text as the bureau's view (isoformat)
+    [g] = listed.json()
+    assert (g["requested_datetime"], g["updated_datetime"], g["expected_datetime"]) == (
+        task["reported_at"], task["updated_at"], task["deadline"]) == (
+        r["requested_datetime"], r["updated_datetime"], r["expected_datetime"])
 
 
 @pytest.mark.parametrize("fields,field,code", [
@@ -112,6 +117,9 @@ def test_form_and_multipart_with_media(api, web_stack, place):
     tid = multi.json()[0]["service_request_id"]
     [r] = api.get(f"{V2}/requests/{tid}.json", headers=h(web_stack, "coord1")).json()
     assert r["media_url"].endswith("/api/media/" + __import__("hashlib").sha256(png(11)).hexdigest())
+    # the list (its first media in the listing's own query) answers the same
+    assert api.get(f"{V2}/requests.json", params={"service_request_id": tid},
+                   headers=h(web_stack, "coord1")).json() == [r]
     two = api.post(f"{V2}/requests.json", data=base, headers=h(web_stack, "coord1"),
                    files=[("media", ("a.png", png(13), "image/png")), ("media", ("b.png", png(14), "image/png"))])
     assert two.status_code == 201, two.text
