@@ -161,6 +161,32 @@ def test_the_closed_loop_over_http(api, web_stack, place):
     assert reject.status_code == 422
 
 
+def test_the_reporter_reopens_within_7_days_of_closing_and_not_after(api, web_stack, place):
+    """As the reporter, over HTTP: a task closed 6 days ago is reopened (back to its assignee, who
+    is told); one closed 8 days ago is refused with 409 naming the window, and stays closed."""
+    def closed_task(days_ago):
+        tid = report(api, web_stack, place, service_code="other", description=f"reopen {days_ago}").json()[0][
+            "service_request_id"]
+        for who, action, body in (("sup1", "accept", {}), ("sup1", "start", {}), ("sup1", "handle", {"note": "已处理"}),
+                                  ("l1sup", "verify", {}), ("l1sup", "close", {})):
+            res = api.post(f"/api/tasks/{tid}/{action}", json=body, headers=h(web_stack, who))
+            assert res.status_code == 200, res.text
+        with web_stack.ctx.db.connection() as conn:
+            conn.execute("UPDATE tasks SET closed_at = now() - make_interval(days => %s) WHERE id = %s", (days_ago, tid))
+        return tid
+
+    recent, old = closed_task(6), closed_task(8)
+    back = api.post(f"/api/tasks/{recent}/reopen", json={"note": "还没修好"}, headers=h(web_stack, "rep1"))
+    assert back.status_code == 200, back.text
+    assert (back.json()["state"], back.json()["assignee"]) == ("assigned", place.me)
+    assert back.json()["history"][-1]["actor"] == "user:rep1" and back.json()["history"][-1]["note"] == "还没修好"
+    late = api.post(f"/api/tasks/{old}/reopen", json={"note": "还没修好"}, headers=h(web_stack, "rep1"))
+    assert late.status_code == 409 and "7 days" in late.text
+    [r] = api.get(f"{V2}/requests/{old}.json", headers=h(web_stack, "rep1")).json()
+    assert r["status"] == "closed"
+    assert api.get(f"/api/tasks/{old}", headers=h(web_stack, "rep1")).json()["state"] == "closed"
+
+
 def test_visibility_is_404_for_others(api, web_stack, place):
     tid = report(api, web_stack, place, who="rep1").json()[0]["service_request_id"]
     for who in ("rep2",):
