@@ -11,7 +11,8 @@
     disabled (`enable_indexscan`, `enable_bitmapscan` off: a sequential scan), and without
     migration 0006's indexes (dropped inside a transaction that is rolled back). Goal p95 <= 50 ms.
 
-`python -m bench tasks` or `python -m bench.bench_tasks [--reports N] [--tasks N] [--terminals N]`.
+`python -m bench tasks` or `python -m bench.bench_tasks [--reports N] [--tasks N] [--terminals N]
+[--parts deliver,query]` (`--parts query`: (b) only).
 """
 from __future__ import annotations
 
@@ -195,7 +196,7 @@ def query_bench(stack, pg_url: str, n_tasks: int, k: int) -> dict:
     url = f"{stack.url}/api/open311/v2/requests.json?status=open"
     _s, first = http("GET", url, token)
     web = time_queries(lambda: http("GET", url, token), k)
-    listed = lambda c: S.list_tasks(c, viewer, status="open", limit=1000)  # noqa: E731
+    listed = lambda c: S.list_tasks(c, viewer, status="open", limit=1000, columns=S.OPEN311_COLUMNS)  # noqa: E731
     rows = listed(conn)
     conn.commit()
     indexed = time_queries(lambda: listed(conn), k)

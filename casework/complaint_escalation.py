@@ -2,7 +2,7 @@
 `mediate_by` still accepted or mediating, raises an alert of kind `complaint_overdue` for the
 handler (the level-1 supervisor; the wall for the command centre's queue), once per cause.
 
-The same pattern as casework/task_escalation.py: PostgreSQL is the timer (each of the
+The pass is casework/escalation.py's, as for tasks: PostgreSQL is the timer (each of the
 dispatcher's periodic passes asks which complaints are due), "once" is an `escalate` audit
 entry written under the row lock in the transaction that raises the alert. The deadlines are
 dates in GRIDWATCH_TZ: a step is overdue from the day after its last allowed day.
@@ -13,7 +13,8 @@ import logging
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
-from casework import audit
+from casework import escalation
+from casework.escalation import Escalation
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +40,7 @@ ORDER BY d.id LIMIT %(limit)s
 """
 _LOCK = ("SELECT id, state, grid, level1, branch, handler, lat, lon, accept_by, mediate_by, category FROM complaints "
          "WHERE id = %s AND sealed_at IS NULL FOR UPDATE SKIP LOCKED")
-_DONE = ("SELECT 1 FROM audit WHERE record_type = 'complaint' AND record_id = %s AND action = 'escalate' "
-         "AND after->>'cause' = %s")
+ESCALATION = Escalation(record_type="complaint", actor=ACTOR, due_sql=_DUE, lock_sql=_LOCK)
 
 
 def subject(cid: str, cause: str) -> str:
@@ -59,32 +59,22 @@ def escalate_due(conn, alerts, device_of, *, tz: str = "Asia/Shanghai", now: dat
     `device_of(person) -> device | None`. No personal data goes into the alert."""
     now = now or datetime.now(timezone.utc)
     today = now.astimezone(ZoneInfo(tz)).date()
-    with conn.cursor() as cur:
-        cur.execute(_DUE, {"na": NOT_ACCEPTED, "mo": MEDIATION_OVERDUE, "today": today, "limit": limit})
-        due = [(r["id"], r["cause"]) for r in cur.fetchall()]
-    conn.commit()
-    raised = []
-    for cid, cause in due:
-        with conn.transaction(), conn.cursor() as cur:
-            cur.execute(_LOCK, (cid,))
-            row = cur.fetchone()
-            if row is None or not still_due(row, cause, today):
-                continue
-            cur.execute(_DONE, (cid, cause))
-            if cur.fetchone() is not None:
-                continue
-            person = row["handler"]
-            device = device_of(person) if person else None
-            by = row["accept_by"] if cause == NOT_ACCEPTED else row["mediate_by"]
-            why = "not accepted or refused by" if cause == NOT_ACCEPTED else "mediation not ended by"
-            alert = alerts.raise_(KIND, subject(cid, cause), ACTOR, now=now.timestamp(), person=person, device=device,
-                                  grid=row["grid"], lat=row["lat"], lon=row["lon"],
-                                  title=f"complaint {cid} {why} {by.isoformat()}",
-                                  data={"complaint": cid, "cause": cause, "branch": row["branch"],
-                                        "deadline": by.isoformat()})
-            audit.record(cur, actor=ACTOR, record_type="complaint", record_id=cid, action="escalate",
-                         after={"cause": cause, "alert": alert["id"] if alert else None, "handler": person})
-            raised.append((cid, cause))
+
+    def raise_alert(row, cause):
+        cid, person = row["id"], row["handler"]
+        device = device_of(person) if person else None
+        by = row["accept_by"] if cause == NOT_ACCEPTED else row["mediate_by"]
+        why = "not accepted or refused by" if cause == NOT_ACCEPTED else "mediation not ended by"
+        alert = alerts.raise_(KIND, subject(cid, cause), ACTOR, now=now.timestamp(), person=person, device=device,
+                              grid=row["grid"], lat=row["lat"], lon=row["lon"],
+                              title=f"complaint {cid} {why} {by.isoformat()}",
+                              data={"complaint": cid, "cause": cause, "branch": row["branch"],
+                                    "deadline": by.isoformat()})
+        return {"alert": alert["id"] if alert else None, "handler": person}
+
+    raised = escalation.escalate_due(conn, ESCALATION, {"na": NOT_ACCEPTED, "mo": MEDIATION_OVERDUE, "today": today,
+                                                        "limit": limit},
+                                     lambda row, cause: still_due(row, cause, today), raise_alert)
     if raised:
         log.info("complaints escalated: %s", raised)
     return raised
@@ -98,17 +88,6 @@ def clear_answered(alerts, cid: str, action: str, actor: str) -> None:
 def job(settings):
     """The dispatcher's periodic job `fn(r, world)`: one escalation pass."""
     from alerts.alerts import Alerts
-    from gridwatch.db import connect
 
-    state = {"conn": None}
-
-    def run(r, world):
-        if state["conn"] is None or state["conn"].closed:
-            state["conn"] = connect(settings.db_url())
-        try:
-            return escalate_due(state["conn"], Alerts(r, settings, world), world.device_of, tz=settings.tz)
-        except Exception:
-            state["conn"].close()
-            raise
-
-    return run
+    return escalation.periodic(settings, lambda conn, r, world: escalate_due(
+        conn, Alerts(r, settings, world), world.device_of, tz=settings.tz))

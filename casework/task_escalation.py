@@ -2,19 +2,21 @@
 of being assigned, or past its deadline unhandled, alerts the grid's level-1 supervisor (alert
 kind `task_overdue`: the wall, GET /api/alerts, his device), once per cause.
 
-The timer is the database itself: each pass (the dispatcher's periodic checks) asks PostgreSQL
-which tasks are due, so nothing is held in memory or in Redis that a restart could lose; "once"
-is an `escalate` audit entry written under the task's row lock (FOR UPDATE SKIP LOCKED: two
-dispatchers never take the same task) in the transaction that raises the alert. A crash between
-raising and committing raises nothing twice: the alert's open episode refuses a second one.
+The pass is casework/escalation.py's (shared with complaints). The timer is the database
+itself: each pass (the dispatcher's periodic checks) asks PostgreSQL which tasks are due, so
+nothing is held in memory or in Redis that a restart could lose; "once" is an `escalate` audit
+entry written under the task's row lock (FOR UPDATE SKIP LOCKED: two dispatchers never take the
+same task) in the transaction that raises the alert. A crash between raising and committing
+raises nothing twice: the alert's open episode refuses a second one.
 """
 from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta, timezone
 
-from casework import audit
+from casework import escalation
 from casework import tasks as T
+from casework.escalation import Escalation
 from casework.task_store import seal_closed
 
 log = logging.getLogger(__name__)
@@ -42,8 +44,7 @@ ORDER BY d.id LIMIT %(limit)s
 """
 _LOCK = ("SELECT id, state, grid, lat, lon, deadline, updated_at, assignee, category FROM tasks "
          "WHERE id = %s AND sealed_at IS NULL FOR UPDATE SKIP LOCKED")
-_DONE = ("SELECT 1 FROM audit WHERE record_type = 'task' AND record_id = %s AND action = 'escalate' "
-         "AND after->>'cause' = %s")
+ESCALATION = Escalation(record_type="task", actor=ACTOR, due_sql=_DUE, lock_sql=_LOCK)
 
 
 def subject(task_id: str, cause: str) -> str:
@@ -61,33 +62,23 @@ def escalate_due(conn, alerts, level1_of, accept_s: float, *, now: datetime | No
     """One pass: raise `task_overdue` for each (task, cause) due and not yet raised; returns them.
     `level1_of(grid) -> (person id, device) | None`: the grid's level-1 supervisor."""
     now = now or datetime.now(timezone.utc)
-    with conn.cursor() as cur:
-        cur.execute(_DUE, {"na": NOT_ACCEPTED, "pd": PAST_DEADLINE, "now": now, "unhandled": _UNHANDLED,
-                           "accept_before": now - timedelta(seconds=accept_s), "limit": limit})
-        due = [(r["id"], r["cause"]) for r in cur.fetchall()]
-    conn.commit()
-    raised = []
-    for task_id, cause in due:
-        with conn.transaction(), conn.cursor() as cur:
-            cur.execute(_LOCK, (task_id,))
-            row = cur.fetchone()
-            if row is None or not still_due(row, cause, now, accept_s):
-                continue
-            cur.execute(_DONE, (task_id, cause))
-            if cur.fetchone() is not None:
-                continue
-            person, device = (level1_of(row["grid"]) if row["grid"] else None) or (None, None)
-            why = "not accepted in time" if cause == NOT_ACCEPTED else "past its deadline, not handled"
-            alert = alerts.raise_(KIND, subject(task_id, cause), ACTOR, now=now.timestamp(),
-                                  person=person, device=device,
-                                  grid=row["grid"], lat=row["lat"], lon=row["lon"],
-                                  title=f"task {task_id} {why}",
-                                  data={"task": task_id, "cause": cause, "assignee": row["assignee"],
-                                        "deadline": row["deadline"].isoformat()})
-            audit.record(cur, actor=ACTOR, record_type="task", record_id=task_id, action="escalate",
-                         after={"cause": cause, "alert": alert["id"] if alert else None,
-                                "level1_supervisor": person})
-            raised.append((task_id, cause))
+
+    def raise_alert(row, cause):
+        task_id = row["id"]
+        person, device = (level1_of(row["grid"]) if row["grid"] else None) or (None, None)
+        why = "not accepted in time" if cause == NOT_ACCEPTED else "past its deadline, not handled"
+        alert = alerts.raise_(KIND, subject(task_id, cause), ACTOR, now=now.timestamp(),
+                              person=person, device=device,
+                              grid=row["grid"], lat=row["lat"], lon=row["lon"],
+                              title=f"task {task_id} {why}",
+                              data={"task": task_id, "cause": cause, "assignee": row["assignee"],
+                                    "deadline": row["deadline"].isoformat()})
+        return {"alert": alert["id"] if alert else None, "level1_supervisor": person}
+
+    params = {"na": NOT_ACCEPTED, "pd": PAST_DEADLINE, "now": now, "unhandled": _UNHANDLED,
+              "accept_before": now - timedelta(seconds=accept_s), "limit": limit}
+    raised = escalation.escalate_due(conn, ESCALATION, params,
+                                     lambda row, cause: still_due(row, cause, now, accept_s), raise_alert)
     if raised:
         log.info("tasks escalated: %s", raised)
     return raised
@@ -114,23 +105,13 @@ def job(settings):
     repairs (casework/task_delivery.py)."""
     from alerts.alerts import Alerts
     from casework.task_delivery import CONSUMER, resend_on_return, resend_unsent
-    from gridwatch.db import connect
 
-    state = {"conn": None}
+    def one_pass(conn, r, world):
+        raised = escalate_due(conn, Alerts(r, settings, world), level1_in(world), settings.task_accept_s)
+        seal_closed(conn)
+        # the downlinks: never queued (a crash after the commit), or to a device back on duty
+        resend_unsent(conn, r, settings.topic_root, world.device_of)
+        resend_on_return(conn, r, settings.topic_root, CONSUMER)
+        return raised
 
-    def run(r, world):
-        if state["conn"] is None or state["conn"].closed:
-            state["conn"] = connect(settings.db_url())
-        try:
-            raised = escalate_due(state["conn"], Alerts(r, settings, world), level1_in(world),
-                                  settings.task_accept_s)
-            seal_closed(state["conn"])
-            # the downlinks: never queued (a crash after the commit), or to a device back on duty
-            resend_unsent(state["conn"], r, settings.topic_root, world.device_of)
-            resend_on_return(state["conn"], r, settings.topic_root, CONSUMER)
-            return raised
-        except Exception:
-            state["conn"].close()
-            raise
-
-    return run
+    return escalation.periodic(settings, one_pass)

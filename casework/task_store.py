@@ -21,6 +21,13 @@ MAX_LIMIT = 1000
 COLUMNS = ("id, category, description, address, lat, lon, uscc, grid, level1, branch, source, reporter, "
            "reporter_account, assignee, state, reported_at, deadline, accepted_at, handled_at, verified_at, "
            "closed_at, feedback, reason, duplicate_of, updated_at, sealed_at, hash")
+# What GeoReport's requests show (GET requests.json): less to send and parse than COLUMNS
+OPEN311_COLUMNS = ("id, category, description, address, lat, lon, grid, branch, state, reported_at, deadline, "
+                   "feedback, reason, updated_at")
+# A task's first photo or recording (GeoReport's media_url), in the listing's own query:
+# PostgreSQL looks it up after the sort and the limit, for the rows kept only
+_FIRST_MEDIA = (f"(SELECT min(m.sha256) FROM record_media m WHERE m.record_type = '{RECORD}' "
+                f"AND m.record_id = tasks.id) AS first_media")
 # metres between two points (haversine), for the duplicate check
 _DISTANCE = ("6371008.8 * 2 * asin(sqrt(power(sin(radians(lat - %(lat)s) / 2), 2) + cos(radians(%(lat)s)) "
              "* cos(radians(lat)) * power(sin(radians(lon - %(lon)s) / 2), 2)))")
@@ -231,8 +238,9 @@ def get(conn, task_id: str, viewer: Viewer, now: datetime | None = None) -> dict
 def list_tasks(conn, viewer: Viewer, *, state: str | None = None, grid: str | None = None,
                assignee: str | None = None, ids: list[str] | None = None, category: str | None = None,
                status: str | None = None, start: datetime | None = None, end: datetime | None = None,
-               limit: int = 200, now: datetime | None = None) -> list[dict]:
-    """Tasks the viewer may see, newest first, with `overdue`."""
+               limit: int = 200, now: datetime | None = None, columns: str = COLUMNS) -> list[dict]:
+    """Tasks the viewer may see, newest first, with `overdue` and `first_media` (the sha256 of
+    its first photo or recording, or None); `columns`: COLUMNS, or OPEN311_COLUMNS for less."""
     now = _now(now)
     if state is not None and state not in T.STATES:
         raise Invalid(f"unknown state {state!r}", field="state", allowed=list(T.STATES))
@@ -262,17 +270,12 @@ def list_tasks(conn, viewer: Viewer, *, state: str | None = None, grid: str | No
         args.append(end)
     args.append(max(1, min(limit, MAX_LIMIT)))
     with conn.cursor() as cur:
-        cur.execute(f"SELECT {COLUMNS} FROM tasks WHERE {' AND '.join(clauses)} "
+        cur.execute(f"SELECT {columns}, {_FIRST_MEDIA} FROM tasks WHERE {' AND '.join(clauses)} "
                     f"ORDER BY reported_at DESC, id LIMIT %s", args)
-        rows = list(cur.fetchall())
-        if rows:
-            cur.execute("SELECT record_id, min(sha256) AS sha256 FROM record_media WHERE record_type = %s "
-                        "AND record_id = ANY(%s) GROUP BY record_id", (RECORD, [r["id"] for r in rows]))
-            first = {m["record_id"]: m["sha256"] for m in cur.fetchall()}
-        else:
-            first = {}
-    return [{**r, "overdue": T.overdue(r["state"], r["deadline"], now), "first_media": first.get(r["id"])}
-            for r in rows]
+        rows = cur.fetchall()
+    for r in rows:
+        r["overdue"] = T.overdue(r["state"], r["deadline"], now)
+    return rows
 
 
 # -- the assignee's device ----------------------------------------------------------------------

@@ -6,7 +6,10 @@ below, his reports with each step, the feedback and a reopen button within 7 day
 The page is plain HTML with its own script (dashboard/report_assets/report.js) and Leaflet
 vendored beside it, not Dash: it must open fast in a phone's in-app browser, and a file input
 and MediaRecorder are browser work anyway. `GET /api/report/point` turns a point between the
-tiles' datum and WGS-84 and names its grid, so the script holds no datum code."""
+tiles' datum and WGS-84 and names its grid, so the script holds no datum code. Phones in China
+report GCJ-02 through WeChat's location API (`wx.getLocation({type: "gcj02"})`, when the page is
+opened from the official account with its JS-SDK): the script sends such a point as
+`datum=gcj02` and files the WGS-84 point it gets back."""
 from __future__ import annotations
 
 import html
@@ -19,7 +22,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 
 from dashboard.deps import AnyUser, Lat, Lon
 from dashboard.i18n import t
-from layers.datum import bounds_to_map
+from layers.datum import bounds_to_map, from_map_point
 from layers.grids import bounds, grids_geojson
 
 ASSETS = Path(__file__).parent / "report_assets"
@@ -73,11 +76,17 @@ def page_html(ctx, user, lang: str) -> str:
             "l_voice", "l_submit", "l_mine")})
 
 
+POINT_DATUMS = ("wgs84", "map", "gcj02")
+
+
 def point_view(ctx, lat: float, lon: float, datum: str) -> dict:
-    """A point given in WGS-84 (`datum=wgs84`) or as read from the map (`datum=map`): both forms,
-    its level-2 grid (id, name, outline on the map) or null outside the jurisdiction."""
+    """A point given in WGS-84 (`datum=wgs84`), as read from the map (`datum=map`) or in GCJ-02
+    (`datum=gcj02`: WeChat's location API): both forms, its level-2 grid (id, name, outline on
+    the map) or null outside the jurisdiction."""
     if datum == "map":
         lat, lon = ctx.from_map(lat, lon)
+    elif datum == "gcj02":
+        lat, lon = from_map_point(lat, lon, "gcj02")
     mlat, mlon = ctx.to_map_point(lat, lon)
     _l1, l2 = ctx.index.locate_one(lat, lon)
     grid = None
@@ -91,9 +100,10 @@ def point_view(ctx, lat: float, lon: float, datum: str) -> dict:
 def install_report_routes(api: APIRouter, ctx) -> None:
     @api.get("/report/point", tags=["tasks"])
     def report_point(_: AnyUser, lat: Lat, lon: Lon, datum: str = "wgs84") -> dict:
-        """The report page's point: WGS-84 and map forms, and the level-2 grid it lies in."""
-        if datum not in ("wgs84", "map"):
-            raise HTTPException(422, "datum is wgs84 or map")
+        """The report page's point (`datum`: wgs84, map or gcj02): WGS-84 and map forms, and the
+        level-2 grid it lies in."""
+        if datum not in POINT_DATUMS:
+            raise HTTPException(422, f"datum is {', '.join(POINT_DATUMS)}")
         return point_view(ctx, lat, lon, datum)
 
 

@@ -120,12 +120,9 @@ def install_auth_routes(server: FastAPI, ctx: WebContext, secure_cookies: bool) 
 
 
 def install_error_handlers(server: FastAPI) -> None:
-    import psycopg
-    from psycopg_pool import PoolTimeout
-
     from alerts.errors import AlertsError
     from casework.schema import SchemaBehind
-    from gridwatch.db import DatabaseUnavailable, unavailable
+    from gridwatch.db import OUTAGE_ERRORS, unavailable
 
     async def database_down(_request: Request, exc: Exception):
         down = unavailable(exc)
@@ -134,7 +131,7 @@ def install_error_handlers(server: FastAPI) -> None:
         return _error(503, "the records database is unavailable; the request was not carried out, try again",
                       detail=str(down))
 
-    for kind in (DatabaseUnavailable, psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout):
+    for kind in OUTAGE_ERRORS:
         server.add_exception_handler(kind, database_down)
 
     @server.exception_handler(SchemaBehind)

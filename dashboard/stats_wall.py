@@ -75,6 +75,19 @@ def weak_hideout(ctx, period=None) -> dict:
     return measure_hideout({r["key"]: round(max(0.0, r["score"] - 1.0), 3) for r in rows}, WEAK_COLOUR)
 
 
+def unless_down(fn, *args):
+    """`fn(*args)`, or None while the records database is unavailable (not configured, down,
+    no connection to be had). Anything else is a bug and raises."""
+    from gridwatch.db import OUTAGE_ERRORS, unavailable
+
+    try:
+        return fn(*args)
+    except OUTAGE_ERRORS as exc:
+        if unavailable(exc) is None:     # a cancelled statement: not an outage
+            raise
+        return None
+
+
 def register(app, ctx, session_user) -> None:
     @app.callback(Output("wall-casework", "children"), Input("wall-casework-tick", "n_intervals"),
                   State("wall-lang", "data"))
@@ -82,16 +95,11 @@ def register(app, ctx, session_user) -> None:
         user = session_user(ctx)
         if user is None:
             return strip(None, lang or "zh")
-        try:
-            return strip(figures(ctx), lang or "zh")
-        except Exception:  # noqa: BLE001 - no records database (or it is down): the cells say "–"
-            return strip(None, lang or "zh")
+        # no records database (or it is down): the cells say "–"
+        return strip(unless_down(figures, ctx), lang or "zh")
 
     @app.callback(Output("wall-grid-l2", "hideout"), Input("wall-weak-layer", "value"), prevent_initial_call=True)
     def weak_layer(value):
         if session_user(ctx) is None or "weak" not in (value or []):
             return {"max": 0}
-        try:
-            return weak_hideout(ctx)
-        except Exception:  # noqa: BLE001 - no records database: no choropleth
-            return {"max": 0}
+        return unless_down(weak_hideout, ctx) or {"max": 0}   # no records database: no choropleth

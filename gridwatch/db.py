@@ -39,6 +39,11 @@ def pool(url: str, *, max_size: int = 8) -> ConnectionPool:
     )
 
 
+# What a database outage raises before `unavailable` names it: catch these, then re-raise what
+# `unavailable` does not call an outage (a cancelled statement), so real bugs are never hidden.
+OUTAGE_ERRORS = (DatabaseUnavailable, psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)
+
+
 def unavailable(exc: BaseException) -> DatabaseUnavailable | None:
     """The DatabaseUnavailable an exception amounts to, or None when it is something else
     (a constraint, a bad query). A connection lost mid-query and a pool that cannot get a

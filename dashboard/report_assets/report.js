@@ -1,6 +1,7 @@
 // /report: a reporter files a problem from his phone (GeoReport v2 POST requests.json, multipart)
 // and follows his reports. The point starts at the phone's location and moves with the marker;
-// /api/report/point turns map points into WGS-84 (the tiles' datum) and names the grid there.
+// /api/report/point turns map points (the tiles' datum) and WeChat's GCJ-02 points into WGS-84
+// and names the grid there.
 (function () {
   "use strict";
   const t = window.gridwatchI18n.t;
@@ -68,6 +69,13 @@
 
   function locate() {
     $("rp-where").textContent = t("rp_l_locating");
+    // opened from the WeChat official account with its JS-SDK: WeChat's location, in GCJ-02
+    if (window.wx && typeof window.wx.getLocation === "function") {
+      window.wx.getLocation({type: "gcj02", success: (res) => setPoint(res.latitude, res.longitude, "gcj02", true),
+                             fail: noLocation, cancel: noLocation});
+      return;
+    }
+    // the browser's own location is WGS-84 (W3C Geolocation)
     if (!navigator.geolocation) { noLocation(); return; }
     navigator.geolocation.getCurrentPosition(
       (pos) => setPoint(pos.coords.latitude, pos.coords.longitude, "wgs84", true),

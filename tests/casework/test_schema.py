@@ -71,3 +71,29 @@ def test_the_database_refuses_to_change_or_delete_a_sealed_row(records_url, tabl
         if open_row:   # an open record still changes
             conn.execute(f"UPDATE {table} SET updated_at = now() WHERE id = %s", (open_row["id"],))
             conn.commit()
+
+
+def test_the_open_complaints_index_holds_the_open_states_and_serves_the_walls_layer(records_url):
+    """Migration 0008's partial index: its states are casework.complaints.OPEN, and the wall's
+    open-complaints query reads it (EXPLAIN) among 20,000 more closed complaints."""
+    import re
+
+    from casework import complaints as C
+    from dashboard.wall_casework import OPEN_COMPLAINTS
+
+    with connect(records_url) as conn:
+        indexdef = conn.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'complaints_open'").fetchone()["indexdef"]
+        assert set(re.findall(r"'(\w+)'::text", indexdef)) == set(C.OPEN)
+        conn.execute(
+            "INSERT INTO complaints (id, query_code, channel, received_at, complainant_name, complainant_phone, "
+            "category, description, state, accept_by, closed_at) "
+            "SELECT 'X-' || g, 'QX' || g, channel, received_at, complainant_name, complainant_phone, category, "
+            "description, 'closed', accept_by, received_at FROM complaints, generate_series(1, 20000) g "
+            "WHERE id = (SELECT min(id) FROM complaints)")
+        conn.execute("ANALYZE complaints")
+        plan = "\n".join(r["QUERY PLAN"] for r in conn.execute("EXPLAIN " + OPEN_COMPLAINTS, {"n": 5000}))
+        rows = conn.execute(OPEN_COMPLAINTS, {"n": 5000}).fetchall()
+        located = conn.execute("SELECT count(*) AS n FROM complaints c LEFT JOIN entities e ON e.uscc = c.respondent_uscc "
+                               "WHERE c.state = ANY(%s) AND coalesce(e.lat, c.lat) IS NOT NULL", (sorted(C.OPEN),)).fetchone()
+    assert "complaints_open" in plan, plan
+    assert sum(r["n"] for r in rows) == located["n"] > 0      # every open complaint with a point, counted once

@@ -217,7 +217,8 @@ def test_console_and_wall_show_open_tasks_overdue_first_and_the_console_reassign
 def test_the_console_and_the_level1_terminal_verify_and_close_and_the_reporter_sees_it_closed(site, tmp_path):
     """Two handled reports of rep1: a coordinator verifies and closes one from the console's
     tasks bar, the township's level-1 supervisor the other from his terminal's my tasks; the
-    reporter's /report shows both 已办结."""
+    reporter's /report (in WeChat: a GCJ-02 location) shows both 已办结, reopens the one closed
+    within 7 days and is offered no reopen of the one closed 8 days ago."""
     import requests
 
     from tests.dashboard.test_api import h
@@ -293,16 +294,42 @@ def test_the_console_and_the_level1_terminal_verify_and_close_and_the_reporter_s
             (by_coord, "user:coord1", "verify"), (by_coord, "user:coord1", "close"),
             (by_l1, "user:l1sup", "verify"), (by_l1, "user:l1sup", "close")]
 
-        # the reporter sees both closed (his phone's location given, as /report asks for it)
-        rep.execute_cdp_cmd("Browser.grantPermissions", {"origin": site.url, "permissions": ["geolocation"]})
-        rep.execute_cdp_cmd("Emulation.setGeolocationOverride", {"latitude": pt.y, "longitude": pt.x, "accuracy": 10})
+        # the reporter sees both closed, on a phone in WeChat: its location API gives GCJ-02
+        # (~600 m off here), which the page has converted and placed in its grid
+        import prcoords
+
+        glat, glon = prcoords.wgs_gcj((pt.y, pt.x), check_china=False)
+        rep.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": (
+            "window.wx = {getLocation: (o) => setTimeout(() => o.success("
+            f"{{latitude: {glat}, longitude: {glon}, accuracy: 10}}), 0)}};")})
+        # the first closed 8 days ago: past the reopen window
+        with ctx.db.connection() as conn:
+            conn.execute("UPDATE tasks SET closed_at = now() - interval '8 days' WHERE id = %s", (by_coord,))
         _login(rep, site.url, "rep1", "/report")
+        wait_for(lambda: rep.find_element(By.ID, "rp-where").get_attribute("data-grid") == gid,
+                 what="WeChat's GCJ-02 point in its grid")
+        point = rep.execute_script("return window.gridwatchReport.state.point")
+        assert abs(point["lat"] - pt.y) < 1e-5 and abs(point["lon"] - pt.x) < 1e-5
         for tid in ids:
             r = wait_for(lambda tid=tid: rep.find_elements(By.ID, f"rp-r-{tid}"), timeout=30, what="his report")[0]
             wait_for(lambda tid=tid: rep.find_element(By.ID, f"rp-r-{tid}").get_attribute("data-state") == "closed",
                      timeout=30, what="closed on the reporter's page")
             assert "已办结" in rep.find_element(By.CSS_SELECTOR, f"#rp-r-{tid} .rp-state").text
         rep.save_screenshot(str(tmp_path / "report-closed.png"))
+        # within 7 days he reopens it, with why; past them no reopen is offered, and the API refuses it
+        assert not rep.find_elements(By.CSS_SELECTOR, f"#rp-r-{by_coord} .rp-reopen")
+        rep.find_element(By.CSS_SELECTOR, f"#rp-r-{by_l1} .rp-reopen-note").send_keys("摊贩又回来了")
+        rep.find_element(By.CSS_SELECTOR, f"#rp-r-{by_l1} .rp-reopen").click()
+        wait_for(lambda: rep.find_element(By.ID, f"rp-r-{by_l1}").get_attribute("data-state") == "assigned",
+                 timeout=30, what="the reopened report back with its assignee")
+        with ctx.db.connection() as conn:
+            row = conn.execute("SELECT state, assignee FROM tasks WHERE id = %s", (by_l1,)).fetchone()
+            last = conn.execute("SELECT actor, action, note FROM audit WHERE record_type = 'task' AND record_id = %s "
+                                "ORDER BY id DESC LIMIT 1", (by_l1,)).fetchone()
+        assert (row["state"], row["assignee"]) == ("assigned", me)
+        assert (last["actor"], last["action"], last["note"]) == ("user:rep1", "reopen", "摊贩又回来了")
+        late = requests.post(f"{site.url}/api/tasks/{by_coord}/reopen", headers=h(site, "rep1"), json={}, timeout=30)
+        assert late.status_code == 409
         assert console_errors(con) == [] and console_errors(sup) == [] and console_errors(rep) == []
     finally:
         con.quit()

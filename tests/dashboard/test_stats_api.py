@@ -143,3 +143,30 @@ def test_the_walls_weak_spot_layer_scores_the_level2_grids(web_stack):
     grids = set(web_stack.ctx.dataset.grids.query("level == 2")["id"])
     assert h["max"] > 0 and set(h["values"]) <= grids and len(h["values"]) > len(grids) // 2
     assert all(v >= 0 for v in h["values"].values())
+
+
+def test_the_walls_strip_says_dash_only_while_the_database_is_down_and_raises_on_bugs(web_stack):
+    """A records database that is not there gives "–" cells; a bad query or any other error is a
+    bug and raises out of the callback (it is not hidden behind "–")."""
+    from dashboard import stats_wall
+    from dashboard.context import WebContext
+    from gridwatch.services import free_port
+
+    down = WebContext.build(web_stack.settings.model_copy(
+        update={"database_url": f"postgresql://postgres@127.0.0.1:{free_port()}/gridwatch"}))
+    try:
+        assert stats_wall.unless_down(stats_wall.figures, down) is None
+        assert stats_wall.unless_down(stats_wall.weak_hideout, down) is None
+        assert [c.children[0].children for c in stats_wall.strip(None, "zh")] == ["–"] * len(stats_wall.CELLS)
+    finally:
+        down.close()
+    ctx = web_stack.ctx
+    assert stats_wall.unless_down(stats_wall.figures, ctx)["cw_open_tasks"] >= 0
+
+    def bad_query(c):
+        with c.db.connection() as conn:
+            conn.execute("SELECT no_such_column FROM tasks")
+    with pytest.raises(psycopg.errors.UndefinedColumn):
+        stats_wall.unless_down(bad_query, ctx)
+    with pytest.raises(ZeroDivisionError):
+        stats_wall.unless_down(lambda c: 1 / 0, ctx)

@@ -85,6 +85,11 @@ def test_report_is_routed_and_readable_as_georeport(api, web_stack, place):
     task = api.get(f"/api/tasks/{tid}", headers=h(web_stack, "viewer1")).json()
     assert task["state"] == "assigned" and task["assignee"] == place.me and task["grid"] == place.grid
     assert task["overdue"] is False and [x["action"] for x in task["history"]] == ["report", "assign"]
+    # GeoReport's times (written by orjson) are the same text as the bureau's view (isoformat)
+    [g] = listed.json()
+    assert (g["requested_datetime"], g["updated_datetime"], g["expected_datetime"]) == (
+        task["reported_at"], task["updated_at"], task["deadline"]) == (
+        r["requested_datetime"], r["updated_datetime"], r["expected_datetime"])
 
 
 @pytest.mark.parametrize("fields,field,code", [
@@ -112,6 +117,9 @@ def test_form_and_multipart_with_media(api, web_stack, place):
     tid = multi.json()[0]["service_request_id"]
     [r] = api.get(f"{V2}/requests/{tid}.json", headers=h(web_stack, "coord1")).json()
     assert r["media_url"].endswith("/api/media/" + __import__("hashlib").sha256(png(11)).hexdigest())
+    # the list (its first media in the listing's own query) answers the same
+    assert api.get(f"{V2}/requests.json", params={"service_request_id": tid},
+                   headers=h(web_stack, "coord1")).json() == [r]
     two = api.post(f"{V2}/requests.json", data=base, headers=h(web_stack, "coord1"),
                    files=[("media", ("a.png", png(13), "image/png")), ("media", ("b.png", png(14), "image/png"))])
     assert two.status_code == 201, two.text
@@ -151,6 +159,32 @@ def test_the_closed_loop_over_http(api, web_stack, place):
     assert len(t["media"]) == 1 and t["media"][0]["type"] == "image/png"
     reject = api.post(f"/api/tasks/{tid}/reject", json={"reason": "nonsense"}, headers=h(web_stack, "coord1"))
     assert reject.status_code == 422
+
+
+def test_the_reporter_reopens_within_7_days_of_closing_and_not_after(api, web_stack, place):
+    """As the reporter, over HTTP: a task closed 6 days ago is reopened (back to its assignee, who
+    is told); one closed 8 days ago is refused with 409 naming the window, and stays closed."""
+    def closed_task(days_ago):
+        tid = report(api, web_stack, place, service_code="other", description=f"reopen {days_ago}").json()[0][
+            "service_request_id"]
+        for who, action, body in (("sup1", "accept", {}), ("sup1", "start", {}), ("sup1", "handle", {"note": "已处理"}),
+                                  ("l1sup", "verify", {}), ("l1sup", "close", {})):
+            res = api.post(f"/api/tasks/{tid}/{action}", json=body, headers=h(web_stack, who))
+            assert res.status_code == 200, res.text
+        with web_stack.ctx.db.connection() as conn:
+            conn.execute("UPDATE tasks SET closed_at = now() - make_interval(days => %s) WHERE id = %s", (days_ago, tid))
+        return tid
+
+    recent, old = closed_task(6), closed_task(8)
+    back = api.post(f"/api/tasks/{recent}/reopen", json={"note": "还没修好"}, headers=h(web_stack, "rep1"))
+    assert back.status_code == 200, back.text
+    assert (back.json()["state"], back.json()["assignee"]) == ("assigned", place.me)
+    assert back.json()["history"][-1]["actor"] == "user:rep1" and back.json()["history"][-1]["note"] == "还没修好"
+    late = api.post(f"/api/tasks/{old}/reopen", json={"note": "还没修好"}, headers=h(web_stack, "rep1"))
+    assert late.status_code == 409 and "7 days" in late.text
+    [r] = api.get(f"{V2}/requests/{old}.json", headers=h(web_stack, "rep1")).json()
+    assert r["status"] == "closed"
+    assert api.get(f"/api/tasks/{old}", headers=h(web_stack, "rep1")).json()["state"] == "closed"
 
 
 def test_visibility_is_404_for_others(api, web_stack, place):

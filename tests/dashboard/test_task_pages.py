@@ -51,6 +51,34 @@ def test_the_point_helper_names_the_grid_or_says_outside(api, web_stack, place):
     assert bad.status_code == 422 and "datum" in bad.text
 
 
+def test_a_gcj02_point_from_wechat_is_converted_and_filed_in_its_grid(api, web_stack, place):  # noqa: F811
+    """WeChat's location API gives GCJ-02 (~600 m off WGS-84 here): the page sends it as
+    datum=gcj02, gets the WGS-84 point and its grid back, and files that point."""
+    import prcoords
+
+    from geodata.geo import distance_m
+
+    def metres(a, b):
+        return distance_m(*a, *b)
+
+    glat, glon = prcoords.wgs_gcj((place.lat, place.lon), check_china=False)
+    assert metres((place.lat, place.lon), (glat, glon)) > 300         # taken as WGS-84 it is elsewhere
+    res = api.get("/api/report/point", params={"lat": glat, "lon": glon, "datum": "gcj02"}, headers=h(web_stack, "rep1"))
+    assert res.status_code == 200, res.text
+    p = res.json()
+    assert metres((p["lat"], p["lon"]), (place.lat, place.lon)) < 0.5
+    assert p["grid"]["id"] == place.grid
+    assert p["map"] == {"lat": pytest.approx(place.lat), "lon": pytest.approx(place.lon)}    # wgs84 tiles here
+    filed = api.post("/api/open311/v2/requests.json", headers=h(web_stack, "rep1"), json={
+        "service_code": "other", "lat": p["lat"], "long": p["lon"], "description": "微信定位"})
+    assert filed.status_code == 201, filed.text
+    tid = filed.json()[0]["service_request_id"]
+    with web_stack.ctx.db.connection() as conn:
+        row = conn.execute("SELECT grid, assignee, lat, lon FROM tasks WHERE id = %s", (tid,)).fetchone()
+    assert (row["grid"], row["assignee"]) == (place.grid, place.me)
+    assert metres((row["lat"], row["lon"]), (place.lat, place.lon)) < 0.5
+
+
 def test_my_tasks_and_the_panel_see_what_the_role_may(api, web_stack, place):  # noqa: F811
     ctx, acc = web_stack.ctx, web_stack.accounts
     res = report(api, web_stack, place, service_code="price", description="未明码标价")
