@@ -125,7 +125,7 @@ def load(
 
     try:
         with conn:
-            rec = load_dataset_records(conn, ds, Path(directory))
+            rec = load_dataset_records(conn, ds, Path(directory), tz=settings.tz)
     except DatasetError as e:     # a bad checklist file: the records are left as they were
         typer.echo(str(e), err=True)
         raise typer.Exit(1)
