@@ -9,6 +9,7 @@ import contextlib
 import html
 from urllib.parse import quote
 
+import uvicorn
 from fastapi import FastAPI, Form, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -118,6 +119,12 @@ def install_auth_routes(server: FastAPI, ctx: WebContext, secure_cookies: bool) 
         return resp
 
 
+def database_down_body(down: Exception) -> dict:
+    """The 503's body when the records database cannot be reached."""
+    return {"error": "the records database is unavailable; the request was not carried out, try again",
+            "detail": str(down)}
+
+
 def install_error_handlers(server: FastAPI) -> None:
     import psycopg
     from psycopg_pool import PoolTimeout
@@ -130,8 +137,7 @@ def install_error_handlers(server: FastAPI) -> None:
         down = unavailable(exc)
         if down is None:  # an error of ours, not an outage: let it be the 500 it is
             raise exc
-        return _error(503, "the records database is unavailable; the request was not carried out, try again",
-                      detail=str(down))
+        return JSONResponse(database_down_body(down), status_code=503)
 
     for kind in (DatabaseUnavailable, psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout):
         server.add_exception_handler(kind, database_down)
@@ -165,15 +171,24 @@ def create_server(settings: Settings, ctx: WebContext | None = None) -> FastAPI:
     from dashboard.tiles import install_tile_route
     from dashboard.ui import install_dash
 
+    from dashboard.public_query import PublicQuery, PublicQueryMiddleware
+
     ctx = ctx or WebContext.build(settings)
+    query = PublicQuery(ctx)
+
     @contextlib.asynccontextmanager
     async def lifespan(_app):
-        yield
-        ctx.close()
+        query.start()       # in the loop that serves: the fast path's asyncio clients belong to it
+        try:
+            yield
+        finally:
+            await query.close()
+            ctx.close()
 
     server = FastAPI(title="gridwatch", version="0.1.0", openapi_url="/api/openapi.json",
                      docs_url="/api/docs", redoc_url=None, lifespan=lifespan)
     server.state.ctx = ctx
+    server.state.public_query = query
     install_error_handlers(server)
     install_auth_routes(server, ctx, secure_cookies=settings.secure_cookies)
     install_api(server, ctx)
@@ -182,6 +197,7 @@ def create_server(settings: Settings, ctx: WebContext | None = None) -> FastAPI:
     install_report(server, ctx)
     install_dash(server, ctx)
     server.add_middleware(AuthMiddleware, ctx=ctx)
+    server.add_middleware(PublicQueryMiddleware, query=query)   # outermost: ahead of auth, Dash, routing
     return server
 
 
@@ -191,24 +207,62 @@ def server_from_env() -> FastAPI:
 
 
 GRACE_S = 5  # what uvicorn gives open requests after a stop signal before cancelling them
+SETTINGS_ENV = "GRIDWATCH_WEB_SETTINGS_JSON"  # `gridwatch web --workers N` hands its settings on
 
 
-def serve(settings: Settings, **uvicorn_options) -> None:
+def _server_of_parent() -> FastAPI:
+    """Each worker of `gridwatch web --workers N` builds its app from the settings the command
+    was given (flags included), not from the environment alone."""
+    import os
+
+    return create_server(Settings.model_validate_json(os.environ[SETTINGS_ENV]))
+
+
+def _live_hub(app):
+    """The live hub of the app uvicorn loaded (under uvicorn's own wrappers), if built."""
+    for _ in range(10):
+        state = getattr(app, "state", None)
+        ctx = getattr(state, "ctx", None) if state is not None else None
+        if ctx is not None:
+            return ctx.__dict__.get("hub")      # not built: nothing follows the live streams
+        app = getattr(app, "app", None)
+        if app is None:
+            return None
+    return None
+
+
+class _Server(uvicorn.Server):
+    """On a stop signal the live followers (server-sent events, WebSocket callbacks) end at once,
+    so the graceful shutdown only waits for ordinary requests. At module level: with workers,
+    uvicorn hands it to each (spawned) process by pickling."""
+
+    def handle_exit(self, sig, frame) -> None:
+        hub = _live_hub(getattr(self.config, "loaded_app", None))
+        if hub is not None:
+            hub.close()
+        super().handle_exit(sig, frame)
+
+
+def serve(settings: Settings, workers: int = 1, **uvicorn_options) -> None:
     """`gridwatch web`: uvicorn serving `create_server(settings)` until SIGTERM or SIGINT. On the
     signal the live followers (server-sent events, WebSocket callbacks) are ended at once, so
     uvicorn's graceful shutdown only waits for ordinary requests (an HTTP ingest being stored
-    finishes and is answered), at most `GRACE_S`."""
-    import uvicorn
+    finishes and is answered), at most `GRACE_S`.
 
-    app = create_server(settings)
-    hub = app.state.ctx.hub
+    `workers` > 1: that many processes share the port (uvicorn's supervisor restarts one that
+    dies). What a web process holds for itself is rebuilt in each from Redis and PostgreSQL
+    (dataset, pools, accounts' secret, its own live hub following Redis pub/sub, its own MQTT
+    client); rate limits, sessions and metrics live in Redis, so any worker may answer."""
+    import os
 
-    class Server(uvicorn.Server):
-        def handle_exit(self, sig, frame) -> None:
-            hub.close()
-            super().handle_exit(sig, frame)
+    options = dict(host=settings.http_host, port=settings.http_port, log_level="warning", access_log=False,
+                   timeout_graceful_shutdown=GRACE_S, **uvicorn_options)
+    if workers <= 1:
+        _Server(uvicorn.Config(create_server(settings), **options)).run()
+        return
+    from uvicorn.supervisors import Multiprocess
 
-    config = uvicorn.Config(app, host=settings.http_host, port=settings.http_port, log_level="warning",
-                            timeout_graceful_shutdown=GRACE_S, **uvicorn_options)
-    Server(config).run()
+    os.environ[SETTINGS_ENV] = settings.model_dump_json()
+    config = uvicorn.Config("dashboard.server:_server_of_parent", factory=True, workers=workers, **options)
+    Multiprocess(config, target=_Server(config).run, sockets=[config.bind_socket()]).run()
 

@@ -163,11 +163,12 @@ def broker_config(ctx: typer.Context, outdir: Path = typer.Argument(..., help="w
 
 
 @app.command()
-def web(ctx: typer.Context) -> None:
+def web(ctx: typer.Context,
+        workers: int = typer.Option(1, min=1, help="web processes sharing the port (each its own pools and live hub)")) -> None:
     """The dashboard and REST API on GRIDWATCH_HTTP."""
     from dashboard.server import serve
 
-    serve(settings_of(ctx))
+    serve(settings_of(ctx), workers=workers)
 
 
 @app.command()
