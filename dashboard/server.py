@@ -9,7 +9,6 @@ import contextlib
 import html
 from urllib.parse import quote
 
-import uvicorn
 from fastapi import FastAPI, Form, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -218,51 +217,37 @@ def _server_of_parent() -> FastAPI:
     return create_server(Settings.model_validate_json(os.environ[SETTINGS_ENV]))
 
 
-def _live_hub(app):
-    """The live hub of the app uvicorn loaded (under uvicorn's own wrappers), if built."""
-    for _ in range(10):
-        state = getattr(app, "state", None)
-        ctx = getattr(state, "ctx", None) if state is not None else None
-        if ctx is not None:
-            return ctx.__dict__.get("hub")      # not built: nothing follows the live streams
-        app = getattr(app, "app", None)
-        if app is None:
-            return None
-    return None
-
-
-class _Server(uvicorn.Server):
-    """On a stop signal the live followers (server-sent events, WebSocket callbacks) end at once,
-    so the graceful shutdown only waits for ordinary requests. At module level: with workers,
-    uvicorn hands it to each (spawned) process by pickling."""
-
-    def handle_exit(self, sig, frame) -> None:
-        hub = _live_hub(getattr(self.config, "loaded_app", None))
-        if hub is not None:
-            hub.close()
-        super().handle_exit(sig, frame)
-
-
 def serve(settings: Settings, workers: int = 1, **uvicorn_options) -> None:
     """`gridwatch web`: uvicorn serving `create_server(settings)` until SIGTERM or SIGINT. On the
     signal the live followers (server-sent events, WebSocket callbacks) are ended at once, so
     uvicorn's graceful shutdown only waits for ordinary requests (an HTTP ingest being stored
     finishes and is answered), at most `GRACE_S`.
 
-    `workers` > 1: that many processes share the port (uvicorn's supervisor restarts one that
-    dies). What a web process holds for itself is rebuilt in each from Redis and PostgreSQL
-    (dataset, pools, accounts' secret, its own live hub following Redis pub/sub, its own MQTT
-    client); rate limits, sessions and metrics live in Redis, so any worker may answer."""
+    `workers` > 1: that many processes share the port (uvicorn's supervisor, which restarts one
+    that dies). What a web process holds for itself is built in each from Redis and PostgreSQL:
+    the dataset, the pools, its own live hub following Redis pub/sub for the pages connected to
+    it, its own MQTT client; sessions, the signing secret, rate limits and metrics are in Redis,
+    so any worker may answer any request. There uvicorn's own worker stops them: it closes the
+    WebSockets, but a server-sent events stream holds a worker's stop for up to `GRACE_S`."""
     import os
+
+    import uvicorn
 
     options = dict(host=settings.http_host, port=settings.http_port, log_level="warning", access_log=False,
                    timeout_graceful_shutdown=GRACE_S, **uvicorn_options)
-    if workers <= 1:
-        _Server(uvicorn.Config(create_server(settings), **options)).run()
+    if workers > 1:
+        from uvicorn.supervisors import Multiprocess
+
+        os.environ[SETTINGS_ENV] = settings.model_dump_json()
+        config = uvicorn.Config("dashboard.server:_server_of_parent", factory=True, workers=workers, **options)
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
         return
-    from uvicorn.supervisors import Multiprocess
+    app = create_server(settings)
+    hub = app.state.ctx.hub
 
-    os.environ[SETTINGS_ENV] = settings.model_dump_json()
-    config = uvicorn.Config("dashboard.server:_server_of_parent", factory=True, workers=workers, **options)
-    Multiprocess(config, target=_Server(config).run, sockets=[config.bind_socket()]).run()
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig, frame) -> None:
+            hub.close()
+            super().handle_exit(sig, frame)
 
+    Server(uvicorn.Config(app, **options)).run()

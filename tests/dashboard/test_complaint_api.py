@@ -349,3 +349,43 @@ def test_the_public_querys_fast_path_answers_as_the_route_does(api, web_stack, w
     assert web_stack.server.state.public_query._pool is not None      # the fast path was taken
     assert api.get(f"/api/public/complaints/{code}?phone_last4=123456789").status_code == 422
     assert api.post(f"/api/public/complaints/{code}?phone_last4={PHONE[-4:]}").status_code in (404, 405)
+
+
+def test_web_with_two_workers_shares_the_rate_limit_and_stops_on_sigterm(web_stack):
+    """`gridwatch web --workers 2`: both processes answer on one port, built from the command's
+    own settings (flags, not only the environment); the per-address counter is Redis's, so the
+    limit holds whichever worker answers; SIGTERM stops them all."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from gridwatch.services import free_port
+
+    s, port = web_stack.settings, free_port()
+    cmd = [sys.executable, "-m", "gridwatch.cli", "--redis-url", s.redis_url, "--mqtt-url", s.mqtt_url,
+           "--database-url", s.database_url, "--data", str(s.data), "--var-dir", str(s.var_dir),
+           "--http", f"127.0.0.1:{port}", "--complaint-query-per-min", "5", "web", "--workers", "2"]
+    web = subprocess.Popen(cmd)
+    try:
+        base, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(base + "/api/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert web.poll() is None and time.monotonic() < deadline, "gridwatch web --workers 2 did not come up"
+            time.sleep(0.3)
+        kids = subprocess.run(["pgrep", "-P", str(web.pid)], capture_output=True, text=True).stdout.split()
+        assert len(kids) >= 2
+        web_stack.r.delete(*web_stack.r.keys("gw:complaints:rate:*") or ["x"])
+        got = [httpx.get(f"{base}/api/public/complaints/AAAA-BBBB-CCCC?phone_last4=1234").status_code   # a new
+               for _ in range(8)]                                                                       # connection each
+        assert got == [404] * 5 + [429] * 3
+    finally:
+        web.send_signal(signal.SIGTERM)
+        assert web.wait(30) == 0
+        web_stack.r.delete(*web_stack.r.keys("gw:complaints:rate:*") or ["x"])
