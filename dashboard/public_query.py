@@ -30,7 +30,7 @@ from alerts.errors import NotFound
 from casework import complaint_store as S
 from casework import complaints as C
 from dashboard.complaint_routes import plain_json, query_key, too_many_queries
-from dashboard.server import database_down_body
+from dashboard.deps import database_down_body
 from gridwatch.db import unavailable
 
 PATH = re.compile(r"/api/public/complaints/([^/]+)")
@@ -154,7 +154,8 @@ def taken(scope) -> tuple[str, str] | None:
 
 
 class PublicQueryMiddleware:
-    """Plain ASGI, outermost: a public query it can answer never reaches the framework."""
+    """Plain ASGI, the first of the app's own middleware (inside only FastAPI's error and body-limit
+    wrappers): a public query it can answer never reaches auth, Dash, GZip or the route table."""
 
     def __init__(self, app, query: PublicQuery):
         self.app = app

@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dashboard.auth import SESSION_COOKIE, SESSION_MAX_AGE_S, login_throttled, record_login_failure
 from dashboard.context import WebContext
+from dashboard.deps import database_down_body
 from gridwatch.settings import Settings
 from layers.palette import head_html
 
@@ -118,12 +119,6 @@ def install_auth_routes(server: FastAPI, ctx: WebContext, secure_cookies: bool) 
         return resp
 
 
-def database_down_body(down: Exception) -> dict:
-    """The 503's body when the records database cannot be reached."""
-    return {"error": "the records database is unavailable; the request was not carried out, try again",
-            "detail": str(down)}
-
-
 def install_error_handlers(server: FastAPI) -> None:
     import psycopg
     from psycopg_pool import PoolTimeout
@@ -196,7 +191,7 @@ def create_server(settings: Settings, ctx: WebContext | None = None) -> FastAPI:
     install_report(server, ctx)
     install_dash(server, ctx)
     server.add_middleware(AuthMiddleware, ctx=ctx)
-    server.add_middleware(PublicQueryMiddleware, query=query)   # outermost: ahead of auth, Dash, routing
+    server.add_middleware(PublicQueryMiddleware, query=query)   # added last, runs first: ahead of auth, Dash, routing
     return server
 
 
