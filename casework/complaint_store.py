@@ -21,11 +21,13 @@ MAX_LIMIT = 1000
 COLUMNS = ("id, query_code, channel, received_at, complainant_name, complainant_phone, complainant_id_number, "
            "respondent_uscc, respondent_name, respondent_address, lat, lon, category, description, amount_yuan, "
            "grid, level1, branch, handler, state, accept_by, mediate_by, provisional, accepted_at, "
-           "mediation_started_at, founded, outcome, reason, transferred_to, closed_at, created_by, updated_at, "
+           "mediation_started_at, founded, outcome, terms, reason, transferred_to, closed_at, created_by, updated_at, "
            "sealed_at, hash")
-# What leaves the server towards the citizen: never the complainant's data.
+# What leaves the server towards the citizen: never the complainant's data (read only to mask
+# them in the agreement's terms, then dropped: _public_answer).
 PUBLIC = ("SELECT query_code, state, received_at, accept_by, mediate_by, provisional, accepted_at, "
-          "mediation_started_at, closed_at, branch, outcome, transferred_to, "
+          "mediation_started_at, closed_at, branch, outcome, terms, transferred_to, "
+          "complainant_name, complainant_phone, complainant_id_number, "
           "right(complainant_phone, 4) = %s AS phone_ok FROM complaints WHERE query_code = %s")
 
 
@@ -180,11 +182,12 @@ def _num(v: str) -> bool:
         return False
 
 
-def import_file(conn, path: Path, *, placer, actor: str, now: datetime | None = None, tz: str | None = None) -> dict:
+def import_file(conn, path: Path, *, placer, actor: str, tz: str, now: datetime | None = None) -> dict:
     """A file of hand-ons (CSV with complainant_name, complainant_phone, respondent_uscc ...
     columns, or JSON objects shaped like POST /api/complaints; `received_at` required and kept;
     `platform_id` optional: the platform's number, so a second import skips what is there).
-    Refused whole, naming file, row and rule; else all rows in one transaction."""
+    Refused whole, naming file, row and rule; else all rows in one transaction. `tz`: the
+    bureau's (settings `tz`): the day of receipt the deadlines count from is its day."""
     now = _now(now)
     rows = _rows_of(path)
     parsed = []
@@ -248,6 +251,8 @@ def act(conn, cid: str, action: str, viewer: Viewer, *, reason: str | None = Non
             change["mediation_started_at"] = now
         elif action in ("agree", "fail"):
             change["outcome"] = "agreed" if action == "agree" else "failed"
+            if action == "agree":
+                change["terms"] = terms.strip()
             change["founded"] = True if founded is None and action == "agree" else founded
         elif action == "transfer":
             change["transferred_to"] = (to or "").strip() or "立案调查"
@@ -350,15 +355,32 @@ def list_complaints(conn, viewer: Viewer, *, state: str | None = None, branch: s
         return [present(r, viewer) for r in cur.fetchall()]
 
 
-def public(conn, code: str, phone_last4: str) -> dict:
-    """The citizen's query: state, dates, branch, outcome; NotFound for a wrong code or phone
-    (the two are not told apart)."""
+def _public_args(code: str, phone_last4: str) -> tuple[str, str]:
     c = C.normalize_code(code)
     if c is None or not (phone_last4 or "").isdigit() or len(phone_last4) != 4:
         raise NotFound("no complaint with this query code and phone")
-    with conn.cursor() as cur:
-        cur.execute(PUBLIC, (phone_last4, c))
-        row = cur.fetchone()
+    return phone_last4, c
+
+
+def _public_answer(row: dict | None) -> dict:
     if row is None or not row.pop("phone_ok"):
         raise NotFound("no complaint with this query code and phone")
+    raw = {k: row.pop(k) for k in ("complainant_name", "complainant_phone", "complainant_id_number")}
+    row["terms"] = C.scrub(row["terms"], raw)      # what the citizen reads holds no one's data in clear
     return row
+
+
+def public(conn, code: str, phone_last4: str) -> dict:
+    """The citizen's query: state, dates, branch, outcome (with the agreement's terms); NotFound
+    for a wrong code or phone (the two are not told apart)."""
+    args = _public_args(code, phone_last4)
+    with conn.cursor() as cur:
+        cur.execute(PUBLIC, args)
+        return _public_answer(cur.fetchone())
+
+
+async def public_async(aconn, code: str, phone_last4: str) -> dict:
+    """`public` over an asyncio connection (the web's fast path for the query, dashboard/public_query.py)."""
+    args = _public_args(code, phone_last4)
+    cur = await aconn.execute(PUBLIC, args)
+    return _public_answer(await cur.fetchone())

@@ -174,7 +174,7 @@ def masked(row: dict, raw: dict | None = None) -> dict:
         out["complainant_phone"] = mask_phone(out["complainant_phone"])
     if "complainant_id_number" in out:
         out["complainant_id_number"] = mask_id(out["complainant_id_number"])
-    for key in ("description", "outcome", "reason", "note"):
+    for key in ("description", "outcome", "terms", "reason", "note"):
         if isinstance(out.get(key), str):
             out[key] = scrub(out[key], raw)
     return out

@@ -23,7 +23,7 @@ OPERATORS = ("coordinator", "admin")
 # The CSV export's columns: the complainant masked whoever asks (CONTRACT.md section 11).
 EXPORT = ("id", "channel", "received_at", "complainant_name", "complainant_phone", "respondent_uscc", "respondent_name",
           "respondent_address", "category", "description", "amount_yuan", "grid", "level1", "branch", "handler", "state",
-          "accept_by", "mediate_by", "provisional", "overdue", "accepted_at", "founded", "outcome", "reason",
+          "accept_by", "mediate_by", "provisional", "overdue", "accepted_at", "founded", "outcome", "terms", "reason",
           "transferred_to", "closed_at")
 PUBLIC_CHANNELS = ("web", "wechat")
 PHONE_PER_DAY = 3
@@ -31,6 +31,26 @@ FILE_KEY = "gw:complaints:rate:file:{who}:{slot}"     # counters, expire with th
 QUERY_KEY = "gw:complaints:rate:query:{who}:{slot}"
 # Task categories an on-site check of a complaint goes under (others: consumer_dispute).
 TASK_CATEGORY = {"food": "food_safety", "price": "price", "advertising": "false_ad"}
+
+
+def plain_json(v, tz: ZoneInfo):
+    """Rows as JSON values: times in the bureau's zone, dates as YYYY-MM-DD, amounts as numbers."""
+    if isinstance(v, dict):
+        return {k: plain_json(x, tz) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [plain_json(x, tz) for x in v]
+    if isinstance(v, datetime):
+        return v.astimezone(tz).isoformat()
+    if isinstance(v, date):
+        return v.isoformat()
+    if isinstance(v, Decimal):
+        return float(v)
+    return v
+
+
+def query_key(client: str, now: float) -> tuple[str, int]:
+    """The public query's counter (per client address, per minute) and its lifetime."""
+    return QUERY_KEY.format(who=f"ip:{client}", slot=int(now // 60)), 60
 
 
 def _over(r, key: str, ttl: int, limit: int) -> bool:
@@ -46,6 +66,10 @@ def _text(**values) -> None:
     for name, v in values.items():
         if isinstance(v, str) and "\x00" in v:
             raise Invalid(f"{name} holds a NUL character", field=name)
+
+
+def too_many_queries() -> JSONResponse:
+    return _too_many("queries from this address", 60 - int(time.time()) % 60)
 
 
 def _too_many(what: str, retry_s: int) -> JSONResponse:
@@ -75,17 +99,7 @@ def install_complaint_routes(api: APIRouter, ctx) -> None:
     tz = ZoneInfo(tz_name)
 
     def plain(v):
-        if isinstance(v, dict):
-            return {k: plain(x) for k, x in v.items()}
-        if isinstance(v, (list, tuple)):
-            return [plain(x) for x in v]
-        if isinstance(v, datetime):
-            return v.astimezone(tz).isoformat()
-        if isinstance(v, date):
-            return v.isoformat()
-        if isinstance(v, Decimal):
-            return float(v)
-        return v
+        return plain_json(v, tz)
 
     def jurisdiction() -> C.Jurisdiction:
         return jurisdiction_of(ctx)
@@ -158,9 +172,8 @@ def install_complaint_routes(api: APIRouter, ctx) -> None:
                      phone_last4: Annotated[str, Query(max_length=8)] = ""):
         """The citizen's progress query: state, dates, handling branch, outcome; 404 for a wrong
         code or phone (not told apart); rate-limited per client address."""
-        minute = int(time.time() // 60)
-        if _over(ctx.r, QUERY_KEY.format(who=f"ip:{client(request)}", slot=minute), 60, ctx.settings.complaint_query_per_min):
-            return _too_many("queries from this address", 60 - int(time.time()) % 60)
+        if _over(ctx.r, *query_key(client(request), time.time()), ctx.settings.complaint_query_per_min):
+            return too_many_queries()
         with ctx.db.connection() as conn:
             row = S.public(conn, query_code, phone_last4)
         row["query_code"] = C.show_code(row["query_code"])

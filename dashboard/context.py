@@ -4,6 +4,7 @@ dataset read from the store (grids, index, registry), built on first use and aga
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -22,6 +23,7 @@ class WebContext:
     _closers: list = field(default_factory=list)
     _cache: dict = field(default_factory=dict)
     _watch: object = None  # geodata.store.VersionWatch of the version `dataset` was read from
+    _mqtt_lock: threading.Lock = field(default_factory=threading.Lock)
 
     # what is built from the dataset, dropped when another version becomes current
     DATASET_DERIVED = ("dataset", "index", "registry", "world", "orders", "alerts", "coverage_grid",
@@ -181,7 +183,11 @@ class WebContext:
 
     def mqtt_connected(self) -> bool:
         if getattr(self, "_mqtt", None) is None:
-            self.start_mqtt()
+            # One at a time: health checks arriving together in worker threads would each connect
+            # under the same client id, and the broker drops the older connection for the newer.
+            with self._mqtt_lock:
+                if getattr(self, "_mqtt", None) is None:
+                    self.start_mqtt()
         return self._mqtt is not None and self._mqtt.is_connected()
 
     def cached(self, key: str, build):

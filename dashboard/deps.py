@@ -1,4 +1,5 @@
-"""Request dependencies shared by the API routes: who is calling, and may they."""
+"""Request dependencies shared by the API routes: who is calling, and may they; and the
+answer every path gives when the records database cannot be reached."""
 from __future__ import annotations
 
 from typing import Annotated
@@ -26,3 +27,9 @@ def coordinator(user: Annotated[User, Depends(current_user)]) -> User:
 
 AnyUser = Annotated[User, Depends(current_user)]
 Coordinator = Annotated[User, Depends(coordinator)]
+
+
+def database_down_body(down: Exception) -> dict:
+    """The 503's body when the records database cannot be reached."""
+    return {"error": "the records database is unavailable; the request was not carried out, try again",
+            "detail": str(down)}

@@ -614,6 +614,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     "cc_view": ("查看", "View"),
     "cc_complainant": ("投诉人", "complainant"),
     "cc_unavailable": ("业务数据库暂不可用", "The records database is not available"),
+    # --- pubq ---
+    "cp_terms": ("调解协议内容", "Terms agreed"),
 }
 
 

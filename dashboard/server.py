@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dashboard.auth import SESSION_COOKIE, SESSION_MAX_AGE_S, login_throttled, record_login_failure
 from dashboard.context import WebContext
+from dashboard.deps import database_down_body
 from gridwatch.settings import Settings
 from layers.palette import head_html
 
@@ -128,8 +129,7 @@ def install_error_handlers(server: FastAPI) -> None:
         down = unavailable(exc)
         if down is None:  # an error of ours, not an outage: let it be the 500 it is
             raise exc
-        return _error(503, "the records database is unavailable; the request was not carried out, try again",
-                      detail=str(down))
+        return JSONResponse(database_down_body(down), status_code=503)
 
     for kind in OUTAGE_ERRORS:
         server.add_exception_handler(kind, database_down)
@@ -163,21 +163,30 @@ def create_server(settings: Settings, ctx: WebContext | None = None) -> FastAPI:
     from dashboard.tiles import install_tile_route
     from dashboard.ui import install_dash
 
+    from dashboard.public_query import PublicQuery, PublicQueryMiddleware
+
     ctx = ctx or WebContext.build(settings)
+    query = PublicQuery(ctx)
+
     @contextlib.asynccontextmanager
     async def lifespan(_app):
-        yield
-        hub = ctx.__dict__.get("hub")  # the live hub, if a page ever followed: it may linger
-        if hub is not None:
-            hub.close()
-            if hub.task is not None:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(hub.task, 2.0)
-        ctx.close()
+        query.start()       # in the loop that serves: the fast path's asyncio clients belong to it
+        try:
+            yield
+        finally:
+            await query.close()
+            hub = ctx.__dict__.get("hub")  # the live hub, if a page ever followed: it may linger
+            if hub is not None:
+                hub.close()
+                if hub.task is not None:
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(hub.task, 2.0)
+            ctx.close()
 
     server = FastAPI(title="gridwatch", version="0.1.0", openapi_url="/api/openapi.json",
                      docs_url="/api/docs", redoc_url=None, lifespan=lifespan)
     server.state.ctx = ctx
+    server.state.public_query = query
     install_error_handlers(server)
     install_auth_routes(server, ctx, secure_cookies=settings.secure_cookies)
     install_api(server, ctx)
@@ -186,6 +195,7 @@ def create_server(settings: Settings, ctx: WebContext | None = None) -> FastAPI:
     install_report(server, ctx)
     install_dash(server, ctx)
     server.add_middleware(AuthMiddleware, ctx=ctx)
+    server.add_middleware(PublicQueryMiddleware, query=query)   # added last, runs first: ahead of auth, Dash, routing
     return server
 
 
@@ -195,15 +205,42 @@ def server_from_env() -> FastAPI:
 
 
 GRACE_S = 5  # what uvicorn gives open requests after a stop signal before cancelling them
+SETTINGS_ENV = "GRIDWATCH_WEB_SETTINGS_JSON"  # `gridwatch web --workers N` hands its settings on
 
 
-def serve(settings: Settings, **uvicorn_options) -> None:
+def _server_of_parent() -> FastAPI:
+    """Each worker of `gridwatch web --workers N` builds its app from the settings the command
+    was given (flags included), not from the environment alone."""
+    import os
+
+    return create_server(Settings.model_validate_json(os.environ[SETTINGS_ENV]))
+
+
+def serve(settings: Settings, workers: int = 1, **uvicorn_options) -> None:
     """`gridwatch web`: uvicorn serving `create_server(settings)` until SIGTERM or SIGINT. On the
     signal the live followers (server-sent events, WebSocket callbacks) are ended at once, so
     uvicorn's graceful shutdown only waits for ordinary requests (an HTTP ingest being stored
-    finishes and is answered), at most `GRACE_S`."""
+    finishes and is answered), at most `GRACE_S`.
+
+    `workers` > 1: that many processes share the port (uvicorn's supervisor, which restarts one
+    that dies). What a web process holds for itself is built in each from Redis and PostgreSQL:
+    the dataset, the pools, its own live hub following Redis pub/sub for the pages connected to
+    it, its own MQTT client; sessions, the signing secret, rate limits and metrics are in Redis,
+    so any worker may answer any request. There uvicorn's own worker stops them: it closes the
+    WebSockets, but a server-sent events stream holds a worker's stop for up to `GRACE_S`."""
+    import os
+
     import uvicorn
 
+    options = dict(host=settings.http_host, port=settings.http_port, log_level="warning", access_log=False,
+                   timeout_graceful_shutdown=GRACE_S, **uvicorn_options)
+    if workers > 1:
+        from uvicorn.supervisors import Multiprocess
+
+        os.environ[SETTINGS_ENV] = settings.model_dump_json()
+        config = uvicorn.Config("dashboard.server:_server_of_parent", factory=True, workers=workers, **options)
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+        return
     app = create_server(settings)
     hub = app.state.ctx.hub
 
@@ -212,7 +249,4 @@ def serve(settings: Settings, **uvicorn_options) -> None:
             hub.close()
             super().handle_exit(sig, frame)
 
-    config = uvicorn.Config(app, host=settings.http_host, port=settings.http_port, log_level="warning",
-                            timeout_graceful_shutdown=GRACE_S, **uvicorn_options)
-    Server(config).run()
-
+    Server(uvicorn.Config(app, **options)).run()

@@ -125,7 +125,7 @@ def load(
 
     try:
         with conn:
-            rec = load_dataset_records(conn, ds, Path(directory))
+            rec = load_dataset_records(conn, ds, Path(directory), tz=settings.tz)
     except DatasetError as e:     # a bad checklist file: the records are left as they were
         typer.echo(str(e), err=True)
         raise typer.Exit(1)
@@ -163,11 +163,12 @@ def broker_config(ctx: typer.Context, outdir: Path = typer.Argument(..., help="w
 
 
 @app.command()
-def web(ctx: typer.Context) -> None:
+def web(ctx: typer.Context,
+        workers: int = typer.Option(1, min=1, help="web processes sharing the port (each its own pools and live hub)")) -> None:
     """The dashboard and REST API on GRIDWATCH_HTTP."""
     from dashboard.server import serve
 
-    serve(settings_of(ctx))
+    serve(settings_of(ctx), workers=workers)
 
 
 @app.command()

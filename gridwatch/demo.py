@@ -114,7 +114,7 @@ def run_demo(settings: Settings, extra_devices: int) -> int:
         print(f"records database {settings.database_url}: schema {now}")
         t0 = time.monotonic()
         with db_connect(settings.database_url) as conn:
-            rec = load_dataset_records(conn, ds, data_dir)
+            rec = load_dataset_records(conn, ds, data_dir, tz=settings.tz)
         print(f"records: {rec} ({time.monotonic() - t0:.0f} s)", flush=True)
         logins = create_demo_accounts(settings, r)
         env = _env(settings)

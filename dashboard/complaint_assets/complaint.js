@@ -131,6 +131,7 @@
         ["cp_closed", when(out.closed_at)],
         ["cp_branch", out.branch || S.cp_branch_none],
         ["cp_outcome", out.outcome ? (S["coutcome_" + out.outcome] || out.outcome) : ""],
+        ["cp_terms", out.terms || ""],
         ["cp_transferred_to", out.transferred_to || ""],
       ];
       for (const [k, val] of rows) {

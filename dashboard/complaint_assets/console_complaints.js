@@ -62,7 +62,13 @@
       cell(tr, `${c.complainant_name} ${c.complainant_phone}`);
       cell(tr, c.respondent_name);
       cell(tr, categories[c.category] || c.category);
-      cell(tr, S["cstate_" + c.state] || c.state, "state");
+      const st = cell(tr, S["cstate_" + c.state] || c.state, "state");
+      if (c.terms) {     // the agreement's terms, under the state
+        const p = document.createElement("div");
+        p.className = "terms";
+        p.textContent = `${S.cp_terms}：${c.terms}`;
+        st.appendChild(p);
+      }
       const due = c.state === "received" ? c.accept_by : (["accepted", "mediating"].includes(c.state) ? c.mediate_by : "");
       cell(tr, (due || "") + ((c.overdue || []).length ? ` ${S.cq_overdue}` : ""), (c.overdue || []).length ? "late" : "");
       cell(tr, c.branch || S.cq_queue);

@@ -175,3 +175,22 @@ def test_dispatcher_delivers_complaint_overdue_to_the_handlers_device(demo_data,
         d.stop.set()
         th.join(10)
         phone.disconnect()
+
+
+def test_import_counts_deadlines_from_the_day_in_the_settings_time_zone(records_url, demo_data, tmp_path):
+    """Received 30 September 01:00 in Beijing is still 29 September in UTC: with `--tz UTC` (the
+    settings' `tz`, GRIDWATCH_TZ) the 7 working days count from the 29th (-> 14 October across
+    National Day), with the default Asia/Shanghai from the 30th (-> 15 October)."""
+    from gridwatch.cli import app
+
+    with connect(records_url) as conn:
+        ent = conn.execute("SELECT uscc FROM entities WHERE branch IS NOT NULL ORDER BY uscc LIMIT 1").fetchone()
+    row = ["{id}", "12315", "2026-09-30T01:00:00+08:00", "郑一", "13611116666", ent["uscc"], "", "", "", "", "food", "x"]
+    args = ["--database-url", records_url, "--data", str(demo_data)]
+    for tz, pid, want in (("UTC", "TZ2026UTC", date(2026, 10, 14)), (None, "TZ2026CST", date(2026, 10, 15))):
+        f = _csv(tmp_path / f"{pid}.csv", [[v.format(id=pid) for v in row]])
+        res = CliRunner().invoke(app, [*args, *(["--tz", tz] if tz else []), "complaints", "import", str(f)])
+        assert res.exit_code == 0 and "1 complaints imported" in res.output, res.output
+        with connect(records_url) as conn:
+            got = conn.execute("SELECT accept_by FROM complaints WHERE id = %s", (f"P-{pid}",)).fetchone()
+        assert got["accept_by"] == want, tz

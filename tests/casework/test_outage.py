@@ -63,9 +63,13 @@ def test_web_answers_503_while_the_database_is_down_and_recovers(own_postgres, d
     auth = {"Authorization": f"Bearer {token}"}
     uscc = demo_ds.entities["uscc"].iloc[0]
     with TestClient(web) as client:
+        public = "/api/public/complaints/AAAA-BBBB-CCCC?phone_last4=1234"   # its fast path's own pool
         assert client.get(f"/api/entities/{uscc}", headers=auth).status_code == 200
+        assert client.get(public).status_code == 404
         own_postgres.kill()
         down = client.get(f"/api/entities/{uscc}", headers=auth)
+        assert down.status_code == 503 and "unavailable" in down.json()["error"] and down.json()["detail"]
+        down = client.get(public)
         assert down.status_code == 503 and "unavailable" in down.json()["error"] and down.json()["detail"]
         health = client.get("/api/health")
         assert health.status_code == 503 and health.json()["database"].startswith("down")
@@ -74,6 +78,7 @@ def test_web_answers_503_while_the_database_is_down_and_recovers(own_postgres, d
         wait_for(lambda: client.get(f"/api/entities/{uscc}", headers=auth).status_code == 200, timeout=30,
                  what="the web to use the restarted database")
         assert client.get("/api/health").json()["database"] == "ok"
+        assert client.get(public).status_code == 404          # a dropped connection is replaced, not reported
     web.state.ctx.close()
 
 

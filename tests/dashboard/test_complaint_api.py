@@ -215,7 +215,7 @@ def test_public_query_answers_state_dates_branch_only_and_404s(api, web_stack, w
     got = res.json()
     assert got["state"] == "received" and got["branch"] == world.ent["branch"] and got["accept_by"] == c["accept_by"]
     assert set(got) == {"query_code", "state", "received_at", "accept_by", "mediate_by", "provisional", "accepted_at",
-                        "mediation_started_at", "closed_at", "branch", "outcome", "transferred_to"}
+                        "mediation_started_at", "closed_at", "branch", "outcome", "terms", "transferred_to"}
     # typed loosely: lower case, no dashes, O for 0
     loose = code.replace("-", "").lower()
     assert api.get(f"/api/public/complaints/{loose}?phone_last4={PHONE[-4:]}").status_code == 200
@@ -305,3 +305,87 @@ def test_pages_public_and_staff(api, web_stack, world):
     res = api.get("/console/complaints", headers=h(web_stack, "hq1"))
     assert res.status_code == 200 and "intake-form" not in res.text
     assert "intake-form" in api.get("/console/complaints", headers=h(web_stack, "coord1")).text
+
+
+def test_the_agreements_terms_are_stored_and_shown_masked_to_the_citizen_and_the_console(api, web_stack, world):
+    c = file(api, web_stack, world)
+    url = f"/api/complaints/{c['id']}"
+    for step in ("accept", "mediate"):
+        assert api.post(f"{url}/{step}", headers=h(web_stack, "hq1")).status_code == 200
+    terms = f"商家退款12.5元，由{NAME}（{PHONE}）到店领取"
+    res = api.post(f"{url}/agree", json={"terms": f"  {terms} "}, headers=h(web_stack, "hq1"))
+    assert res.status_code == 200 and res.json()["terms"] == terms
+    assert api.get(url, headers=h(web_stack, "hq1")).json()["terms"] == terms            # the handler reads them as given
+    seen = api.get(url, headers=h(web_stack, "viewer1")).json()["terms"]
+    assert NAME not in seen and PHONE not in seen and "139****5678" in seen and "商家退款12.5元" in seen
+    export = api.get("/api/complaints?format=csv&limit=1000", headers=h(web_stack, "coord1")).text
+    assert export.splitlines()[0].split(",").count("terms") == 1 and PHONE not in export
+    out = api.get(f"/api/public/complaints/{c['query_code']}?phone_last4={PHONE[-4:]}").json()
+    assert out["outcome"] == "agreed" and "商家退款12.5元" in out["terms"] and "139****5678" in out["terms"]
+    assert NAME not in out["terms"] and PHONE not in out["terms"]
+    assert api.post(f"{url}/close", headers=h(web_stack, "hq1")).json()["terms"] == terms    # sealed with them
+    # a complaint not (yet) agreed has none
+    other = file(api, web_stack, world)
+    assert api.get(f"/api/public/complaints/{other['query_code']}?phone_last4={PHONE[-4:]}").json()["terms"] is None
+
+
+def test_the_public_querys_fast_path_answers_as_the_route_does(api, web_stack, world):
+    """With the lifespan running, dashboard/public_query.py answers ahead of the framework; a
+    client without the lifespan (another loop) reaches the route. Same statuses and bodies;
+    what the fast path does not take (repeated or other parameters, over-long values) is the
+    route's (422)."""
+    c = file(api, web_stack, world)
+    web_stack.r.delete(*web_stack.r.keys("gw:complaints:rate:*") or ["x"])
+    route = TestClient(web_stack.server)            # no `with`: no lifespan, the route answers
+    code = c["query_code"]
+    cases = [f"{code}?phone_last4={PHONE[-4:]}", code.replace("-", "").lower() + f"?phone_last4={PHONE[-4:]}",
+             f"{code}?phone_last4=0000", code, f"{code}?phone_last4=", f"ZZZZ-ZZZZ-ZZZZ?phone_last4={PHONE[-4:]}",
+             f"{code}?phone_last4=123456789", f"{code}?phone_last4=1&phone_last4={PHONE[-4:]}", "x" * 41,
+             f"{code}?phone_last4={PHONE[-4:]}&x=1", "categories"]
+    for case in cases:
+        fast, slow = api.get(f"/api/public/complaints/{case}"), route.get(f"/api/public/complaints/{case}")
+        assert (fast.status_code, fast.json()) == (slow.status_code, slow.json()), case
+        assert fast.headers["content-type"].startswith("application/json")
+    assert web_stack.server.state.public_query._pool is not None      # the fast path was taken
+    assert api.get(f"/api/public/complaints/{code}?phone_last4=123456789").status_code == 422
+    assert api.post(f"/api/public/complaints/{code}?phone_last4={PHONE[-4:]}").status_code in (404, 405)
+
+
+def test_web_with_two_workers_shares_the_rate_limit_and_stops_on_sigterm(web_stack):
+    """`gridwatch web --workers 2`: both processes answer on one port, built from the command's
+    own settings (flags, not only the environment); the per-address counter is Redis's, so the
+    limit holds whichever worker answers; SIGTERM stops them all."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from gridwatch.services import free_port
+
+    s, port = web_stack.settings, free_port()
+    cmd = [sys.executable, "-m", "gridwatch.cli", "--redis-url", s.redis_url, "--mqtt-url", s.mqtt_url,
+           "--database-url", s.database_url, "--data", str(s.data), "--var-dir", str(s.var_dir),
+           "--http", f"127.0.0.1:{port}", "--complaint-query-per-min", "5", "web", "--workers", "2"]
+    web = subprocess.Popen(cmd)
+    try:
+        base, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(base + "/api/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert web.poll() is None and time.monotonic() < deadline, "gridwatch web --workers 2 did not come up"
+            time.sleep(0.3)
+        kids = subprocess.run(["pgrep", "-P", str(web.pid)], capture_output=True, text=True).stdout.split()
+        assert len(kids) >= 2
+        web_stack.r.delete(*web_stack.r.keys("gw:complaints:rate:*") or ["x"])
+        got = [httpx.get(f"{base}/api/public/complaints/AAAA-BBBB-CCCC?phone_last4=1234").status_code   # a new
+               for _ in range(8)]                                                                       # connection each
+        assert got == [404] * 5 + [429] * 3
+    finally:
+        web.send_signal(signal.SIGTERM)
+        assert web.wait(30) == 0
+        web_stack.r.delete(*web_stack.r.keys("gw:complaints:rate:*") or ["x"])

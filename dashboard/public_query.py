@@ -1,0 +1,174 @@
+"""The citizen's progress query, `GET /api/public/complaints/{code}?phone_last4=` (CONTRACT.md
+section 11), answered ahead of the framework: the request most often made by people outside
+the bureau, on every web process. The route in complaint_routes.py answers the same thing the
+ordinary way; this path only makes it cheap under load. What a request there pays otherwise
+(measured with py-spy, BENCHMARKS.md "## complaints"): the framework's middleware layers and
+its linear walk over a few hundred routes, a hop to a worker thread, a `SELECT 1`-style check
+on every pool checkout and a commit. Here: one Redis round trip (the per-address counter, the
+same key and limit as the route's) and one statement on an autocommit connection of an
+asyncio pool, in the event loop.
+
+Taken here only what the route would answer in the same way: GET, a code of at most 40
+characters, no query parameter but one `phone_last4` of at most 8. Everything else (another
+method, other or repeated parameters, an over-long value: 422 there), and every request while
+this path's clients cannot be had (Redis down, the schema behind, no database configured),
+goes on to the route, whose error handlers give their usual answers. Its asyncio clients live
+in the loop of the server's lifespan; a request in another loop (a test client used without
+its lifespan) goes on to the route too."""
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from urllib.parse import parse_qsl
+from zoneinfo import ZoneInfo
+
+import orjson
+import psycopg
+
+from alerts.errors import NotFound
+from casework import complaint_store as S
+from casework import complaints as C
+from dashboard.complaint_routes import plain_json, query_key, too_many_queries
+from dashboard.deps import database_down_body
+from gridwatch.db import unavailable
+
+PATH = re.compile(r"/api/public/complaints/([^/]+)")
+NOT_CODES = ("categories",)         # /api/public/complaints/categories is another route
+MAX_CODE, MAX_LAST4 = 40, 8         # the route's Path/Query limits
+POOL_MAX = 4                        # one loop: a few statements in flight at once are plenty
+JSON = (b"content-type", b"application/json")
+
+
+class PublicQuery:
+    """The fast path's state: the loop it serves in, an asyncio Redis client and an asyncio
+    PostgreSQL pool, made on first use and closed with the server's lifespan."""
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self.tz = ZoneInfo(ctx.settings.tz)
+        self._loop = None
+        self._lock: asyncio.Lock | None = None
+        self._r = None
+        self._pool = None
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._lock = asyncio.Lock()
+
+    async def close(self) -> None:
+        self._loop = None
+        pool, r, self._pool, self._r = self._pool, self._r, None, None
+        if pool is not None:
+            await pool.close()
+        if r is not None:
+            await r.aclose()
+
+    def serving(self) -> bool:
+        return self._loop is not None and self._loop is asyncio.get_running_loop()
+
+    async def _clients(self):
+        if self._pool is not None:
+            return self._r, self._pool
+        async with self._lock:
+            if self._pool is None:
+                from psycopg.rows import dict_row
+                from psycopg_pool import AsyncConnectionPool
+
+                from gridwatch.db import CONNECT_TIMEOUT_S, WEB_OPTIONS
+                from gridwatch.redisconn import aconnect
+
+                url = self.ctx.settings.db_url()                    # RuntimeError: not configured
+                await asyncio.to_thread(lambda: self.ctx.db)        # the schema checked once, as the route's pool is
+                r = await aconnect(self.ctx.settings.redis_url, socket_timeout=5)
+                # No check on checkout (a round trip each time): a connection the server dropped
+                # fails its statement, is discarded by the pool, and the lookup is made once more.
+                pool = AsyncConnectionPool(
+                    url, min_size=0, max_size=POOL_MAX, open=False, timeout=CONNECT_TIMEOUT_S, reconnect_timeout=0,
+                    kwargs={"row_factory": dict_row, "options": WEB_OPTIONS, "connect_timeout": CONNECT_TIMEOUT_S,
+                            "autocommit": True})
+                await pool.open()
+                self._r, self._pool = r, pool
+        return self._r, self._pool
+
+    async def _over(self, r, client: str) -> bool:
+        key, ttl = query_key(client, time.time())
+        async with r.pipeline(transaction=True) as p:
+            p.incr(key)
+            p.expire(key, ttl)
+            n = (await p.execute())[0]
+        return n > self.ctx.settings.complaint_query_per_min
+
+    async def _lookup(self, pool, code: str, last4: str) -> dict:
+        for attempt in (1, 2):
+            try:
+                async with pool.connection() as conn:
+                    return await S.public_async(conn, code, last4)
+            except psycopg.errors.QueryCanceled:
+                raise
+            except psycopg.OperationalError:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def answer(self, scope, send, code: str, last4: str) -> bool:
+        """Answers the query; False when the route must (this path's clients not available)."""
+        try:
+            r, pool = await self._clients()
+            over = await self._over(r, scope["client"][0] if scope.get("client") else "?")
+        except Exception:  # noqa: BLE001 - the route gives this outage its usual answer
+            return False
+        if over:
+            res = too_many_queries()
+            await _send(send, 429, res.body, [(b"retry-after", res.headers["retry-after"].encode())])
+            return True
+        try:
+            row = await self._lookup(pool, code, last4)
+        except NotFound as exc:
+            await _send(send, 404, orjson.dumps(exc.to_dict()))
+            return True
+        except Exception as exc:
+            down = unavailable(exc)
+            if down is None:
+                raise
+            await _send(send, 503, orjson.dumps(database_down_body(down)))
+            return True
+        row["query_code"] = C.show_code(row["query_code"])
+        await _send(send, 200, orjson.dumps(plain_json(row, self.tz)))
+        return True
+
+
+def taken(scope) -> tuple[str, str] | None:
+    """(code, phone_last4) when the request is one this path answers, else None."""
+    if scope["type"] != "http" or scope["method"] != "GET":
+        return None
+    m = PATH.fullmatch(scope["path"])
+    if m is None or m.group(1) in NOT_CODES or len(m.group(1)) > MAX_CODE:
+        return None
+    params = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+    if not params:
+        return m.group(1), ""
+    if len(params) != 1 or params[0][0] != "phone_last4" or len(params[0][1]) > MAX_LAST4:
+        return None
+    return m.group(1), params[0][1]
+
+
+class PublicQueryMiddleware:
+    """Plain ASGI, the first of the app's own middleware (inside only FastAPI's error and body-limit
+    wrappers): a public query it can answer never reaches auth, Dash, GZip or the route table."""
+
+    def __init__(self, app, query: PublicQuery):
+        self.app = app
+        self.query = query
+
+    async def __call__(self, scope, receive, send):
+        got = taken(scope) if scope["type"] == "http" else None
+        if got is not None and self.query.serving() and await self.query.answer(scope, send, *got):
+            return
+        await self.app(scope, receive, send)
+
+
+async def _send(send, status: int, body: bytes, headers: list | None = None) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [JSON, (b"content-length", str(len(body)).encode()), *(headers or [])]})
+    await send({"type": "http.response.body", "body": body})
