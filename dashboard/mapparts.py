@@ -38,11 +38,15 @@ def base_layers(ctx: WebContext) -> list:
     return [dl.TileLayer(url=url, attribution=s.tile_attribution, maxZoom=19)]
 
 
+def grids_l2(ctx: WebContext) -> dict:
+    """The level-2 outlines as the maps draw them (simplified, in the tiles' datum), once per dataset."""
+    return ctx.cached("grids-l2", lambda: ctx.to_map(grids_geojson(ctx.dataset.grids, level=2)))
+
+
 def grid_layers(ctx: WebContext, prefix: str) -> list:
     grids = ctx.dataset.grids
     return [
-        dl.Overlay(dl.GeoJSON(id=f"{prefix}-grid-l2",
-                              data=ctx.cached("grids-l2", lambda: ctx.to_map(grids_geojson(grids, level=2))),
+        dl.Overlay(dl.GeoJSON(id=f"{prefix}-grid-l2", data=grids_l2(ctx),
                               style=fn("gridStyle"), hideout={"max": 0},
                               zoomToBoundsOnClick=False),
                    name="二级网格 level-2 grids", checked=True),
@@ -100,7 +104,7 @@ def city_map(ctx: WebContext, prefix: str, extra: list | None = None, entities: 
         id=f"{prefix}-map", className="gw-map", bounds=b, zoom=10, viewport={"bounds": b},
         center=[(b[0][0] + b[1][0]) / 2, (b[0][1] + b[1][1]) / 2],
         preferCanvas=True, zoomSnap=0.25, attributionControl=bool(ctx.settings.tile_url or ctx.settings.tile_dir),
-        children=base_layers(ctx) + [dl.LayersControl([density_layer(prefix, entities), coverage_layer(ctx, prefix)]
+        children=base_layers(ctx) + [dl.LayersControl(id=f"{prefix}-layers", children=[density_layer(prefix, entities), coverage_layer(ctx, prefix)]
                                                       + grid_layers(ctx, prefix) + [labels_layer(ctx, prefix)]
                                                       + live_layers(prefix) + (overlays or []),
                                                       position="topright")] + (extra or []),

@@ -6,10 +6,13 @@ exports write only the columns dashboard/stats_text.py lists."""
 from __future__ import annotations
 
 import csv
+import gzip
+import hashlib
 import io
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+import orjson
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from casework import stats
@@ -119,6 +122,25 @@ class StatsService:
         return p
 
 
+OUTLINES_PATH = "/api/stats/grids.geojson"
+
+
+def outlines(ctx) -> tuple[bytes, bytes, str]:
+    """The level-2 outlines the choropleths draw (dashboard/mapparts.grids_l2), serialised and
+    gzipped once per dataset, with a tag of their content."""
+    from dashboard.mapparts import grids_l2
+
+    def build():
+        raw = orjson.dumps(grids_l2(ctx))
+        return raw, gzip.compress(raw, 6), hashlib.sha1(raw).hexdigest()[:16]
+    return ctx.cached("grids-l2-bytes", build)
+
+
+def outlines_url(ctx) -> str:
+    """The outlines' URL for a page: named by their content, so the browser keeps them."""
+    return f"{OUTLINES_PATH}?v={outlines(ctx)[2]}"
+
+
 def install_stats_routes(api: APIRouter, ctx) -> None:
     svc = StatsService(ctx)
     ctx.cached("stats_service", lambda: svc)
@@ -170,6 +192,22 @@ def install_stats_routes(api: APIRouter, ctx) -> None:
             return svc.failed_entities(grid, stats.period(start, end), limit)
         except stats.StatsError as exc:
             return _bad(exc)
+
+    @api.get("/stats/grids.geojson", tags=["statistics"], response_class=Response,
+             responses={200: {"content": {"application/geo+json": {}}}})
+    def grid_outlines(_: Staff, request: Request, v: str | None = None):
+        """The level-2 grids as the choropleths draw them (`id`, `name`, `level`, `parent`,
+        `branch`; simplified about 80 m, in the tiles' datum): for display, never for locating a
+        point (`GET /api/grids` has the exact ones). With `v` (their tag, as the pages ask) the
+        browser may keep them a day."""
+        raw, packed, tag = outlines(ctx)
+        headers = {"ETag": f'"{tag}"', "Vary": "Accept-Encoding",
+                   "Cache-Control": "private, max-age=86400" if v == tag else "private, no-cache"}
+        if request.headers.get("if-none-match") == headers["ETag"]:
+            return Response(status_code=304, headers=headers)
+        if "gzip" in request.headers.get("accept-encoding", ""):
+            return Response(packed, media_type="application/geo+json", headers={**headers, "Content-Encoding": "gzip"})
+        return Response(raw, media_type="application/geo+json", headers=headers)
 
     def fmt_of(fmt: str) -> str:
         if fmt not in FORMATS:
