@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from dashboard import (analytics, console, console_casework, console_draws, mapparts, stats_wall, tasks_panel, terminal,
                        terminal_tasks, wall, wall_casework)
 from dashboard.auth import SESSION_COOKIE
+from dashboard.bundles import BundleCache
 from dashboard.context import WebContext
 from dashboard.i18n import browser_script, lang_of
 from layers.palette import head_html
@@ -63,9 +64,11 @@ def install_dash(server: FastAPI, ctx: WebContext) -> Dash:
         websocket_callbacks=False, websocket_batch_delay=0, update_title=None,
         compress=True,
     )
+    # in front of Dash's compression: the bundles gzipped once, not per request on the event loop
+    server.add_middleware(BundleCache)
     # Colours and engaged states for the page's scripts and stylesheet, from layers/palette.py
     # (after the stylesheets, before the scripts).
-    app.index_string = app.index_string.replace("{%css%}", "{%css%}" + head_html(), 1)
+    app.index_string = app.index_string.replace("{%css%}", "{%css%}" + head_html() + analytics.PLOTLY_EARLY, 1)
     # The stream trigger must be in the first layout: Dash starts persistent WebSocket
     # callbacks only for components present from the start.
     app.layout = html.Div([dcc.Location(id="url"), dcc.Store(id="stream"), html.Div(id="page")])
