@@ -6,6 +6,7 @@ the weak spots with their reasons in words, and every table as CSV or XLSX. Plot
 so the page reads on the wall at 4K as at 1080p."""
 from __future__ import annotations
 
+import asyncio
 from datetime import date, timedelta
 from urllib.parse import urlencode
 
@@ -16,17 +17,32 @@ from dash import Input, Output, State, dcc, html, no_update
 from casework import stats
 from dashboard.context import WebContext
 from dashboard.i18n import t
-from dashboard.stats_routes import STATS_ROLES, StatsService
+from dashboard.stats_routes import STATS_ROLES, StatsService, outlines_url
 from dashboard import stats_text
 from dashboard.mapparts import base_layers, fn
 from layers.choropleth import measure_hideout
 from layers.datum import bounds_to_map
-from layers.grids import bounds, grids_geojson
+from layers.grids import bounds
 from layers.palette import STATUS
 
 HEADLINE = ("inspections", "double_random", "special", "complaints", "clues", "clues_verified",
             "transferred_police", "cases_filed", "penalty_decisions", "tasks_on_time_pct", "mediation_rate")
 FONT = dict(family="Noto Sans CJK SC, Noto Sans SC, sans-serif", color="#e5e7eb")
+# In every page's <head> (dashboard/ui.py): on /analytics plotly.js (4.8 MB, the charts') starts
+# loading with the page instead of after the layout has arrived and dcc.Graph has mounted.
+# dcc.Graph takes `window.Plotly` when set and awaits it (Promise.resolve), and loads plotly.js
+# from this same URL itself otherwise; plotly.js replaces window.Plotly with itself when it runs.
+PLOTLY_EARLY = """<script>
+if (location.pathname === "/analytics" && !window.Plotly) {
+  window.Plotly = new Promise(function (done, fail) {
+    var s = document.createElement("script");
+    s.src = "/_dash-component-suites/plotly/package_data/plotly.min.js";
+    s.onload = function () { done(window.Plotly); };
+    s.onerror = fail;
+    document.head.appendChild(s);
+  });
+}
+</script>"""
 
 
 def service(ctx: WebContext) -> StatsService:
@@ -134,14 +150,14 @@ def grid_values(rows: list[dict]) -> dict[str, float]:
 
 def choropleth_map(ctx: WebContext) -> dl.Map:
     """Level-2 grids coloured by the measure per 1,000 entities (gridwatch.js gridStyle reads the
-    values from the layer's hideout, so a new measure sends numbers, not the geometry)."""
+    values from the layer's hideout, so a new measure sends numbers, not the geometry). The
+    outlines come by their own cached URL, beside the page's callbacks, not inside its layout."""
     b = ctx.cached("bounds", lambda: bounds_to_map(bounds(ctx.dataset.grids), ctx.settings.tile_datum))
-    geo = ctx.cached("analytics-grids", lambda: ctx.to_map(grids_geojson(ctx.dataset.grids, level=2)))
     return dl.Map(id="an-leaflet", className="gw-an-map", bounds=b, viewport={"bounds": b}, zoom=10,
                   center=[(b[0][0] + b[1][0]) / 2, (b[0][1] + b[1][1]) / 2], preferCanvas=True, zoomSnap=0.25,
                   attributionControl=bool(ctx.settings.tile_url or ctx.settings.tile_dir),
                   children=base_layers(ctx) + [
-                      dl.GeoJSON(id="an-grids", data=geo, style=fn("gridStyle"), hideout={"max": 0},
+                      dl.GeoJSON(id="an-grids", url=outlines_url(ctx), style=fn("gridStyle"), hideout={"max": 0},
                                  zoomToBoundsOnClick=False),
                       dl.LayerGroup(id="an-hook", eventHandlers={"add": {"variable": "gridwatchAnalytics.attach"}})])
 
@@ -171,7 +187,41 @@ def grid_detail(svc: StatsService, grid: str, p: stats.Period, lang: str) -> lis
                     or [html.Li(t("an_none", lang))], id="an-failed")]
 
 
+def figures(svc: StatsService, start, end, measure, width, lang) -> tuple:
+    """The headline cards, the trend, the choropleth's hideout and the export links of a period."""
+    try:
+        p = stats.period(start or None, end or None)
+        stats.check(measure, None)
+    except stats.StatsError as exc:
+        return html.Div(str(exc), className="gw-msg"), no_update, no_update, no_update
+    s = svc.summary(p)
+    trend = svc.query(measure, "month", p)
+    per_grid = svc.query(measure, "grid", p)
+    params = {"from": start, "to": end}
+    exports = [html.Span(t("an_export", lang) + "：")]
+    for label, path, extra in ((t("an_title", lang), "/api/stats/summary", {}),
+                               (t(f"m_{measure}", lang), "/api/stats", {"measure": measure, "by": "grid"}),
+                               (t("an_trend", lang), "/api/stats", {"measure": measure, "by": "month"}),
+                               (t("an_weak", lang), "/api/stats/weak", {"by": "level1"})):
+        exports += [html.Span(label + " "), _link(path + ".csv", {**params, **extra}, "CSV"), " ",
+                    _link(path + ".xlsx", {**params, **extra}, "XLSX"), " · "]
+    return (headline_cards(s, lang), trend_figure(trend, measure, lang, font_px(width)),
+            measure_hideout(grid_values(per_grid), STATUS["sos"]), exports[:-1])
+
+
+def weak_list(svc: StatsService, by, start, end, lang) -> list:
+    try:
+        p = svc.weak_period(start or None, end or None)
+    except stats.StatsError as exc:
+        return [html.Li(str(exc))]
+    names = svc.names() | {k: t(f"cat_{k}", lang) for k in stats_text.ENTITY_CATEGORIES}
+    return weak_items(svc.weak(by, p, 8), by, lang, names)
+
+
 def register(app, ctx: WebContext, session_user) -> None:
+    # The callbacks are coroutines that query in a worker thread: Dash's FastAPI backend runs a
+    # plain callback on the event loop, so the page's callbacks (and every bundle and request of
+    # the other pages) waited for each other's queries.
     app.clientside_callback("function (id) { return window.innerWidth; }", Output("an-width", "data"),
                             Input("an-root", "id"))
 
@@ -185,49 +235,24 @@ def register(app, ctx: WebContext, session_user) -> None:
                   Output("an-exports", "children"),
                   Input("an-from", "value"), Input("an-to", "value"), Input("an-measure", "value"),
                   Input("an-width", "data"), State("an-lang", "data"))
-    def refresh(start, end, measure, width, lang):
+    async def refresh(start, end, measure, width, lang):
         user = session_user(ctx)
         if user is None or user.role not in STATS_ROLES:
             return no_update, no_update, no_update, no_update
-        svc = service(ctx)
-        try:
-            p = stats.period(start or None, end or None)
-            stats.check(measure, None)
-        except stats.StatsError as exc:
-            return html.Div(str(exc), className="gw-msg"), no_update, no_update, no_update
-        s = svc.summary(p)
-        trend = svc.query(measure, "month", p)
-        per_grid = svc.query(measure, "grid", p)
-        params = {"from": start, "to": end}
-        exports = [html.Span(t("an_export", lang) + "：")]
-        for label, path, extra in ((t("an_title", lang), "/api/stats/summary", {}),
-                                   (t(f"m_{measure}", lang), "/api/stats", {"measure": measure, "by": "grid"}),
-                                   (t("an_trend", lang), "/api/stats", {"measure": measure, "by": "month"}),
-                                   (t("an_weak", lang), "/api/stats/weak", {"by": "level1"})):
-            exports += [html.Span(label + " "), _link(path + ".csv", {**params, **extra}, "CSV"), " ",
-                        _link(path + ".xlsx", {**params, **extra}, "XLSX"), " · "]
-        size = font_px(width)
-        return (headline_cards(s, lang), trend_figure(trend, measure, lang, size),
-                measure_hideout(grid_values(per_grid), STATUS["sos"]), exports[:-1])
+        return await asyncio.to_thread(figures, service(ctx), start, end, measure, width, lang)
 
     @app.callback(Output("an-weak", "children"), Input("an-weak-by", "value"), Input("an-from", "value"),
                   Input("an-to", "value"), State("an-lang", "data"))
-    def weak(by, start, end, lang):
+    async def weak(by, start, end, lang):
         user = session_user(ctx)
         if user is None or user.role not in STATS_ROLES:
             return no_update
-        svc = service(ctx)
-        try:
-            p = svc.weak_period(start or None, end or None)
-        except stats.StatsError as exc:
-            return [html.Li(str(exc))]
-        names = svc.names() | {k: t(f"cat_{k}", lang) for k in stats_text.ENTITY_CATEGORIES}
-        return weak_items(svc.weak(by, p, 8), by, lang, names)
+        return await asyncio.to_thread(weak_list, service(ctx), by, start, end, lang)
 
     @app.callback(Output("an-grid", "children"), Input("an-grids", "clickData"),
                   State("an-from", "value"), State("an-to", "value"), State("an-lang", "data"),
                   prevent_initial_call=True)
-    def click(data, start, end, lang):
+    async def click(data, start, end, lang):
         user = session_user(ctx)
         if not data or user is None or user.role not in STATS_ROLES:
             return no_update
@@ -238,4 +263,4 @@ def register(app, ctx: WebContext, session_user) -> None:
             p = stats.period(start or None, end or None)
         except stats.StatsError as exc:
             return str(exc)
-        return grid_detail(service(ctx), grid, p, lang)
+        return await asyncio.to_thread(grid_detail, service(ctx), grid, p, lang)
