@@ -148,10 +148,21 @@ TRACE_JS = """
     }
     return f.apply(this, arguments).then(r => { T.push([what, t0, performance.now()]); return r; });
   };
+  const seen = window.__gwSeen = {};
+  const parts = {cards: "#an-card-inspections .gw-an-num", bars: "#an-trend .bars .point", weak: "#an-weak li",
+                 map: "#an-leaflet canvas"};
+  new MutationObserver(() => {
+    for (const [k, sel] of Object.entries(parts)) if (!(k in seen) && document.querySelector(sel)) seen[k] = performance.now();
+  }).observe(document, {childList: true, subtree: true});
+  const long = window.__gwLong = [];
+  try {
+    new PerformanceObserver(l => { for (const e of l.getEntries()) long.push([e.startTime, e.duration]); })
+      .observe({type: "longtask", buffered: true});
+  } catch (e) {}
 })();
 """
 # what a run reports besides the total: these resources' start and end (ms after navigation)
-TRACED = ("_dash-layout", "_dash-dependencies", "plotly.min.js", "async-graph", "async-GeoJSON", "dash_leaflet",
+TRACED = ("_dash-layout", "_dash-dependencies", "plotly", "async-graph", "async-GeoJSON", "dash_leaflet",
           "dash_renderer", "grids.geojson")
 
 
@@ -165,6 +176,10 @@ def trace_of(driver) -> str:
     parts = [f"{name.split('/')[-1].split('?')[0][:28]} {a:.0f}-{b:.0f}" + (f" ({n // 1024} KB)" if n else "")
              for name, a, b, n in res if name == "domContentLoaded" or any(k in name for k in TRACED)]
     parts += [f"{w.removeprefix('callback ')[:40]} {a:.0f}-{b:.0f}" for w, a, b in cbs if w.startswith("callback")]
+    seen = driver.execute_script("return window.__gwSeen || {}")
+    parts.append("drawn " + " ".join(f"{k} {v:.0f}" for k, v in sorted(seen.items(), key=lambda kv: kv[1])))
+    long = driver.execute_script("return window.__gwLong || []")
+    parts.append(f"long tasks {sum(d for _, d in long):.0f} ms: " + " ".join(f"{a:.0f}+{d:.0f}" for a, d in long if d > 80))
     return "; ".join(parts)
 
 

@@ -614,6 +614,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     "cc_view": ("查看", "View"),
     "cc_complainant": ("投诉人", "complainant"),
     "cc_unavailable": ("业务数据库暂不可用", "The records database is not available"),
+    # --- analytics ---
+    "an_unavailable": ("统计数据暂不可用（业务数据库无法连接）", "The statistics are not available (no records database)"),
 }
 
 

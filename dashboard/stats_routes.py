@@ -6,8 +6,6 @@ exports write only the columns dashboard/stats_text.py lists."""
 from __future__ import annotations
 
 import csv
-import gzip
-import hashlib
 import io
 from typing import Annotated
 
@@ -17,6 +15,7 @@ from fastapi.responses import JSONResponse, Response
 
 from casework import stats
 from dashboard.auth import User
+from dashboard.bundles import pack, packed_response
 from dashboard.deps import current_user
 from dashboard.i18n import t
 from dashboard import stats_text
@@ -130,10 +129,7 @@ def outlines(ctx) -> tuple[bytes, bytes, str]:
     gzipped once per dataset, with a tag of their content."""
     from dashboard.mapparts import grids_l2
 
-    def build():
-        raw = orjson.dumps(grids_l2(ctx))
-        return raw, gzip.compress(raw, 6), hashlib.sha1(raw).hexdigest()[:16]
-    return ctx.cached("grids-l2-bytes", build)
+    return ctx.cached("grids-l2-packed", lambda: pack(orjson.dumps(grids_l2(ctx))))
 
 
 def outlines_url(ctx) -> str:
@@ -200,14 +196,9 @@ def install_stats_routes(api: APIRouter, ctx) -> None:
         `branch`; simplified about 80 m, in the tiles' datum): for display, never for locating a
         point (`GET /api/grids` has the exact ones). With `v` (their tag, as the pages ask) the
         browser may keep them a day."""
-        raw, packed, tag = outlines(ctx)
-        headers = {"ETag": f'"{tag}"', "Vary": "Accept-Encoding",
-                   "Cache-Control": "private, max-age=86400" if v == tag else "private, no-cache"}
-        if request.headers.get("if-none-match") == headers["ETag"]:
-            return Response(status_code=304, headers=headers)
-        if "gzip" in request.headers.get("accept-encoding", ""):
-            return Response(packed, media_type="application/geo+json", headers={**headers, "Content-Encoding": "gzip"})
-        return Response(raw, media_type="application/geo+json", headers=headers)
+        out = outlines(ctx)
+        return packed_response(request, out, "application/geo+json",
+                               "private, max-age=86400" if v == out[2] else "private, no-cache")
 
     def fmt_of(fmt: str) -> str:
         if fmt not in FORMATS:

@@ -2,6 +2,7 @@
 to the wall, console and terminal pages, and the WebSocket gate (logged-in users only)."""
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import dash
@@ -77,7 +78,7 @@ def install_dash(server: FastAPI, ctx: WebContext) -> Dash:
 
     @app.callback(Output("page", "children"), Output("stream", "data"),
                   Input("url", "pathname"), State("url", "search"))
-    def route(path, search):
+    async def route(path, search):
         user = session_user(ctx)
         lang = lang_of(search)
         if user is None:
@@ -86,6 +87,10 @@ def install_dash(server: FastAPI, ctx: WebContext) -> Dash:
         ctx.follow_dataset()  # a page built after `gridwatch load` shows the new grids and people
         # The WebSocket carries no cookies: the stream learns who it serves from a signed token.
         opts = {"page": page.__name__.rsplit(".", 1)[-1], "lang": lang, "token": ctx.accounts.stream_token(user)}
+        # Dash's FastAPI backend runs callbacks on the event loop: a layout that queries the
+        # records database (/analytics draws its first figures) is built in a worker thread.
+        if getattr(page, "LAYOUT_IN_THREAD", False):
+            return await asyncio.to_thread(page.layout, ctx, user, lang), opts
         return page.layout(ctx, user, lang), opts
 
     streams = {"wall": wall.stream, "console": console.stream, "terminal": terminal.stream}
