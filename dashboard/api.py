@@ -90,6 +90,9 @@ def install_api(server: FastAPI, ctx: WebContext) -> None:
     install_report_routes(api, ctx)
     install_stats_routes(api, ctx)
     install_static_layer_routes(server, ctx)
+    from dashboard.analytics import install_static as install_analytics_static
+
+    install_analytics_static(server)
     install_ingest_routes(api, ctx)
 
     @api.api_route("/{path:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH"],

@@ -616,6 +616,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     "cc_unavailable": ("业务数据库暂不可用", "The records database is not available"),
     # --- pubq ---
     "cp_terms": ("调解协议内容", "Terms agreed"),
+    # --- analytics ---
+    "an_unavailable": ("统计数据暂不可用（业务数据库无法连接）", "The statistics are not available (no records database)"),
 }
 
 

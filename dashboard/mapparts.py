@@ -72,6 +72,11 @@ def install_static_layer_routes(server, ctx: WebContext) -> None:
         return Response(body, media_type="application/geo+json", headers={"Cache-Control": "private, max-age=86400"})
 
 
+def grids_l2(ctx: WebContext) -> dict:
+    """The level-2 outlines as the maps draw them (simplified, in the tiles' datum), once per dataset."""
+    return static_layer(ctx, "grids-l2")
+
+
 def grid_layers(ctx: WebContext, prefix: str) -> list:
     return [
         dl.Overlay(dl.GeoJSON(id=f"{prefix}-grid-l2", url=static_url(ctx, "grids-l2"),

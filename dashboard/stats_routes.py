@@ -9,11 +9,13 @@ import csv
 import io
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+import orjson
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from casework import stats
 from dashboard.auth import User
+from dashboard.bundles import pack, packed_response
 from dashboard.deps import current_user
 from dashboard.i18n import t
 from dashboard import stats_text
@@ -119,6 +121,22 @@ class StatsService:
         return p
 
 
+OUTLINES_PATH = "/api/stats/grids.geojson"
+
+
+def outlines(ctx) -> tuple[bytes, bytes, str]:
+    """The level-2 outlines the choropleths draw (dashboard/mapparts.grids_l2), serialised and
+    gzipped once per dataset, with a tag of their content."""
+    from dashboard.mapparts import grids_l2
+
+    return ctx.cached("grids-l2-packed", lambda: pack(orjson.dumps(grids_l2(ctx))))
+
+
+def outlines_url(ctx) -> str:
+    """The outlines' URL for a page: named by their content, so the browser keeps them."""
+    return f"{OUTLINES_PATH}?v={outlines(ctx)[2]}"
+
+
 def install_stats_routes(api: APIRouter, ctx) -> None:
     svc = StatsService(ctx)
     ctx.cached("stats_service", lambda: svc)
@@ -170,6 +188,17 @@ def install_stats_routes(api: APIRouter, ctx) -> None:
             return svc.failed_entities(grid, stats.period(start, end), limit)
         except stats.StatsError as exc:
             return _bad(exc)
+
+    @api.get("/stats/grids.geojson", tags=["statistics"], response_class=Response,
+             responses={200: {"content": {"application/geo+json": {}}}})
+    def grid_outlines(_: Staff, request: Request, v: str | None = None):
+        """The level-2 grids as the choropleths draw them (`id`, `name`, `level`, `parent`,
+        `branch`; simplified about 80 m, in the tiles' datum): for display, never for locating a
+        point (`GET /api/grids` has the exact ones). With `v` (their tag, as the pages ask) the
+        browser may keep them a day."""
+        out = outlines(ctx)
+        return packed_response(request, out, "application/geo+json",
+                               "private, max-age=86400" if v == out[2] else "private, no-cache")
 
     def fmt_of(fmt: str) -> str:
         if fmt not in FORMATS:

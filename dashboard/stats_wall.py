@@ -2,19 +2,23 @@
 year, complaints, case clues, transfers to the police, cases filed, penalty decisions, this
 year) beside today's (open tasks and overdue ones, complaints awaiting acceptance, inspections
 today). Refreshed every minute from the statistics' rollups and a few indexed counts; without
-a records database the cells say "–". A switch beside it colours the level-2 grids by their
-weak-spot score (casework.stats.weak)."""
+a records database the cells say "–". The weak-spot choropleth (the level-2 grids coloured by
+their casework.stats.weak score) is an overlay of the map's layers control: its outlines are
+fetched (stats_routes.OUTLINES_PATH, kept by the browser) and scored only once it is switched on."""
 from __future__ import annotations
 
 from datetime import date
 
-from dash import Input, Output, State, dcc, html
+import dash_leaflet as dl
+from dash import Input, Output, State, dcc, html, no_update
 
 from casework import stats
 from dashboard.i18n import t
+from dashboard.mapparts import fn
 
 REFRESH_MS = 60_000
 WEAK_COLOUR = "#f97316"
+WEAK_LAYER = "薄弱环节 weak spots"   # its name in the layers control
 TODAY_SQL = """
 SELECT (SELECT count(*) FROM tasks WHERE state NOT IN ('closed', 'rejected')) AS open_tasks,
        (SELECT count(*) FROM tasks WHERE state NOT IN ('handled', 'verified', 'closed', 'rejected')
@@ -58,9 +62,13 @@ def figures(ctx) -> dict:
 
 def component(lang: str):
     return html.Div([html.Div(strip(None, lang), id="wall-casework", className="gw-kpis gw-casework"),
-                     dcc.Checklist(id="wall-weak-layer", value=[], className="gw-weak-toggle",
-                                   options=[{"label": t("cw_weak_layer", lang), "value": "weak"}]),
                      dcc.Interval(id="wall-casework-tick", interval=REFRESH_MS)], className="gw-casework-row")
+
+
+def weak_overlay(prefix: str):
+    """The weak-spot choropleth for the map's layers control, off at first and empty until then."""
+    return dl.Overlay(dl.GeoJSON(id=f"{prefix}-weak", style=fn("gridStyle"), hideout={"max": 0}, interactive=False),
+                      name=WEAK_LAYER, checked=False)
 
 
 def weak_hideout(ctx, period=None) -> dict:
@@ -98,8 +106,13 @@ def register(app, ctx, session_user) -> None:
         # no records database (or it is down): the cells say "–"
         return strip(unless_down(figures, ctx), lang or "zh")
 
-    @app.callback(Output("wall-grid-l2", "hideout"), Input("wall-weak-layer", "value"), prevent_initial_call=True)
-    def weak_layer(value):
-        if session_user(ctx) is None or "weak" not in (value or []):
-            return {"max": 0}
-        return unless_down(weak_hideout, ctx) or {"max": 0}   # no records database: no choropleth
+    from dashboard.stats_routes import outlines_url
+
+    @app.callback(Output("wall-weak", "url"), Output("wall-weak", "hideout"), Input("wall-layers", "overlays"),
+                  prevent_initial_call=True)
+    def weak_layer(shown):
+        # switched on (again): the scores anew; the outlines are fetched once
+        if session_user(ctx) is None or WEAK_LAYER not in (shown or []):
+            return no_update, no_update
+        scores = unless_down(weak_hideout, ctx)   # None: no records database, no choropleth
+        return (outlines_url(ctx), scores) if scores is not None else (no_update, {"max": 0})

@@ -102,6 +102,14 @@ def layer(prefix: str):
                       onEachFeature={"variable": "gridwatchTasks.tooltip"})
 
 
+TASKS_LAYER = "待办事件 open tasks"   # its name in the layers control
+
+
+def overlay(prefix: str):
+    """The tasks layer as an overlay of the map's layers control, on at first."""
+    return dl.Overlay(layer(prefix), name=TASKS_LAYER, checked=True)
+
+
 def _filters(ctx, prefix: str, lang: str):
     g = ctx.dataset.grids
     grids = [{"label": f"{'▪' if lv == 1 else '·'} {n}", "value": i}

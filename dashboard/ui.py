@@ -2,6 +2,7 @@
 to the wall, console and terminal pages, and the WebSocket gate (logged-in users only)."""
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import dash
@@ -12,6 +13,7 @@ from fastapi.responses import Response
 from dashboard import (analytics, console, console_casework, console_draws, mapparts, stats_wall, tasks_panel, terminal,
                        terminal_tasks, wall, wall_casework)
 from dashboard.auth import SESSION_COOKIE
+from dashboard.bundles import BundleCache
 from dashboard.context import WebContext
 from dashboard.i18n import browser_script, lang_of
 from layers.palette import head_html
@@ -63,9 +65,11 @@ def install_dash(server: FastAPI, ctx: WebContext) -> Dash:
         websocket_callbacks=False, websocket_batch_delay=0, update_title=None,
         compress=True,
     )
+    # in front of Dash's compression: the bundles gzipped once, not per request on the event loop
+    server.add_middleware(BundleCache)
     # Colours and engaged states for the page's scripts and stylesheet, from layers/palette.py
     # (after the stylesheets, before the scripts).
-    app.index_string = app.index_string.replace("{%css%}", "{%css%}" + head_html(), 1)
+    app.index_string = app.index_string.replace("{%css%}", "{%css%}" + head_html() + analytics.PLOTLY_EARLY, 1)
     # The stream trigger must be in the first layout: Dash starts persistent WebSocket
     # callbacks only for components present from the start.
     app.layout = html.Div([dcc.Location(id="url"), dcc.Store(id="stream"), html.Div(id="page")])
@@ -74,7 +78,7 @@ def install_dash(server: FastAPI, ctx: WebContext) -> Dash:
 
     @app.callback(Output("page", "children"), Output("stream", "data"),
                   Input("url", "pathname"), State("url", "search"))
-    def route(path, search):
+    async def route(path, search):
         user = session_user(ctx)
         lang = lang_of(search)
         if user is None:
@@ -83,6 +87,10 @@ def install_dash(server: FastAPI, ctx: WebContext) -> Dash:
         ctx.follow_dataset()  # a page built after `gridwatch load` shows the new grids and people
         # The WebSocket carries no cookies: the stream learns who it serves from a signed token.
         opts = {"page": page.__name__.rsplit(".", 1)[-1], "lang": lang, "token": ctx.accounts.stream_token(user)}
+        # Dash's FastAPI backend runs callbacks on the event loop: a layout that queries the
+        # records database (/analytics draws its first figures) is built in a worker thread.
+        if getattr(page, "LAYOUT_IN_THREAD", False):
+            return await asyncio.to_thread(page.layout, ctx, user, lang), opts
         return page.layout(ctx, user, lang), opts
 
     streams = {"wall": wall.stream, "console": console.stream, "terminal": terminal.stream}

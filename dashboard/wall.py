@@ -93,7 +93,9 @@ def layout(ctx: WebContext, user, lang: str):
                         **{"aria-pressed": "false"}),
             stats_wall.component(lang),
         ], className="gw-kpibar"),
-        city_map(ctx, "wall", extra=[tasks_panel.layer("wall")], overlays=wall_casework.overlays("wall")),
+        # the casework layers are overlays of the map's layers control like the others
+        city_map(ctx, "wall", overlays=[tasks_panel.overlay("wall"), *wall_casework.overlays("wall"),
+                                        stats_wall.weak_overlay("wall")]),
         legend(ctx, lang),
         html.Div([
             html.H2(t("alerts", lang)), html.Div(alert_items(panels["alerts"], lang), id="wall-alerts", className="gw-list"),

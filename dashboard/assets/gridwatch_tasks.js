@@ -45,7 +45,10 @@ window.gridwatchTasks = (function () {
   function marker(feature, latlng) {
     const p = feature.properties || {};
     const cls = "gw-task-mark" + (p.overdue ? " gw-task-mark-overdue" : "");
-    return L.marker(latlng, {icon: L.divIcon({className: cls, html: "!", iconSize: [18, 18]}),
+    // grows with the screen as the supervisors' marks do: readable on the 4K wall
+    const d = Math.round(18 * Math.max(1, window.innerWidth / 1920));
+    return L.marker(latlng, {icon: L.divIcon({className: cls, html: `<span style="font-size:${Math.round(d * 0.6)}px;` +
+                                                `line-height:${d - 4}px">!</span>`, iconSize: [d, d]}),
                              keyboard: false, title: p.title || p.id});
   }
   function tooltip(feature, layer) {

@@ -8,6 +8,8 @@ window.gridwatchWallcase = (function () {
   const RESULT = TABLES.inspection || {};
   const COMPLAINT = TABLES.complaint;
   const I = () => window.gridwatchI18n;
+  // marks grow with the screen as the supervisors' do (gridwatch_map.js): readable on the 4K wall
+  const SCALE = Math.max(1, window.innerWidth / 1920);
 
   function esc(s) {
     return String(s == null ? "" : s).replace(/[&<>"']/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]));
@@ -19,23 +21,25 @@ window.gridwatchWallcase = (function () {
     const p = feature.properties || {};
     const r = RESULT[p.result] ? p.result : "open";
     // above the complaints' and tasks' marks: an inspection at a complained-of shop stays visible
+    const d = Math.round(14 * SCALE);
     return L.marker(latlng, {keyboard: false, zIndexOffset: 1000, icon: L.divIcon({
-      className: "gw-insp-mark", iconSize: [14, 14],
-      html: `<span class="gw-insp-dot" data-result="${esc(r)}" data-id="${esc(p.id)}" style="background:${resultColour(r)}"></span>`})});
+      className: "gw-insp-mark", iconSize: [d, d],
+      html: `<span class="gw-insp-dot" data-result="${esc(r)}" data-id="${esc(p.id)}" ` +
+            `style="background:${resultColour(r)};width:${d}px;height:${d}px"></span>`})});
   }
   function inspectionTooltip(feature, layer) {
     const p = feature.properties || {};
     layer.bindTooltip(`${esc(p.name)} · ${esc(I().code("wc_result", p.result))}<br>${esc(p.uscc)}`);
   }
 
-  function size(n) { return Math.round(16 + 6 * Math.sqrt(Math.max(0, n - 1))); }
+  function size(n) { return Math.round(SCALE * (16 + 6 * Math.sqrt(Math.max(0, n - 1)))); }
   function complaintMarker(feature, latlng) {
     const p = feature.properties || {};
     const s = size(p.n || 1);
     return L.marker(latlng, {keyboard: false, icon: L.divIcon({
       className: "gw-cmp-mark", iconSize: [s, s],
       html: `<span class="gw-cmp-dot" data-uscc="${esc(p.uscc)}" data-count="${Number(p.n) || 0}" ` +
-            `style="background:${COMPLAINT};width:${s}px;height:${s}px;line-height:${s}px">${Number(p.n) || 0}</span>`})});
+            `style="background:${COMPLAINT};width:${s}px;height:${s}px;line-height:${s}px;font-size:${Math.round(12 * SCALE)}px">${Number(p.n) || 0}</span>`})});
   }
   function complaintTooltip(feature, layer) {
     const p = feature.properties || {};

@@ -132,14 +132,28 @@ def test_the_walls_casework_strip(stack, chrome):
         "const r = e => document.querySelector(e).getBoundingClientRect();"
         "return [r('#wall-casework').bottom, r('#wall-map').top, r('#wall-casework').right, window.innerWidth]")
     assert boxes[0] <= boxes[1] + 1 and boxes[2] <= boxes[3] + 1, boxes
-    # the weak-spot layer switches on and off without an error
-    n0 = chrome.execute_script("return performance.getEntriesByType('resource').filter("
-                               "e => e.name.includes('_dash-update-component')).length")
-    box = chrome.find_element(By.CSS_SELECTOR, "#wall-weak-layer input")
-    box.click()
-    wait_for(lambda: chrome.execute_script("return performance.getEntriesByType('resource').filter("
-                                           "e => e.name.includes('_dash-update-component')).length") > n0,
-             timeout=30, what="the weak-spot layer's callback")
-    assert box.is_selected()
-    box.click()
+    # the casework layers are overlays of the map's own layers control, the tasks on at first
+    overlays = lambda: chrome.execute_script(  # noqa: E731
+        "return Object.fromEntries([...document.querySelectorAll('#wall-map .leaflet-control-layers-overlays label')]"
+        ".map(l => [l.textContent.trim(), l.querySelector('input').checked]))")
+    wait_for(lambda: overlays(), timeout=30, what="the layers control")
+    shown = overlays()
+    assert shown["待办事件 open tasks"] and not shown["薄弱环节 weak spots"], shown
+    assert not shown["今日检查 inspections today"] and not shown["未办结投诉 open complaints"], shown
+    assert not chrome.find_elements(By.ID, "wall-weak-layer"), "no switch outside the layers control"
+    # the weak-spot choropleth: switched on there, its outlines fetched and its scores sent
+    fetched = lambda: chrome.execute_script("return performance.getEntriesByType('resource').filter("  # noqa: E731
+                                            "e => e.name.includes('/api/stats/grids.geojson')).length")
+    assert fetched() == 0, "the outlines load only when the layer is switched on"
+    toggle = ("for (const l of document.querySelectorAll('#wall-map .leaflet-control-layers-overlays label'))"
+              " if (l.textContent.includes('薄弱环节')) l.querySelector('input').click();")
+    chrome.execute_script(toggle)
+    wait_for(lambda: fetched() == 1, timeout=30, what="the weak-spot layer's outlines")
+    wait_for(lambda: overlays()["薄弱环节 weak spots"], timeout=10, what="the weak-spot layer on")
+    h = {"Authorization": f"Bearer {stack.tokens['viewer1']}"}
+    r = requests.get(f"{stack.url}/api/stats/grids.geojson", headers=h, timeout=30)
+    assert r.status_code == 200 and len(r.json()["features"]) == len(stack.ctx.dataset.grids.query("level == 2"))
+    assert requests.get(f"{stack.url}/api/stats/grids.geojson", timeout=30).status_code == 401
+    chrome.execute_script(toggle)
+    wait_for(lambda: not overlays()["薄弱环节 weak spots"], timeout=10, what="the weak-spot layer off")
     assert not console_errors(chrome)
