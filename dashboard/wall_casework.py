@@ -53,17 +53,17 @@ SELECT g.respondent_uscc AS uscc, coalesce(e.name, g.name, '') AS name, coalesce
 
 
 def overlays(prefix: str) -> list:
-    """The two overlays for the map's layers control (off at first: the wall opens on the live
-    picture; the duty officer switches them on)."""
+    """The two overlays for the map's layers control (on at first: the wall opens on the whole
+    platform at a glance; the duty officer switches off what crowds his map)."""
     return [
         dl.Overlay(dl.GeoJSON(id=f"{prefix}-inspections-today", data=EMPTY,
                               pointToLayer={"variable": "gridwatchWallcase.inspectionMarker"},
                               onEachFeature={"variable": "gridwatchWallcase.inspectionTooltip"}),
-                   name="今日检查 inspections today", checked=False),
+                   name="今日检查 inspections today", checked=True),
         dl.Overlay(dl.GeoJSON(id=f"{prefix}-open-complaints", data=EMPTY,
                               pointToLayer={"variable": "gridwatchWallcase.complaintMarker"},
                               onEachFeature={"variable": "gridwatchWallcase.complaintTooltip"}),
-                   name="未办结投诉 open complaints", checked=False),
+                   name="未办结投诉 open complaints", checked=True),
     ]
 
 

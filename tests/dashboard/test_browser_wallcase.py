@@ -131,9 +131,7 @@ def test_wall_casework_layers(site, records, chrome, tmp_path):
     _login(chrome, site.url, "coord1", "/")
     wait_for(lambda: chrome.find_elements(By.CSS_SELECTOR, ".leaflet-control-layers-overlays label"),
              timeout=60, what="the layers control")
-    assert not chrome.find_elements(By.CSS_SELECTOR, ".gw-insp-dot, .gw-cmp-dot"), "the layers start switched off"
-
-    _toggle(chrome, "今日检查")
+    # both start switched on: the wall opens on the whole picture
     wait_for(lambda: set(records.inspections) <= set(_dots(chrome)), timeout=90, what="today's inspections on the map")
     dots = _dots(chrome)
     assert "old-1" not in dots
@@ -141,7 +139,6 @@ def test_wall_casework_layers(site, records, chrome, tmp_path):
     for iid, result in records.inspections.items():
         assert dots[iid] == (result, _rgb(palette.INSPECTION[result])), iid
 
-    _toggle(chrome, "未办结投诉")
     sel = f".gw-cmp-dot[data-uscc='{records.a['uscc']}']"
     wait_for(lambda: chrome.find_elements(By.CSS_SELECTOR, sel), timeout=30, what="A's complaints on the map")
     el = chrome.find_element(By.CSS_SELECTOR, sel)
@@ -173,6 +170,10 @@ def test_wall_casework_layers(site, records, chrome, tmp_path):
     _toggle(chrome, "今日检查")
     _toggle(chrome, "未办结投诉")
     wait_for(lambda: not chrome.find_elements(By.CSS_SELECTOR, ".gw-insp-dot, .gw-cmp-dot"), what="the layers off")
+    # and on again: the markers come back
+    _toggle(chrome, "今日检查")
+    wait_for(lambda: set(records.inspections) <= set(_dots(chrome)), timeout=30, what="today's inspections back")
+    assert not chrome.find_elements(By.CSS_SELECTOR, ".gw-cmp-dot")
     assert console_errors(chrome) == []
 
 
