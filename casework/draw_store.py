@@ -15,6 +15,7 @@ import orjson
 from alerts.errors import Conflict, Invalid, NotFound
 from casework import audit, workdays
 from casework import draws as D
+from casework import tasks as T
 
 RECORD = "draw"
 TASK_CATEGORY = ("double_random", "双随机抽查", "双随机", 672,
@@ -272,6 +273,8 @@ def create(conn, *, name: str, checklist: str, params: dict, spec: D.Spec, pool:
             audit.record(cur, actor=actor, record_type=RECORD, record_id=replaces, action="replaced",
                          after={"replaced_by": draw_id}, note=reason)
         tasks = _make_tasks(cur, draw_id, name, checklist, picks, account, actor, now)
+        if replaces is not None:
+            withdraw_tasks(cur, replaces, draw_id, now)
         cur.execute(f"SELECT {COLUMNS} FROM draws WHERE id = %s", (draw_id,))
         return cur.fetchone(), tasks
 
@@ -303,6 +306,32 @@ def _make_tasks(cur, draw_id: str, name: str, checklist: str, picks: list[dict],
     cur.execute("SELECT id, category, lat, lon, grid, deadline, uscc, assignee, team, address, checklist "
                 "FROM tasks WHERE draw = %s ORDER BY id", (draw_id,))
     return list(cur.fetchall())
+
+
+# The replaced draw's tasks not yet handled, withdrawn in one statement with an audit entry each
+# (the platform's `withdraw` step of casework/tasks.py; handled and later ones keep their work).
+_WITHDRAW = """
+WITH old AS (
+  SELECT id, state, reason FROM tasks WHERE draw = %(old)s AND state = ANY(%(sources)s) AND sealed_at IS NULL
+   FOR UPDATE),
+gone AS (
+  UPDATE tasks t SET state = %(target)s, reason = %(reason)s, updated_at = %(now)s FROM old WHERE t.id = old.id
+  RETURNING t.id, old.state AS was, old.reason AS was_reason)
+INSERT INTO audit (at, actor, record_type, record_id, action, before, after, note)
+SELECT %(now)s, %(actor)s, 'task', id, 'withdraw', jsonb_build_object('state', was, 'reason', was_reason),
+       jsonb_build_object('state', %(target)s::text, 'reason', %(reason)s::text, 'replaced_by', %(new)s::text), %(note)s
+  FROM gone RETURNING record_id"""
+
+
+def withdraw_tasks(cur, replaced: str, by: str, now: datetime) -> list[str]:
+    """The replaced draw's open tasks (not yet handled) become `rejected` with the reason
+    `replaced`, each audited with the note "replaced by draw <by>", so the inspectors do not
+    check for both draws. Returns their ids."""
+    step = T.TRANSITIONS["withdraw"]
+    cur.execute(_WITHDRAW, {"old": replaced, "sources": sorted(step.sources), "target": step.target,
+                            "reason": T.WITHDRAWN_REASON, "now": now, "actor": "system:draws", "new": by,
+                            "note": f"replaced by draw {by}"})
+    return [r["record_id"] for r in cur.fetchall()]
 
 
 def task_downlink(task: dict, title: str) -> dict:

@@ -614,6 +614,9 @@ STRINGS: dict[str, tuple[str, str]] = {
     "cc_view": ("查看", "View"),
     "cc_complainant": ("投诉人", "complainant"),
     "cc_unavailable": ("业务数据库暂不可用", "The records database is not available"),
+    # --- draws ---
+    "tk_reason_replaced": ("撤回：所属抽查已被新的抽取结果替代", "withdrawn: its draw was replaced by another"),
+    "tk_co_inspector": ("同组检查（主办：{name}）", "co-inspector (lead: {name})"),
 }
 
 
