@@ -21,6 +21,9 @@ MAX_LIMIT = 1000
 COLUMNS = ("id, category, description, address, lat, lon, uscc, grid, level1, branch, source, reporter, "
            "reporter_account, assignee, state, reported_at, deadline, accepted_at, handled_at, verified_at, "
            "closed_at, feedback, reason, duplicate_of, updated_at, sealed_at, hash")
+# what the store reads to decide visibility too: a draw's task has a team (its inspectors, the
+# assignee first), each of whom sees it; `team` stays out of the task's API view
+READ_COLUMNS = COLUMNS + ", team"
 # metres between two points (haversine), for the duplicate check
 _DISTANCE = ("6371008.8 * 2 * asin(sqrt(power(sin(radians(lat - %(lat)s) / 2), 2) + cos(radians(%(lat)s)) "
              "* cos(radians(lat)) * power(sin(radians(lon - %(lon)s) / 2), 2)))")
@@ -115,7 +118,7 @@ def _attach(cur, stored, task_id: str, actor: str) -> None:
 
 
 def _lock(cur, task_id: str) -> dict:
-    cur.execute(f"SELECT {COLUMNS} FROM tasks WHERE id = %s FOR UPDATE", (task_id,))
+    cur.execute(f"SELECT {READ_COLUMNS} FROM tasks WHERE id = %s FOR UPDATE", (task_id,))
     row = cur.fetchone()
     if row is None:
         raise NotFound(f"no task {task_id}", task=task_id)
@@ -184,8 +187,8 @@ def add_media(conn, task_id: str, stored, viewer: Viewer, *, item: str = "", tak
 
 
 def visible(viewer: Viewer, row: dict) -> bool:
-    """A reporter sees his own; a supervisor his grids' tasks and those assigned to him; viewer,
-    coordinator and admin all; anyone else nothing."""
+    """A reporter sees his own; a supervisor his grids' tasks, those assigned to him and those of
+    a team he is in (a draw's co-inspector); viewer, coordinator and admin all; anyone else nothing."""
     if viewer.role in ("viewer", "coordinator", "admin"):
         return True
     if row.get("reporter_account") == viewer.account:
@@ -193,7 +196,8 @@ def visible(viewer: Viewer, row: dict) -> bool:
     if viewer.role == "reporter":
         return bool(viewer.person) and row.get("reporter") == viewer.person
     if viewer.role == "supervisor":
-        return (bool(viewer.person) and row.get("assignee") == viewer.person) or \
+        return (bool(viewer.person) and (row.get("assignee") == viewer.person
+                                         or viewer.person in (row.get("team") or ()))) or \
             row.get("grid") in viewer.grids or row.get("level1") in viewer.grids
     return False
 
@@ -206,8 +210,10 @@ def _visibility_sql(viewer: Viewer) -> tuple[str, list]:
         return f"({own} OR (reporter = %s))", [viewer.account, viewer.person]
     if viewer.role == "supervisor":
         g = list(viewer.grids)
-        return (f"({own} OR assignee = %s OR grid = ANY(%s) OR level1 = ANY(%s))",
-                [viewer.account, viewer.person, g, g])
+        # a team is a draw's (the partial index tasks_draw narrows the scan to drawn tasks)
+        return (f"({own} OR assignee = %s OR grid = ANY(%s) OR level1 = ANY(%s) "
+                f"OR (draw IS NOT NULL AND %s = ANY(team)))",
+                [viewer.account, viewer.person, g, g, viewer.person])
     return f"({own})", [viewer.account]
 
 
@@ -215,7 +221,7 @@ def get(conn, task_id: str, viewer: Viewer, now: datetime | None = None) -> dict
     """One task with `overdue`, `media` and `history` (every audit entry: actor, time, note)."""
     now = _now(now)
     with conn.cursor() as cur:
-        cur.execute(f"SELECT {COLUMNS} FROM tasks WHERE id = %s", (task_id,))
+        cur.execute(f"SELECT {READ_COLUMNS} FROM tasks WHERE id = %s", (task_id,))
         row = cur.fetchone()
         if row is None or not visible(viewer, row):
             raise NotFound(f"no task {task_id}", task=task_id)
@@ -229,10 +235,12 @@ def get(conn, task_id: str, viewer: Viewer, now: datetime | None = None) -> dict
 
 
 def list_tasks(conn, viewer: Viewer, *, state: str | None = None, grid: str | None = None,
-               assignee: str | None = None, ids: list[str] | None = None, category: str | None = None,
+               assignee: str | None = None, member: str | None = None, ids: list[str] | None = None,
+               category: str | None = None,
                status: str | None = None, start: datetime | None = None, end: datetime | None = None,
                limit: int = 200, now: datetime | None = None) -> list[dict]:
-    """Tasks the viewer may see, newest first, with `overdue`."""
+    """Tasks the viewer may see, newest first, with `overdue`; `member`: those of a team the
+    person is in without being its assignee (a draw's co-inspector)."""
     now = _now(now)
     if state is not None and state not in T.STATES:
         raise Invalid(f"unknown state {state!r}", field="state", allowed=list(T.STATES))
@@ -244,6 +252,9 @@ def list_tasks(conn, viewer: Viewer, *, state: str | None = None, grid: str | No
         if val is not None:
             clauses.append(f"{col} = %s")
             args.append(val)
+    if member is not None:
+        clauses.append("(draw IS NOT NULL AND %s = ANY(team) AND assignee IS DISTINCT FROM %s)")
+        args += [member, member]
     if grid is not None:
         clauses.append("(grid = %s OR level1 = %s)")
         args += [grid, grid]
@@ -262,7 +273,7 @@ def list_tasks(conn, viewer: Viewer, *, state: str | None = None, grid: str | No
         args.append(end)
     args.append(max(1, min(limit, MAX_LIMIT)))
     with conn.cursor() as cur:
-        cur.execute(f"SELECT {COLUMNS} FROM tasks WHERE {' AND '.join(clauses)} "
+        cur.execute(f"SELECT {READ_COLUMNS} FROM tasks WHERE {' AND '.join(clauses)} "
                     f"ORDER BY reported_at DESC, id LIMIT %s", args)
         rows = list(cur.fetchall())
         if rows:
