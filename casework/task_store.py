@@ -28,6 +28,9 @@ OPEN311_COLUMNS = ("id, category, description, address, lat, lon, grid, branch, 
 # PostgreSQL looks it up after the sort and the limit, for the rows kept only
 _FIRST_MEDIA = (f"(SELECT min(m.sha256) FROM record_media m WHERE m.record_type = '{RECORD}' "
                 f"AND m.record_id = tasks.id) AS first_media")
+# what the store reads to decide visibility too: a draw's task has a team (its inspectors, the
+# assignee first), each of whom sees it; `team` stays out of the task's API view
+READ_COLUMNS = COLUMNS + ", team"
 # metres between two points (haversine), for the duplicate check
 _DISTANCE = ("6371008.8 * 2 * asin(sqrt(power(sin(radians(lat - %(lat)s) / 2), 2) + cos(radians(%(lat)s)) "
              "* cos(radians(lat)) * power(sin(radians(lon - %(lon)s) / 2), 2)))")
@@ -122,7 +125,7 @@ def _attach(cur, stored, task_id: str, actor: str) -> None:
 
 
 def _lock(cur, task_id: str) -> dict:
-    cur.execute(f"SELECT {COLUMNS} FROM tasks WHERE id = %s FOR UPDATE", (task_id,))
+    cur.execute(f"SELECT {READ_COLUMNS} FROM tasks WHERE id = %s FOR UPDATE", (task_id,))
     row = cur.fetchone()
     if row is None:
         raise NotFound(f"no task {task_id}", task=task_id)
@@ -191,8 +194,8 @@ def add_media(conn, task_id: str, stored, viewer: Viewer, *, item: str = "", tak
 
 
 def visible(viewer: Viewer, row: dict) -> bool:
-    """A reporter sees his own; a supervisor his grids' tasks and those assigned to him; viewer,
-    coordinator and admin all; anyone else nothing."""
+    """A reporter sees his own; a supervisor his grids' tasks, those assigned to him and those of
+    a team he is in (a draw's co-inspector); viewer, coordinator and admin all; anyone else nothing."""
     if viewer.role in ("viewer", "coordinator", "admin"):
         return True
     if row.get("reporter_account") == viewer.account:
@@ -200,7 +203,8 @@ def visible(viewer: Viewer, row: dict) -> bool:
     if viewer.role == "reporter":
         return bool(viewer.person) and row.get("reporter") == viewer.person
     if viewer.role == "supervisor":
-        return (bool(viewer.person) and row.get("assignee") == viewer.person) or \
+        return (bool(viewer.person) and (row.get("assignee") == viewer.person
+                                         or viewer.person in (row.get("team") or ()))) or \
             row.get("grid") in viewer.grids or row.get("level1") in viewer.grids
     return False
 
@@ -213,8 +217,10 @@ def _visibility_sql(viewer: Viewer) -> tuple[str, list]:
         return f"({own} OR (reporter = %s))", [viewer.account, viewer.person]
     if viewer.role == "supervisor":
         g = list(viewer.grids)
-        return (f"({own} OR assignee = %s OR grid = ANY(%s) OR level1 = ANY(%s))",
-                [viewer.account, viewer.person, g, g])
+        # a team is a draw's (the partial index tasks_draw narrows the scan to drawn tasks)
+        return (f"({own} OR assignee = %s OR grid = ANY(%s) OR level1 = ANY(%s) "
+                f"OR (draw IS NOT NULL AND %s = ANY(team)))",
+                [viewer.account, viewer.person, g, g, viewer.person])
     return f"({own})", [viewer.account]
 
 
@@ -222,7 +228,7 @@ def get(conn, task_id: str, viewer: Viewer, now: datetime | None = None) -> dict
     """One task with `overdue`, `media` and `history` (every audit entry: actor, time, note)."""
     now = _now(now)
     with conn.cursor() as cur:
-        cur.execute(f"SELECT {COLUMNS} FROM tasks WHERE id = %s", (task_id,))
+        cur.execute(f"SELECT {READ_COLUMNS} FROM tasks WHERE id = %s", (task_id,))
         row = cur.fetchone()
         if row is None or not visible(viewer, row):
             raise NotFound(f"no task {task_id}", task=task_id)
@@ -236,11 +242,14 @@ def get(conn, task_id: str, viewer: Viewer, now: datetime | None = None) -> dict
 
 
 def list_tasks(conn, viewer: Viewer, *, state: str | None = None, grid: str | None = None,
-               assignee: str | None = None, ids: list[str] | None = None, category: str | None = None,
+               assignee: str | None = None, member: str | None = None, ids: list[str] | None = None,
+               category: str | None = None,
                status: str | None = None, start: datetime | None = None, end: datetime | None = None,
-               limit: int = 200, now: datetime | None = None, columns: str = COLUMNS) -> list[dict]:
+               limit: int = 200, now: datetime | None = None, columns: str = READ_COLUMNS) -> list[dict]:
     """Tasks the viewer may see, newest first, with `overdue` and `first_media` (the sha256 of
-    its first photo or recording, or None); `columns`: COLUMNS, or OPEN311_COLUMNS for less."""
+    its first photo or recording, or None); `columns`: READ_COLUMNS, or OPEN311_COLUMNS for
+    less; `member`: those of a team the person is in without being its assignee (a draw's
+    co-inspector)."""
     now = _now(now)
     if state is not None and state not in T.STATES:
         raise Invalid(f"unknown state {state!r}", field="state", allowed=list(T.STATES))
@@ -252,6 +261,9 @@ def list_tasks(conn, viewer: Viewer, *, state: str | None = None, grid: str | No
         if val is not None:
             clauses.append(f"{col} = %s")
             args.append(val)
+    if member is not None:
+        clauses.append("(draw IS NOT NULL AND %s = ANY(team) AND assignee IS DISTINCT FROM %s)")
+        args += [member, member]
     if grid is not None:
         clauses.append("(grid = %s OR level1 = %s)")
         args += [grid, grid]

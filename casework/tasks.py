@@ -34,7 +34,9 @@ class Step:
     by: frozenset[str]
 
 
-# THE table. `assign` is the platform's routing of a new report; `reassign` keeps `assigned`
+# THE table. `assign` is the platform's routing of a new report; `withdraw` is the platform's
+# too: a task of a draw that another draw replaced, not yet handled, so its inspectors do not
+# check the entity for both draws (rejected, reason `replaced`); `reassign` keeps `assigned`
 # with another assignee; `close` only follows `verify` (so the level-1 supervisor's close is
 # "after verify" by construction); `reopen` is the reporter's, within REOPEN_WINDOW of closing.
 TRANSITIONS: dict[str, Step] = {
@@ -47,8 +49,13 @@ TRANSITIONS: dict[str, Step] = {
     "reject": Step(frozenset({REPORTED, ASSIGNED}), REJECTED, MANAGERS),
     "reassign": Step(frozenset({REPORTED, ASSIGNED}), ASSIGNED, MANAGERS),
     "reopen": Step(frozenset({CLOSED}), ASSIGNED, frozenset({REPORTER})),
+    "withdraw": Step(frozenset({REPORTED, ASSIGNED, ACCEPTED, IN_PROGRESS}), REJECTED, frozenset({SYSTEM})),
 }
-ACTIONS: tuple[str, ...] = tuple(a for a in TRANSITIONS if a != "assign")
+# The platform's own steps: no caller takes them through the API.
+SYSTEM_STEPS = frozenset({"assign", "withdraw"})
+ACTIONS: tuple[str, ...] = tuple(a for a in TRANSITIONS if a not in SYSTEM_STEPS)
+# The reason a withdrawn task carries (beside a manager's REJECT_REASONS).
+WITHDRAWN_REASON = "replaced"
 # Actions that hand the task to someone: the assignee's device is told.
 ASSIGNING = frozenset({"assign", "reassign", "reopen"})
 
@@ -76,7 +83,7 @@ def decide(state: str, action: str, held: frozenset[str], *, now: datetime | Non
     Invalid (unknown action, a missing field: 422), Forbidden (not this caller's step: 403),
     Conflict (not from this state, the reopen window past: 409)."""
     step = TRANSITIONS.get(action)
-    if step is None or (action == "assign" and SYSTEM not in held):
+    if step is None or (action in SYSTEM_STEPS and SYSTEM not in held):
         raise Invalid(f"unknown action {action!r}", allowed=list(ACTIONS))
     if not (held & step.by):
         raise Forbidden(f"{action} is for {', '.join(sorted(step.by))}", action=action)

@@ -11,8 +11,9 @@ from datetime import datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, FastAPI, HTTPException, Path, Query, Request
+from fastapi import APIRouter, BackgroundTasks, FastAPI, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from alerts.errors import Invalid
 from casework import draw_store as S
@@ -120,9 +121,11 @@ def notify(ctx, tasks: list[dict]) -> None:
         p.execute()
 
 
-def make_draw(ctx, user, body) -> dict:
+def make_draw(ctx, user, body, send=None) -> dict:
     """A draw as POST /api/draws makes it (the console's form calls this too): checked, drawn,
-    stored with its tasks, the tasks sent. Returns the stored draw."""
+    stored with its tasks, the tasks sent. Returns the stored draw (as `GET` without progress).
+    `send(notify, ctx, tasks)`, when given, sends the downlinks later (the API: after its
+    answer, so 22,050 tasks' messages do not hold it up); they go after the commit either way."""
     if not user.can_order:
         raise HTTPException(403, f"role {user.role!r} may not make draws")
     req = parse_request(body, set(ctx.dataset.grids["id"]))
@@ -134,9 +137,12 @@ def make_draw(ctx, user, body) -> dict:
                               spec=req["spec"], pool=inspectors, actor=f"user:{user.name}", account=user.name,
                               seed=req["seed"], commitment=req["commitment"], replaces=req["replaces"],
                               reason=req["reason"])
-    notify(ctx, tasks)
-    with ctx.db.connection() as conn:
-        return S.get(conn, row["id"], with_progress=False, tz=ctx.settings.tz)
+        made = S.as_read(conn, row, tz=ctx.settings.tz)
+    if send is None:
+        notify(ctx, tasks)
+    else:
+        send(notify, ctx, tasks)
+    return made
 
 
 def install_draw_routes(api: APIRouter, ctx) -> None:
@@ -161,8 +167,12 @@ def install_draw_routes(api: APIRouter, ctx) -> None:
         # a draw carries thousands of picks: orjson at once, not FastAPI's encoder walk
         return Response(orjson.dumps(doc), status_code=status, media_type="application/json")
 
+    def plain_draw(d: dict) -> dict:
+        # a draw's picks hold texts, flags and lists only (no times): not walked
+        return {**plain({k: v for k, v in d.items() if k != "picks"}), "picks": d["picks"]}
+
     @api.post("/draws", tags=["draws"], status_code=201)
-    async def create(user: Coordinator, request: Request) -> Response:
+    async def create(user: Coordinator, request: Request, later: BackgroundTasks) -> Response:
         """A double-random draw: `{name, checklist, population: {categories?, kinds?, grids?}, ratio?,
         count?, per_entity?: 2, inspectors?: {roles?, grids?}, seed?, commitment?, replaces?, reason?}`.
         Each pick becomes a task for its inspectors. 422 naming the field; nothing stored then."""
@@ -170,7 +180,8 @@ def install_draw_routes(api: APIRouter, ctx) -> None:
             body = await request.json()
         except ValueError:
             raise Invalid("the body is JSON", field="body") from None
-        return fast_json(plain(make_draw(ctx, user, body)), 201)
+        made = await run_in_threadpool(make_draw, ctx, user, body, later.add_task)
+        return fast_json(plain_draw(made), 201)
 
     @api.post("/draws/commitments", tags=["draws"], status_code=201)
     def commitment(user: Coordinator) -> dict:

@@ -618,6 +618,9 @@ STRINGS: dict[str, tuple[str, str]] = {
     "cp_terms": ("调解协议内容", "Terms agreed"),
     # --- analytics ---
     "an_unavailable": ("统计数据暂不可用（业务数据库无法连接）", "The statistics are not available (no records database)"),
+    # --- draws ---
+    "tk_reason_replaced": ("撤回：所属抽查已被新的抽取结果替代", "withdrawn: its draw was replaced by another"),
+    "tk_co_inspector": ("同组检查（主办：{name}）", "co-inspector (lead: {name})"),
 }
 
 

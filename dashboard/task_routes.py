@@ -272,7 +272,7 @@ def install_task_routes(api: APIRouter, ctx) -> None:
     def task_view(t: dict) -> dict:
         history = [{"at": h["at"], "actor": h["actor"], "action": h["action"], "note": h["note"],
                     "before": h["before"], "after": h["after"]} for h in t.get("history", [])]
-        out = {k: v for k, v in t.items() if k not in ("history", "first_media")}
+        out = {k: v for k, v in t.items() if k not in ("history", "first_media", "team")}
         if "history" in t:
             out["history"] = history
         return plain(out)

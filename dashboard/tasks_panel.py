@@ -73,14 +73,15 @@ def compact(ctx, task: dict, now: datetime) -> dict:
 
 
 def open_tasks(ctx, user, category: str | None = None, grid: str | None = None, assignee: str | None = None,
-               limit: int = PANEL_MAX) -> list[dict]:
-    """The open tasks the user may see: overdue first, then by deadline."""
+               member: str | None = None, limit: int = PANEL_MAX) -> list[dict]:
+    """The open tasks the user may see: overdue first, then by deadline (`member`: those of a
+    draw's team he is in without being its assignee)."""
     from datetime import timezone
 
     now = datetime.now(timezone.utc)
     with ctx.db.connection() as conn:
         rows = S.list_tasks(conn, viewer_of(ctx, user), status="open", category=category or None,
-                            grid=grid or None, assignee=assignee, limit=limit, now=now)
+                            grid=grid or None, assignee=assignee, member=member, limit=limit, now=now)
     out = [compact(ctx, r, now) for r in rows]
     out.sort(key=lambda x: (not x["overdue"], x["deadline"]))
     return out

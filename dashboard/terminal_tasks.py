@@ -1,4 +1,5 @@
-"""`/terminal`'s "my tasks" (我的任务): the open tasks assigned to the supervisor, each with its
+"""`/terminal`'s "my tasks" (我的任务): the open tasks assigned to the supervisor (and those of a
+draw's team he is in, marked, without steps: the lead takes them), each with its
 deadline counting down and the next step's button (accept, start, handle with a note and
 photos); for a level-1 supervisor also the handled tasks of his township, to verify and then
 close (casework/tasks.py: verify and close are a manager's steps). The list is data in a store (term-tasks-data), drawn by gridwatch_tasks.js: it needs
@@ -26,7 +27,9 @@ def my_tasks(ctx, user) -> list[dict]:
     if user is None or not user.person:
         return []
     mine = [x for x in open_tasks(ctx, user, assignee=user.person) if x["state"] in MINE]
-    return mine + to_verify(ctx, user)
+    # a draw's co-inspector sees his team's task too (to go with the lead), its steps the lead's
+    team = [{**x, "co_inspector": True} for x in open_tasks(ctx, user, member=user.person) if x["state"] in MINE]
+    return mine + team + to_verify(ctx, user)
 
 
 def to_verify(ctx, user) -> list[dict]:

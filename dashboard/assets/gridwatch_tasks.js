@@ -59,7 +59,8 @@ window.gridwatchTasks = (function () {
   // -- the terminal's my tasks ----------------------------------------------------------------
   function card(x) {
     const t = I().t;
-    const next = NEXT[x.state];
+    // a draw's co-inspector goes with the lead: the steps are the lead's (the assignee's)
+    const next = x.co_inspector ? null : NEXT[x.state];
     const l = left(x.deadline);
     // a handled task's deadline is met or missed already: no countdown on it
     const countdown = CHECKING.has(x.state) ? "" : `<span class="gw-task-countdown${l.over ? " gw-over" : ""}" data-deadline="${esc(x.deadline)}">${esc(l.text)}</span>`;
@@ -78,6 +79,7 @@ window.gridwatchTasks = (function () {
       <div><b>${esc(x.category_name)}</b> · <span class="gw-msg">${esc(t("tk_state_" + x.state))}</span>
         ${countdown}</div>
       <div>${esc(x.description)}</div>${feedback}
+      ${x.co_inspector ? `<div class="gw-msg gw-task-co">${esc(t("tk_co_inspector", {name: x.assignee_name || x.assignee}))}</div>` : ""}
       <div class="gw-msg">${esc(x.id)} · ${esc(x.grid_name)}${x.address ? " · " + esc(x.address) : ""}</div>
       <a href="geo:${x.lat},${x.lon}">${esc(t("map_link"))}</a>
       ${act}

@@ -44,6 +44,12 @@ CASES = [
     ("rejected", "reopen", {T.REPORTER}, {}, Conflict),
     ("reported", "assign", {T.COORDINATOR}, {"assignee": "p1"}, Invalid),   # the platform's only
     ("reported", "assign", {T.SYSTEM}, {"assignee": "p1"}, "assigned"),
+    # a replaced draw's task, not yet handled, is withdrawn by the platform only
+    ("in_progress", "withdraw", {T.SYSTEM}, {}, "rejected"),
+    ("accepted", "withdraw", {T.SYSTEM}, {}, "rejected"),
+    ("assigned", "withdraw", {T.SYSTEM}, {}, "rejected"),
+    ("handled", "withdraw", {T.SYSTEM}, {}, Conflict),                 # the work is done: kept
+    ("assigned", "withdraw", EVERYONE, {}, Invalid),
     ("assigned", "fly", EVERYONE, {}, Invalid),
 ]
 
@@ -56,6 +62,11 @@ def test_transition_table(state, action, held, extra, expect):
     else:
         with pytest.raises(expect):
             call()
+
+
+def test_the_platforms_steps_are_no_callers_action():
+    assert "assign" not in T.ACTIONS and "withdraw" not in T.ACTIONS
+    assert set(T.ACTIONS) | T.SYSTEM_STEPS == set(T.TRANSITIONS)
 
 
 def test_error_statuses_are_403_409_422():

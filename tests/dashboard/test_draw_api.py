@@ -234,3 +234,65 @@ def test_the_publication_limit_counts_national_day_2026_and_the_adjusted_saturda
     assert "仅剩 5 个工作日" in text(date(2026, 10, 23))             # 26-30 Oct
     assert "仅剩" not in text(date(2026, 10, 22))                  # 6 left: no warning yet
     assert "已超过公示期限" in text(date(2026, 11, 2))
+
+
+def login(stack, person: str) -> dict:
+    """A supervisor account for a person of the demo (the inspectors have none by default)."""
+    name = f"insp-{person}"
+    stack.accounts.add(name, "supervisor", "pw", person=person)
+    return {"Authorization": f"Bearer {stack.accounts.new_token(name)}"}
+
+
+def test_a_co_inspector_sees_his_teams_tasks(api, web_stack, first):
+    pick = first["picks"][0]
+    lead, co = pick["inspectors"][:2]
+    mine = api.get("/api/tasks", params={"limit": 1000}, headers=login(web_stack, co))
+    assert mine.status_code == 200
+    assert pick["task"] in {t["id"] for t in mine.json()}
+    one = api.get(f"/api/tasks/{pick['task']}", headers=login(web_stack, co))
+    assert one.status_code == 200 and one.json()["assignee"] == lead and "team" not in one.json()
+    # he sees it, but its steps are the lead's
+    assert api.post(f"/api/tasks/{pick['task']}/accept", json={}, headers=login(web_stack, co)).status_code == 403
+    # a supervisor in neither the team nor the grid still does not
+    grid = api.get(f"/api/tasks/{pick['task']}", headers=h(web_stack, "coord1")).json()
+    outsider = next(i for p in first["picks"] for i in p["inspectors"] if i not in pick["inspectors"]
+                    and not {grid["grid"], grid["level1"]} & set(web_stack.ctx.registry.person(i).grids))
+    assert api.get(f"/api/tasks/{pick['task']}", headers=login(web_stack, outsider)).status_code == 404
+    # on his terminal's my tasks, marked as a co-inspector's
+    from dashboard.terminal_tasks import my_tasks
+    cards = {x["id"]: x for x in my_tasks(web_stack.ctx, web_stack.accounts.get(f"insp-{co}"))}
+    assert cards[pick["task"]].get("co_inspector") is True
+    login(web_stack, lead)
+    lead_cards = {x["id"]: x for x in my_tasks(web_stack.ctx, web_stack.accounts.get(f"insp-{lead}"))}
+    assert not lead_cards[pick["task"]].get("co_inspector")
+
+
+def test_a_replacing_draw_withdraws_the_open_tasks_of_the_one_it_replaces(api, web_stack):
+    a = make(api, web_stack, count=6, seed="to be replaced").json()
+    p0, p1 = a["picks"][:2]
+    lead0, lead1 = login(web_stack, p0["inspectors"][0]), login(web_stack, p1["inspectors"][0])
+    assert api.post(f"/api/tasks/{p0['task']}/accept", json={}, headers=lead0).status_code == 200
+    for act, body in (("accept", {}), ("start", {}), ("handle", {"note": "检查完毕"})):
+        res = api.post(f"/api/tasks/{p1['task']}/{act}", json=body, headers=lead1)
+        assert res.status_code == 200, res.text
+    b = make(api, web_stack, count=6, seed="the replacement", replaces=a["id"], reason="名录库更新后重新抽取").json()
+    with db(web_stack) as conn:
+        state = {r["id"]: r for r in conn.execute("SELECT id, state, reason FROM tasks WHERE draw = %s",
+                                                  (a["id"],)).fetchall()}
+        audited = conn.execute("SELECT record_id, actor, before, after, note FROM audit WHERE record_type = 'task' "
+                               "AND action = 'withdraw' AND record_id = ANY(%s)", (list(state),)).fetchall()
+        new = conn.execute("SELECT state FROM tasks WHERE draw = %s", (b["id"],)).fetchall()
+    assert state[p1["task"]]["state"] == "handled"                       # the work done is kept
+    gone = {t for t, r in state.items() if t != p1["task"]}
+    assert all(state[t]["state"] == "rejected" and state[t]["reason"] == "replaced" for t in gone)
+    assert {r["record_id"] for r in audited} == gone and len(audited) == len(gone)
+    assert all(r["note"] == f"replaced by draw {b['id']}" and r["after"]["state"] == "rejected" for r in audited)
+    assert {r["before"]["state"] for r in audited} == {"accepted", "assigned"}
+    assert [r["state"] for r in new] == ["assigned"] * 6
+    # the task's own history says so, and the old draw's page follows it
+    hist = api.get(f"/api/tasks/{p0['task']}", headers=h(web_stack, "coord1")).json()["history"]
+    assert hist[-1]["action"] == "withdraw" and hist[-1]["note"] == f"replaced by draw {b['id']}"
+    old = api.get(f"/api/draws/{a['id']}", headers=h(web_stack, "coord1")).json()
+    assert {p["task_state"] for p in old["picks"]} == {"rejected", "handled"}
+    # a withdrawn task takes no more steps
+    assert api.post(f"/api/tasks/{p0['task']}/start", json={}, headers=lead0).status_code == 409
