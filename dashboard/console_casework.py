@@ -20,6 +20,7 @@ from casework import inspections as I
 from casework import task_store as TS
 from dashboard import tasks_panel
 from dashboard.i18n import code, t
+from gridwatch.db import unless_down
 
 log = logging.getLogger(__name__)
 
@@ -190,10 +191,9 @@ def register(app, ctx, session_user) -> None:
         scope = scope_of(ctx, point)
         if user is None or scope is None:
             return [html.H3(t("cc_title", lang)), html.Div(t("cc_pick", lang), className="gw-msg")]
-        try:
-            data = casework(ctx, user, scope)
-        except Exception:  # noqa: BLE001 - the records database down: say so, the console goes on
-            log.warning("console casework unavailable", exc_info=True)
+        data = unless_down(casework, ctx, user, scope)
+        if data is None:  # the records database down: say so, the console goes on
+            log.warning("console casework unavailable: the records database is down")
             return [html.H3(t("cc_title", lang)), html.Div(t("cc_unavailable", lang), className="gw-warn")]
         return render(ctx, user, scope, data, lang)
 

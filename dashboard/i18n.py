@@ -359,6 +359,9 @@ STRINGS: dict[str, tuple[str, str]] = {
     "kact_decide": ("处罚决定", "decide"),
     "kact_transfer_police": ("移送公安", "to the police"),
     "kact_drop": ("不予立案", "drop"),
+    # --- taskstates ---
+    "lg_task": ("待办事件：{state}", "open task: {state}"),
+    "lg_task_overdue": ("待办事件：已超期（闪烁）", "open task: overdue (flashing)"),
     # --- draws ---
     "draw_public_title": ("“双随机、一公开”抽查结果公示", "Double-random inspection: published results"),
     "draw_public_missing": ("没有这项已公示的抽查", "No published draw of that id"),

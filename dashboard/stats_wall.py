@@ -15,6 +15,7 @@ from dash import Input, Output, State, dcc, html, no_update
 from casework import stats
 from dashboard.i18n import t
 from dashboard.mapparts import fn
+from gridwatch.db import unless_down
 
 REFRESH_MS = 60_000
 WEAK_COLOUR = "#f97316"
@@ -81,19 +82,6 @@ def weak_hideout(ctx, period=None) -> dict:
         rows = weak(cur, "grid", period or default_weak_period(stats.today(ctx.settings.tz)), top=10_000)
     # orange: the coverage layer's red already means "no supervisor within 2 km"
     return measure_hideout({r["key"]: round(max(0.0, r["score"] - 1.0), 3) for r in rows}, WEAK_COLOUR)
-
-
-def unless_down(fn, *args):
-    """`fn(*args)`, or None while the records database is unavailable (not configured, down,
-    no connection to be had). Anything else is a bug and raises."""
-    from gridwatch.db import OUTAGE_ERRORS, unavailable
-
-    try:
-        return fn(*args)
-    except OUTAGE_ERRORS as exc:
-        if unavailable(exc) is None:     # a cancelled statement: not an outage
-            raise
-        return None
 
 
 def register(app, ctx, session_user) -> None:

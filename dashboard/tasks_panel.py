@@ -6,11 +6,13 @@ duplicate of another task).
 The data come from casework/task_store.py with the caller's visibility, every few seconds."""
 from __future__ import annotations
 
+import hashlib
 import logging
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import dash_leaflet as dl
+import orjson
 from dash import ALL, Input, Output, State, ctx as dctx, dcc, html, no_update
 
 from alerts.errors import AlertsError
@@ -18,6 +20,7 @@ from casework import task_store as S
 from casework import tasks as T
 from dashboard.i18n import error_text, t
 from dashboard.mapparts import EMPTY
+from gridwatch.db import unless_down
 
 log = logging.getLogger(__name__)
 
@@ -192,19 +195,24 @@ def register(app, ctx, session_user) -> None:
         @app.callback(Output(f"{prefix}-tasks-list", "children"), Output(f"{prefix}-tasks", "data"),
                       Output(f"{prefix}-tasks-overdue", "children"), Output(f"{prefix}-tasks-overdue", "className"),
                       Input(f"{prefix}-tasks-tick", "n_intervals"), Input(f"{prefix}-tasks-category", "value"),
-                      Input(f"{prefix}-tasks-grid", "value"), State(f"{prefix}-tasks-lang", "data"))
-        def refresh(_n, category, grid, lang, prefix=prefix):
+                      Input(f"{prefix}-tasks-grid", "value"), State(f"{prefix}-tasks-lang", "data"),
+                      State(f"{prefix}-tasks", "data"))
+        def refresh(_n, category, grid, lang, shown, prefix=prefix):
             user = session_user(ctx)
             if user is None:
                 return no_update, no_update, no_update, no_update
-            try:
-                tasks = open_tasks(ctx, user, category, grid)
-            except Exception:  # noqa: BLE001 - the records database down: the wall keeps its last list
-                log.warning("open tasks unavailable", exc_info=True)
+            tasks = unless_down(open_tasks, ctx, user, category, grid)
+            if tasks is None:  # the records database down: the wall keeps its last list
+                log.warning("open tasks unavailable: the records database is down")
+                return no_update, no_update, no_update, no_update
+            # nothing changed since the last tick: the page redraws nothing (the countdowns run in
+            # the browser); a wall ticks every few seconds for weeks
+            version = hashlib.sha256(orjson.dumps([category, grid, tasks], default=str)).hexdigest()[:16]
+            if (shown or {}).get("version") == version:
                 return no_update, no_update, no_update, no_update
             n = sum(x["overdue"] for x in tasks)
             can = prefix == "con" and user.role in REASSIGN_ROLES
-            return (items(tasks, lang, can), tasks_geojson(ctx, tasks),
+            return (items(tasks, lang, can), {**tasks_geojson(ctx, tasks), "version": version},
                     t("tk_overdue_n", lang, n=n) if n else "", "gw-tasks-overdue" + (" gw-on" if n else ""))
 
     @app.callback(Output("con-tasks-pick", "options"), Input("con-tasks-tick", "n_intervals"),

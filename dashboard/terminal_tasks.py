@@ -15,6 +15,7 @@ from dash import Input, Output, dcc, html, set_props
 
 from dashboard.i18n import t
 from dashboard.tasks_panel import configured, open_tasks
+from gridwatch.db import unless_down
 
 log = logging.getLogger(__name__)
 
@@ -79,10 +80,9 @@ class Follower:
     async def step(self) -> None:
         if not configured(self.ctx):
             return
-        try:
-            tasks = await asyncio.to_thread(my_tasks, self.ctx, self.user)
-        except Exception:  # noqa: BLE001 - the records database down: the orders still stream
-            log.warning("my tasks unavailable", exc_info=True)
+        tasks = await asyncio.to_thread(unless_down, my_tasks, self.ctx, self.user)
+        if tasks is None:  # the records database down: the orders still stream
+            log.warning("my tasks unavailable: the records database is down")
             return
         key = [(x["id"], x["state"], x["overdue"]) for x in tasks]
         if key != self.last:

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import logging
 import dash_leaflet as dl
-from dash import Input, Output, no_update
+import orjson
+from dash import Input, Output, State, no_update
 
 from casework import complaints as C
 from casework import inspections as I
 from casework import stats
 from casework.complaint_store import STAFF as COMPLAINT_READERS
 from dashboard.mapparts import EMPTY
+from gridwatch.db import unless_down
 
 log = logging.getLogger(__name__)
 
@@ -99,13 +101,17 @@ def register(app, ctx, session_user) -> None:
     from dashboard.tasks_panel import configured, viewer_of
 
     @app.callback(Output("wall-inspections-today", "data"), Output("wall-open-complaints", "data"),
-                  Input("wall-casework-tick", "n_intervals"))
-    def refresh(_n):
+                  Input("wall-casework-tick", "n_intervals"),
+                  State("wall-inspections-today", "data"), State("wall-open-complaints", "data"))
+    def refresh(_n, shown_inspections, shown_complaints):
         user = session_user(ctx)
         if user is None or not configured(ctx):
             return no_update, no_update
-        try:
-            return inspections_today(ctx, viewer_of(ctx, user)), open_complaints(ctx, user.role)
-        except Exception:  # noqa: BLE001 - the records database down: the layers keep their last points
-            log.warning("wall casework layers unavailable", exc_info=True)
+        both = unless_down(lambda: (inspections_today(ctx, viewer_of(ctx, user)), open_complaints(ctx, user.role)))
+        if both is None:  # the records database down: the layers keep their last points
+            log.warning("wall casework layers unavailable: the records database is down")
             return no_update, no_update
+        # a layer whose points are what the page shows is not sent again (rebuilding a few
+        # hundred markers is a long task on the wall's main thread)
+        return tuple(no_update if orjson.loads(orjson.dumps(new)) == old else new
+                     for new, old in zip(both, (shown_inspections, shown_complaints)))

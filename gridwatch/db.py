@@ -58,6 +58,18 @@ def unavailable(exc: BaseException) -> DatabaseUnavailable | None:
     return None
 
 
+def unless_down(fn, *args):
+    """`fn(*args)`, or None while the records database is unavailable (not configured, down,
+    no connection to be had): for a page's panel that says so and goes on. Anything else is a
+    bug and raises."""
+    try:
+        return fn(*args)
+    except OUTAGE_ERRORS as exc:
+        if unavailable(exc) is None:     # a cancelled statement: not an outage
+            raise
+        return None
+
+
 def _reason(exc: BaseException) -> str:
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return f"the records database is unavailable: {first}"

@@ -18,13 +18,17 @@ MEASURE = {"supervisors": PRESENCE["live"], "orders": ACCENT, "alerts": STATUS["
 # The wall's casework layers (dashboard/wall_casework.py): today's inspections by result, and
 # open complaints by respondent (sized by their count).
 INSPECTION = {"pass": "#10b981", "fail": "#e11d48", "rectify": "#eab308", "open": "#94a3b8"}
-COMPLAINT = "#f472b6"  # pink, a rounded square: apart from the accent-blue task marks
+COMPLAINT = "#f472b6"  # pink, a rounded square: apart from the task marks
+# Open tasks (dashboard/tasks_panel.py) by state, a round "!" mark; an overdue one is red and
+# flashes whatever its state (STATUS["sos"]).
+TASK = {"reported": "#94a3b8", "assigned": ACCENT, "accepted": "#818cf8", "in_progress": "#f97316",
+        "handled": "#84cc16"}
 
 
 def browser_tables() -> dict:
     """The tables the page's scripts read (window.gridwatchTables)."""
     return {"presence": PRESENCE, "status": STATUS, "accent": ACCENT, "entity": ENTITY,
-            "engaged": sorted(ENGAGED), "inspection": INSPECTION, "complaint": COMPLAINT}
+            "engaged": sorted(ENGAGED), "inspection": INSPECTION, "complaint": COMPLAINT, "task": TASK}
 
 
 def css_vars() -> str:

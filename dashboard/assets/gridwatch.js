@@ -536,6 +536,7 @@ window.gridwatch = (function () {
     ];
     el.innerHTML = rows.map(([k, st, text]) =>
       `<div class="gw-lg" data-key="${k}">${swatch(k, st)}<span>${text}</span></div>`).join("") +
+      (window.gridwatchTasks && window.gridwatchTasks.legendHtml ? window.gridwatchTasks.legendHtml() : "") +
       (window.gridwatchWallcase ? window.gridwatchWallcase.legendHtml() : "");
     return true;
   }

@@ -47,9 +47,26 @@ window.gridwatchTasks = (function () {
     const cls = "gw-task-mark" + (p.overdue ? " gw-task-mark-overdue" : "");
     // grows with the screen as the supervisors' marks do: readable on the 4K wall
     const d = Math.round(18 * Math.max(1, window.innerWidth / 1920));
-    return L.marker(latlng, {icon: L.divIcon({className: cls, html: `<span style="font-size:${Math.round(d * 0.6)}px;` +
-                                                `line-height:${d - 4}px">!</span>`, iconSize: [d, d]}),
+    // coloured by state (layers/palette.py TASK); an overdue one red and flashing (the stylesheet)
+    const fill = p.overdue ? "" : `background:${stateColour(p.state)};`;
+    return L.marker(latlng, {icon: L.divIcon({className: cls, html: `<span data-state="${esc(p.state || "")}" ` +
+                                                `style="${fill}font-size:${Math.round(d * 0.6)}px;line-height:${d - 4}px">!</span>`,
+                                              iconSize: [d, d]}),
                              keyboard: false, title: p.title || p.id});
+  }
+  function stateColour(state) {
+    const T = (window.gridwatchTables || {}).task || {};
+    return T[state] || (window.gridwatchTables || {}).accent || "#38bdf8";
+  }
+  // the wall legend's rows: one per open state, and the overdue mark
+  function legendHtml() {
+    const t = I().t, T = (window.gridwatchTables || {}).task || {};
+    const sos = ((window.gridwatchTables || {}).status || {}).sos || "#ef4444";
+    const row = (c, label, cls) => `<div class="gw-lg ${cls}"><svg width="30" height="22" viewBox="0 0 30 22">` +
+      `<circle cx="15" cy="11" r="7" fill="${c}" stroke="#fff" stroke-width="1.5"/>` +
+      `<text x="15" y="15" text-anchor="middle" font-size="10" font-weight="700" fill="#fff">!</text></svg><span>${esc(label)}</span></div>`;
+    return Object.keys(T).map((s) => row(T[s], t("lg_task", {state: t("tk_state_" + s)}), "gw-lg-task")).join("") +
+      row(sos, t("lg_task_overdue"), "gw-lg-task");
   }
   function tooltip(feature, layer) {
     const p = feature.properties || {};
@@ -149,5 +166,5 @@ window.gridwatchTasks = (function () {
     }
   });
 
-  return {marker, tooltip, renderTerminal, left};
+  return {marker, tooltip, renderTerminal, left, legendHtml, stateColour};
 })();

@@ -207,6 +207,19 @@ def test_console_and_wall_show_open_tasks_overdue_first_and_the_console_reassign
         item = wait_for(lambda: wall.find_elements(By.ID, f"task-{late}"), what="the wall's task panel")[0]
         assert "gw-task-overdue" in item.get_attribute("class")
         assert not wall.find_elements(By.ID, "con-tasks-reassign")      # the wall only shows
+        # the marks by state: the one not overdue in its state's colour, and the legend says which
+        from layers.palette import TASK
+
+        def state_colours():
+            return wall.execute_script("""return Array.from(document.querySelectorAll('#wall-map .gw-task-mark span[data-state]'))
+                .filter(e => !e.parentElement.classList.contains('gw-task-mark-overdue'))
+                .map(e => [e.dataset.state, getComputedStyle(e).backgroundColor]);""")
+        marks = wait_for(state_colours, what="a task mark in its state's colour")
+        for state, colour in marks:
+            h = TASK[state].lstrip("#")
+            assert colour == "rgb({}, {}, {})".format(*(int(h[i:i + 2], 16) for i in (0, 2, 4))), (state, colour)
+        legend = wall.find_element(By.ID, "wall-legend").text
+        assert "待办事件：已派单" in legend and "待办事件：已超期" in legend
         wall.save_screenshot(str(tmp_path / "wall.png"))
         assert console_errors(con) == [] and console_errors(wall) == []
     finally:
