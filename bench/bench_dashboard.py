@@ -221,7 +221,7 @@ def login(driver, url: str, user: str, password: str, page: str = "/", expect: s
 # `gridwatch:draw` (one redraw of the canvas, covering every delta since the last one).
 INSTRUMENT_JS = """
 (function () {
-  const B = window.__gwb = {changes: [], applies: [], draws: [], longtasks: [], gaps: [], loadedAt: null, count: 0};
+  const B = window.__gwb = {changes: [], applies: [], draws: [], paints: [], longtasks: [], gaps: [], loadedAt: null, count: 0};
   const probe = %(probe)s;
   let last = null, prevFrame = null;
   function poll() {
@@ -250,6 +250,7 @@ INSTRUMENT_JS = """
         const d = e.detail || {}, t = performance.timeOrigin + e.startTime;
         if (e.name === "gridwatch:apply") B.applies.push([t, e.duration, d.features || 0]);
         else if (e.name === "gridwatch:draw") B.draws.push([t, e.duration, d.changed || 0, d.markers || 0]);
+        else if (e.name === "gridwatch:paint") B.paints.push([t, e.duration, d.worker_ms || 0]);
       }
     }).observe({type: "measure"});
   } catch (e) {}

@@ -88,6 +88,9 @@ window.gridwatch = (function () {
       ctx.lineWidth = s.weight;
       ctx.strokeStyle = s.color;
       ctx.stroke();
+      // an ImageBitmap: copied as it is (a canvas source is snapshotted again by the first frame
+      // that draws it, which made the wall's first 10k-marker frame ~1 s instead of ~50 ms)
+      if (c.transferToImageBitmap) c = c.transferToImageBitmap();
       sprites.set(id, c);
       return c;
     }
