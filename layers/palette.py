@@ -22,7 +22,7 @@ COMPLAINT = "#f472b6"  # pink, a rounded square: apart from the task marks
 # Open tasks (dashboard/tasks_panel.py) by state, a round "!" mark; an overdue one is red and
 # flashes whatever its state (STATUS["sos"]).
 TASK = {"reported": "#94a3b8", "assigned": ACCENT, "accepted": "#818cf8", "in_progress": "#f97316",
-        "handled": "#84cc16"}
+        "handled": "#84cc16", "verified": "#14b8a6"}
 
 
 def browser_tables() -> dict:

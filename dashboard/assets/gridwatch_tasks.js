@@ -56,12 +56,12 @@ window.gridwatchTasks = (function () {
   }
   function stateColour(state) {
     const T = (window.gridwatchTables || {}).task || {};
-    return T[state] || (window.gridwatchTables || {}).accent || "#38bdf8";
+    return T[state] || (window.gridwatchTables || {}).accent;
   }
   // the wall legend's rows: one per open state, and the overdue mark
   function legendHtml() {
     const t = I().t, T = (window.gridwatchTables || {}).task || {};
-    const sos = ((window.gridwatchTables || {}).status || {}).sos || "#ef4444";
+    const sos = ((window.gridwatchTables || {}).status || {}).sos;
     const row = (c, label, cls) => `<div class="gw-lg ${cls}"><svg width="30" height="22" viewBox="0 0 30 22">` +
       `<circle cx="15" cy="11" r="7" fill="${c}" stroke="#fff" stroke-width="1.5"/>` +
       `<text x="15" y="15" text-anchor="middle" font-size="10" font-weight="700" fill="#fff">!</text></svg><span>${esc(label)}</span></div>`;

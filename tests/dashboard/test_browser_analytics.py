@@ -139,7 +139,7 @@ def test_the_walls_casework_strip(stack, chrome):
     wait_for(lambda: overlays(), timeout=30, what="the layers control")
     shown = overlays()
     assert shown["待办事件 open tasks"] and not shown["薄弱环节 weak spots"], shown
-    assert not shown["今日检查 inspections today"] and not shown["未办结投诉 open complaints"], shown
+    assert shown["今日检查 inspections today"] and shown["未办结投诉 open complaints"], shown  # on at first
     assert not chrome.find_elements(By.ID, "wall-weak-layer"), "no switch outside the layers control"
     # the weak-spot choropleth: switched on there, its outlines fetched and its scores sent
     fetched = lambda: chrome.execute_script("return performance.getEntriesByType('resource').filter("  # noqa: E731
