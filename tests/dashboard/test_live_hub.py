@@ -31,21 +31,18 @@ async def snapshot(ctx, device: str):
         await items.aclose()
 
 
-def test_a_move_while_the_hub_was_stopped_reaches_the_next_page(web_stack, monkeypatch):
-    dev = device_of(web_stack)
+def with_hub(web_stack, body) -> None:
+    """Runs `body(ctx)` in an event loop with a web context (and so a live hub) of its own,
+    then stops the hub."""
     ctx = WebContext.build(web_stack.settings)
-    monkeypatch.setattr(live, "LINGER_S", 0.0)
 
     async def run():
-        report(web_stack.ctx, dev, 28.2400, 117.0300)
-        assert await snapshot(ctx, dev) == (117.03, 28.24)
-        await asyncio.sleep(live.SWEEP_EVERY_S + 0.5)  # the hub swept: it holds every state
-        assert ctx.hub.synced
-        await asyncio.wait_for(ctx.hub.task, 60)  # no follower, no linger: it stops
-        report(web_stack.ctx, dev, 28.2410, 117.0310)  # nobody hears this delta
-        assert await snapshot(ctx, dev) == (117.031, 28.241)
-        ctx.hub.close()
-        await asyncio.wait_for(ctx.hub.task, 60)
+        try:
+            await body(ctx)
+        finally:
+            ctx.hub.close()
+            if ctx.hub.task is not None:
+                await asyncio.wait_for(ctx.hub.task, 60)
 
     try:
         asyncio.run(run())
@@ -53,10 +50,24 @@ def test_a_move_while_the_hub_was_stopped_reaches_the_next_page(web_stack, monke
         ctx.close()
 
 
-def test_the_hub_lingers_after_the_last_page_so_a_reload_finds_the_panels_current(web_stack):
-    ctx = WebContext.build(web_stack.settings)
+def test_a_move_while_the_hub_was_stopped_reaches_the_next_page(web_stack, monkeypatch):
+    dev = device_of(web_stack)
+    monkeypatch.setattr(live, "LINGER_S", 0.0)
 
-    async def run():
+    async def run(ctx):
+        report(web_stack.ctx, dev, 28.2400, 117.0300)
+        assert await snapshot(ctx, dev) == (117.03, 28.24)
+        await asyncio.sleep(live.SWEEP_EVERY_S + 0.5)  # the hub swept: it holds every state
+        assert ctx.hub.synced
+        await asyncio.wait_for(ctx.hub.task, 60)  # no follower, no linger: it stops
+        report(web_stack.ctx, dev, 28.2410, 117.0310)  # nobody hears this delta
+        assert await snapshot(ctx, dev) == (117.031, 28.241)
+
+    with_hub(web_stack, run)
+
+
+def test_the_hub_lingers_after_the_last_page_so_a_reload_finds_the_panels_current(web_stack):
+    async def run(ctx):
         report(web_stack.ctx, device_of(web_stack), 28.2400, 117.0300)
         await snapshot(ctx, device_of(web_stack))
         left = time.monotonic()
@@ -69,10 +80,5 @@ def test_the_hub_lingers_after_the_last_page_so_a_reload_finds_the_panels_curren
         assert ctx.hub.last_panels[0] > left + live.PANEL_EVERY_S
         assert ctx.hub.recent_panels() is not None
         assert live.orders_layer(ctx) is ctx.hub.recent_panels()["orders_layer"]
-        ctx.hub.close()
-        await asyncio.wait_for(ctx.hub.task, 60)
 
-    try:
-        asyncio.run(run())
-    finally:
-        ctx.close()
+    with_hub(web_stack, run)
