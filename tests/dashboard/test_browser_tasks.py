@@ -204,6 +204,15 @@ def test_console_and_wall_show_open_tasks_overdue_first_and_the_console_reassign
 
         _login(wall, site.url, "viewer1", "/")
         wait_for(lambda: wall.find_elements(By.CSS_SELECTOR, "#wall-map .gw-task-mark-overdue"), what="the wall's marker")
+        # it flashes where it is: Leaflet places a marker by its transform (a translation), which
+        # the flash must never replace (a scale alone put the marks in the map's top-left corner)
+        moves = []
+        for _ in range(8):
+            moves.append(wall.execute_script(
+                "const m = new DOMMatrix(getComputedStyle(document.querySelector('#wall-map .gw-task-mark-overdue')).transform);"
+                "return [m.e, m.f];"))
+            time.sleep(0.15)
+        assert all(abs(e) + abs(f) > 1 for e, f in moves), moves
         item = wait_for(lambda: wall.find_elements(By.ID, f"task-{late}"), what="the wall's task panel")[0]
         assert "gw-task-overdue" in item.get_attribute("class")
         assert not wall.find_elements(By.ID, "con-tasks-reassign")      # the wall only shows
