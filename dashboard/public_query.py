@@ -150,6 +150,8 @@ def taken(scope) -> tuple[str, str] | None:
         return m.group(1), ""
     if len(params) != 1 or params[0][0] != "phone_last4" or len(params[0][1]) > MAX_LAST4:
         return None
+    if "\x00" in m.group(1) or "\x00" in params[0][1]:
+        return None  # the route refuses it (no text column can hold a NUL)
     return m.group(1), params[0][1]
 
 

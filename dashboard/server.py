@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import html
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from fastapi import FastAPI, Form, Request
 from fastapi.exceptions import RequestValidationError
@@ -50,6 +50,10 @@ class AuthMiddleware:
             return
         request = Request(scope)
         path = scope["path"]
+        # a NUL byte fits no text column (PostgreSQL refuses it): a 422 naming it, never a 500
+        if "\x00" in path or "\x00" in unquote(scope.get("query_string", b"").decode("latin-1")):
+            await _error(422, "a NUL byte (%00) is not allowed in the path or the query")(scope, receive, send)
+            return
         user = None
         auth = request.headers.get("authorization", "")
         if auth.lower().startswith("bearer "):
