@@ -138,7 +138,11 @@ class WebContext:
             raise DatabaseUnavailable(str(exc)) from exc
         require_current(url)
         p = pool(url)
-        self.on_close(p.close)
+
+        def close() -> None:  # a context used again after close (a second lifespan) opens a new pool
+            self.__dict__.pop("db", None)
+            p.close()
+        self.on_close(close)
         return p
 
     def database_status(self) -> str:
@@ -178,8 +182,13 @@ class WebContext:
         except Exception:  # noqa: BLE001 - health reports it; paho keeps retrying once connected
             self._mqtt = None
         if self._mqtt is not None:
-            self.on_close(self._mqtt.loop_stop)
-            self.on_close(self._mqtt.disconnect)
+            client = self._mqtt
+
+            def close() -> None:
+                client.disconnect()
+                client.loop_stop()
+                self._mqtt = None
+            self.on_close(close)
 
     def mqtt_connected(self) -> bool:
         if getattr(self, "_mqtt", None) is None:
@@ -231,6 +240,7 @@ class WebContext:
         self._closers.append(fn)
 
     def close(self) -> None:
-        for fn in reversed(self._closers):
+        closers, self._closers = self._closers, []
+        for fn in reversed(closers):
             fn()
         self.r.close()

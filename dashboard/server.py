@@ -52,7 +52,12 @@ class AuthMiddleware:
         path = scope["path"]
         # a NUL byte fits no text column (PostgreSQL refuses it): a 422 naming it, never a 500
         if "\x00" in path or "\x00" in unquote(scope.get("query_string", b"").decode("latin-1")):
-            await _error(422, "a NUL byte (%00) is not allowed in the path or the query")(scope, receive, send)
+            reason = "a NUL byte (%00) is not allowed in the path or the query"
+            if path.startswith(OPEN311):  # GeoReport's shape and status for a bad request
+                response = JSONResponse([{"code": 400, "description": reason}], status_code=400)
+            else:
+                response = _error(422, reason)
+            await response(scope, receive, send)
             return
         user = None
         auth = request.headers.get("authorization", "")
