@@ -26,6 +26,8 @@ import time
 from datetime import date
 from pathlib import Path
 
+from testkit.waiting import wait_for_web
+
 import numpy as np
 
 GOAL_P95_MS = 50.0
@@ -58,7 +60,6 @@ def stack(until: str, workers: int = 1):
     """The private PostgreSQL with the register and the history, Redis, Mosquitto and `gridwatch
     web` (`workers` uvicorn processes) on a free port: yields (base URL, port, [(code, last4)],
     number of complaints, SQL timings)."""
-    import httpx
     import redis as redis_lib
 
     from casework import history, records, schema
@@ -100,16 +101,7 @@ def stack(until: str, workers: int = 1):
                    GRIDWATCH_DATA="var/yingtan", GRIDWATCH_COMPLAINT_QUERY_PER_MIN=str(10**9))
         web = subprocess.Popen([sys.executable, "-m", "gridwatch.cli", "web", "--workers", str(workers)], env=env)
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(base + "/api/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("gridwatch web did not come up")
-            time.sleep(0.2)
+        wait_for_web(base, web, timeout=90, healthy=True)
         yield base, port, codes, n_complaints, sql
     finally:
         if web is not None:

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import orjson
 
-from testkit.waiting import wait_for
+from testkit.waiting import wait_for, wait_for_web
 
 ROOT = Path(__file__).resolve().parents[1]
 PROBE = "sim-probe"              # a synthetic device the simulator does not move
@@ -131,16 +131,10 @@ class Stack:
         return pg.url
 
     def _wait_web(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.procs["web"].poll() is not None:
-                raise RuntimeError(f"gridwatch web exited; see {self.work / 'logs' / 'web.log'}")
-            try:
-                with urllib.request.urlopen(self.url + "/api/health", timeout=2):
-                    return
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError("gridwatch web did not answer /api/health")
+        try:
+            wait_for_web(self.url, self.procs["web"], timeout=timeout)
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}; see {self.work / 'logs' / 'web.log'}") from exc
 
     def _wait_ingest(self, timeout: float = 60.0) -> None:
         """The ingest's shared subscription exists once a probe report reaches the store."""

@@ -23,6 +23,8 @@ import time
 from datetime import date
 from pathlib import Path
 
+from testkit.waiting import wait_for_web
+
 GOAL_S = 2.0
 
 
@@ -124,15 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         web = subprocess.Popen([sys.executable, "-m", "gridwatch.cli", "web"], env=env, start_new_session=True)
         groups = (web.pid, pg.proc.pid)
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                httpx.get(base + "/api/health", timeout=2)
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.3)
+        wait_for_web(base, web, timeout=90)
         headers = {"Authorization": f"Bearer {token}"}
         # the web process reads the dataset on first use: warm it with a refused draw
         httpx.post(base + "/api/draws", json={"name": "warm", "checklist": "general", "ratio": 2},

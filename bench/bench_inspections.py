@@ -31,6 +31,8 @@ import uuid
 from datetime import date
 from pathlib import Path
 
+from testkit.waiting import wait_for_web
+
 GOAL_PDF_P95_MS = 300.0
 PHOTO_MB = 2
 
@@ -166,15 +168,7 @@ def main(argv: list[str] | None = None) -> int:
                    GRIDWATCH_VAR_DIR=str(work / "var"), GRIDWATCH_DATA="var/yingtan")
         web = subprocess.Popen([sys.executable, "-m", "gridwatch.cli", "web"], env=env)
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(base + "/api/health", timeout=2)
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+        wait_for_web(base, web, timeout=60)
         client = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=120)
         admin_client = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {admin}"}, timeout=120)
         [cl] = [c for c in client.get("/api/checklists").json() if c["id"] == "food_sales"]

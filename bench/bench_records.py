@@ -17,7 +17,6 @@ import argparse
 import os
 import random
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,8 @@ import threading
 import time
 from datetime import date
 from pathlib import Path
+
+from testkit.waiting import wait_for_web
 
 import numpy as np
 
@@ -128,15 +129,7 @@ def upload_bench(pg_url: str, workdir: Path, size_mb: int = 100) -> dict:
         web = subprocess.Popen([sys.executable, "-m", "gridwatch.cli", "web"], env=env)
         try:
             base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    httpx.get(base + "/api/health", timeout=2)
-                    break
-                except httpx.HTTPError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.2)
+            wait_for_web(base, web, timeout=60)
             proc = psutil.Process(web.pid)
             headers = {"Authorization": f"Bearer {token}"}
             # warm the route (the database pool, the first request's imports)

@@ -21,3 +21,27 @@ def wait_for(pred, timeout: float = 60.0, what: str = "condition", every: float 
         if time.monotonic() >= deadline:
             raise AssertionError(f"gave up waiting for {what} after {timeout} s") from last
         time.sleep(every)
+
+
+def wait_for_web(base: str, proc=None, timeout: float = 90.0, healthy: bool = False) -> None:
+    """Until `gridwatch web` at `base` answers /api/health (with 200 when `healthy`: Redis, MQTT
+    and PostgreSQL all reached). `proc`, its Popen, exiting first ends the wait at once."""
+    import urllib.error
+    import urllib.request
+
+    def up() -> bool:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"gridwatch web exited with {proc.returncode} before it answered")
+        try:
+            with urllib.request.urlopen(base + "/api/health", timeout=2) as res:
+                return res.status == 200
+        except urllib.error.HTTPError:   # it answered: up, though not every server is
+            return not healthy
+        except OSError:
+            return False
+
+    deadline = time.monotonic() + timeout
+    while not up():
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"gridwatch web at {base} did not answer /api/health in {timeout} s")
+        time.sleep(0.2)

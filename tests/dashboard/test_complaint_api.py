@@ -2,7 +2,6 @@
 intake by the hotline and by the public (rate-limited), routing, every step by the right and
 the wrong role, sealing, the complainant's data searched for in every role's responses, the
 public query (404s, rate limit), on-site checks and cases."""
-from datetime import datetime, timedelta, timezone
 
 import pytest
 from fastapi.testclient import TestClient
@@ -358,11 +357,11 @@ def test_web_with_two_workers_shares_the_rate_limit_and_stops_on_sigterm(web_sta
     import signal
     import subprocess
     import sys
-    import time
 
     import httpx
 
     from gridwatch.services import free_port
+    from testkit.waiting import wait_for_web
 
     s, port = web_stack.settings, free_port()
     cmd = [sys.executable, "-m", "gridwatch.cli", "--redis-url", s.redis_url, "--mqtt-url", s.mqtt_url,
@@ -370,15 +369,8 @@ def test_web_with_two_workers_shares_the_rate_limit_and_stops_on_sigterm(web_sta
            "--http", f"127.0.0.1:{port}", "--complaint-query-per-min", "5", "web", "--workers", "2"]
     web = subprocess.Popen(cmd)
     try:
-        base, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(base + "/api/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert web.poll() is None and time.monotonic() < deadline, "gridwatch web --workers 2 did not come up"
-            time.sleep(0.3)
+        base = f"http://127.0.0.1:{port}"
+        wait_for_web(base, web, timeout=120, healthy=True)
         kids = subprocess.run(["pgrep", "-P", str(web.pid)], capture_output=True, text=True).stdout.split()
         assert len(kids) >= 2
         web_stack.r.delete(*web_stack.r.keys("gw:complaints:rate:*") or ["x"])
