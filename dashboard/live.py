@@ -150,6 +150,11 @@ class LiveHub:
                     q.get_nowait()
             q.put_nowait(item)
 
+    @property
+    def live_coverage(self) -> dict | None:
+        """The coverage while the hub runs; None once it stopped (it may be long out of date)."""
+        return self.coverage if self.task is not None and not self.task.done() else None
+
     async def subscribe(self, alive=lambda: True, snapshot: bool = False):
         """Items for one follower until `alive()` turns false. With `snapshot`, the first item
         is every supervisor as a delta, read after the follower's queue exists, so nothing
@@ -158,13 +163,14 @@ class LiveHub:
             return
         self._loop = asyncio.get_running_loop()
         q: asyncio.Queue = asyncio.Queue(QUEUE_MAX)
+        if self.task is None or self.task.done():
+            # what the hub knew when it last stopped may be old: the snapshot reads Redis again,
+            # and the coverage comes with the restarted hub's first round
+            self.synced, self.coverage = False, None
+            self.task = asyncio.get_running_loop().create_task(self._run())
         if self.coverage is not None:
             q.put_nowait(("coverage", self.coverage))  # a new page needn't wait for the next round
         self.queues.add(q)
-        if self.task is None or self.task.done():
-            # what the hub knew when it last stopped may be old: the snapshot reads Redis again
-            self.synced = False
-            self.task = asyncio.get_running_loop().create_task(self._run())
         try:
             if snapshot:
                 # the hub's states are at most a sweep old, and every change after them reaches

@@ -112,7 +112,7 @@ def density_layer(prefix: str, checked: bool):
 def coverage_layer(ctx: WebContext, prefix: str):
     """Live coverage: the outlines of the thin and the uncovered cells, as the live hub last
     computed them (a page's stream then pushes each new computation as the layer's data)."""
-    cov = ctx.hub.coverage
+    cov = ctx.hub.live_coverage
     return dl.Overlay(dl.GeoJSON(id=f"{prefix}-coverage", data=cov["fc"] if cov else EMPTY, style=fn("coverageStyle"),
                                  interactive=False),
                       name="实时覆盖 live coverage", checked=True)

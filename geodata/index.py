@@ -45,6 +45,13 @@ def _first_pixels(flat: np.ndarray, n: int) -> np.ndarray:
     return starts
 
 
+def _unique(a: np.ndarray) -> np.ndarray:
+    """np.unique(a) for integers, by one sort: numpy 2.3+'s np.unique hashes first, which
+    took 5.2 s for 3 million int64 here against 0.06 s sorted (the index's build, every load)."""
+    s = np.sort(a, kind="stable")
+    return s[np.r_[True, s[1:] != s[:-1]]] if len(s) else s
+
+
 class _Raster:
     """Point -> index of the polygon holding it (-1 outside), for polygons that do not overlap
     beyond a tolerance (where they do, the lowest index wins, as on a shared border)."""
@@ -92,9 +99,9 @@ class _Raster:
         rings = shapely.segmentize(shapely.boundary(self.geoms), self.fine * 0.5)
         xy = shapely.get_coordinates(rings)
         px, py = self._pixels(xy[:, 0], xy[:, 1])
-        base = np.unique(py * self.nx + px)
+        base = _unique(py * self.nx + px)
         by, bx = np.divmod(base, self.nx)
-        border = np.unique(np.concatenate([
+        border = _unique(np.concatenate([
             (by + dy) * self.nx + (bx + dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]))
         fy, fx = np.divmod(border, self.nx)
         tile_of = (fy >> _SHIFT) * self.ntx + (fx >> _SHIFT)

@@ -5,6 +5,7 @@ kills or restarts a server asks for the function-scoped `own_redis` / `own_mosqu
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import shutil
@@ -73,6 +74,15 @@ def pg_server() -> PostgresServer:
 _db_numbers = itertools.count()
 
 
+@functools.lru_cache(maxsize=4)
+def loaded(path):
+    """A dataset directory read and validated once per test session (4-5 s for the demo): for
+    tests that read it; one that changes a table changes a copy (`dataclasses.replace`)."""
+    from geodata.dataset import load_dataset
+
+    return load_dataset(Path(path).resolve())
+
+
 def fresh_database(server: PostgresServer, template: str = "gw_template") -> str:
     """A new database copied from the migrated template (~20 ms); returns its URL."""
     import psycopg
@@ -108,7 +118,6 @@ def records_template(pg_server, records_dataset) -> str:
     """A template database with the demo's entity register, categories and the short history
     loaded (done once); `records_url` copies it per test."""
     from casework.records import load_dataset_records
-    from geodata.dataset import load_dataset
     from gridwatch.db import connect
 
     import psycopg
@@ -116,7 +125,7 @@ def records_template(pg_server, records_dataset) -> str:
     with psycopg.connect(pg_server.admin_url, autocommit=True) as conn:
         conn.execute('CREATE DATABASE "gw_records" TEMPLATE "gw_template"')
     with connect(pg_server.url_of("gw_records")) as conn:
-        load_dataset_records(conn, load_dataset(records_dataset), records_dataset)
+        load_dataset_records(conn, loaded(records_dataset), records_dataset)
     return "gw_records"
 
 

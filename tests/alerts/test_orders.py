@@ -12,6 +12,7 @@ from alerts.errors import Conflict, Invalid, NotFound
 from alerts.orders import Orders
 
 from .conftest import POINT, issue
+from tests.conftest import loaded
 
 T0 = 1_750_000_000.0
 
@@ -206,11 +207,10 @@ def test_the_dispatchers_world_follows_a_newly_loaded_dataset(rdb, demo_data):
     import pandas as pd
 
     from alerts.live import RedisWorld
-    from geodata.dataset import load_dataset
     from geodata.store import save_dataset
     from gridwatch.settings import Settings
 
-    ds = load_dataset(demo_data)
+    ds = loaded(demo_data)
     save_dataset(rdb, ds)
     world = RedisWorld(rdb, Settings())
     assert world.follow_dataset(force=True) is False  # nothing new

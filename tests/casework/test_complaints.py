@@ -17,6 +17,7 @@ from casework import complaint_store as S
 from casework import complaints as C
 from gridwatch.db import connect
 from tests.casework.test_workdays import _intake, _jurisdiction
+from tests.conftest import loaded
 
 COORD = S.Viewer("coord1", "coordinator")
 
@@ -148,11 +149,10 @@ def test_dispatcher_delivers_complaint_overdue_to_the_handlers_device(demo_data,
 
     from alerts.dispatcher import Dispatcher
     from alerts.live import RedisWorld
-    from geodata.dataset import load_dataset
     from tests.alerts.field import Terminal
     from testkit.waiting import wait_for
 
-    ds = load_dataset(demo_data)
+    ds = loaded(demo_data)
     j = _jurisdiction(demo_data)
     now = datetime.now(timezone.utc)
     with connect(records_url) as conn:

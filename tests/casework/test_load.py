@@ -4,6 +4,7 @@ from typer.testing import CliRunner
 
 from gridwatch.cli import app
 from gridwatch.db import connect
+from tests.conftest import loaded
 
 
 def test_load_writes_register_and_history_once(redis_server, db_url, records_dataset, tmp_path):
@@ -33,12 +34,11 @@ def test_load_without_a_database_loads_the_live_store_only(redis_server, records
 def test_reporter_accounts_act_for_assistants_and_informants(redis_server, records_dataset, tmp_path):
     import redis
 
-    from geodata.dataset import load_dataset
     from geodata.store import save_dataset
 
     r = redis.Redis.from_url(redis_server.url)
-    save_dataset(r, load_dataset(records_dataset))
-    people = load_dataset(records_dataset).people
+    save_dataset(r, loaded(records_dataset))
+    people = loaded(records_dataset).people
     informant = people[people["role"] == "informant"]["id"].iloc[0]
     supervisor = people[people["role"] == "l2_supervisor"]["id"].iloc[0]
     base = ["--redis-url", redis_server.url, "users", "add"]

@@ -11,13 +11,13 @@ from fastapi.testclient import TestClient
 from casework import register
 from gridwatch.db import DatabaseUnavailable, connect
 from testkit.waiting import wait_for
+from tests.conftest import loaded
 
 
 @pytest.fixture
 def demo_ds(demo_data):
-    from geodata.dataset import load_dataset
 
-    return load_dataset(demo_data)
+    return loaded(demo_data)
 
 
 def test_kill_9_mid_write_leaves_no_half_record(own_postgres, demo_ds):

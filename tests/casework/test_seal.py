@@ -9,6 +9,7 @@ import pytest
 from alerts.errors import Conflict
 from casework import seal
 from gridwatch.db import connect
+from tests.conftest import loaded
 
 
 def _new_task(conn, tid: str) -> None:
@@ -115,10 +116,9 @@ def test_concurrent_sealers_never_fork_the_chain(records_url):
 
 def test_history_load_is_idempotent(records_url, records_dataset):
     from casework.records import load_dataset_records
-    from geodata.dataset import load_dataset
 
     with connect(records_url) as conn:
         before = conn.execute("SELECT (SELECT count(*) FROM seals) AS s, (SELECT count(*) FROM inspections) AS i").fetchone()
-        counts = load_dataset_records(conn, load_dataset(records_dataset), records_dataset)
+        counts = load_dataset_records(conn, loaded(records_dataset), records_dataset)
         after = conn.execute("SELECT (SELECT count(*) FROM seals) AS s, (SELECT count(*) FROM inspections) AS i").fetchone()
     assert counts["history"] == 0 and counts["entities_added"] == 0 and before == after

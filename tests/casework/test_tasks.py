@@ -6,6 +6,7 @@ from hypothesis import given, settings as hsettings, strategies as st
 
 from alerts.errors import Conflict, Forbidden, Invalid
 from casework import tasks as T
+from tests.conftest import loaded
 
 NOW = datetime(2026, 9, 29, 2, 0, tzinfo=timezone.utc)
 EVERYONE = frozenset({T.ASSIGNEE, T.LEVEL1, T.COORDINATOR, T.ADMIN, T.REPORTER})
@@ -154,11 +155,10 @@ def test_every_state_reachable_and_rejected_final():
 
 @pytest.fixture(scope="module")
 def geo(demo_data):
-    from geodata.dataset import load_dataset
     from geodata.index import GridIndex
     from geodata.registry import Registry
 
-    ds = load_dataset(demo_data)
+    ds = loaded(demo_data)
     l1 = ds.grids[ds.grids["level"] == 1]
     return ds, GridIndex.from_grids(ds.grids), Registry(ds), dict(zip(l1["id"], l1["branch"]))
 

@@ -12,6 +12,7 @@ from casework import complaint_store as S
 from casework import complaints as C
 from casework import workdays as W
 from gridwatch.db import connect
+from tests.conftest import loaded
 
 TZ = ZoneInfo("Asia/Shanghai")
 SCHEDULE_2027 = "day,kind,name\n2027-01-01,holiday,元旦\n2027-01-02,holiday,元旦\n2027-01-03,holiday,元旦\n" \
@@ -81,11 +82,10 @@ def test_the_library_years_are_written_once(db_url):
 
 
 def _jurisdiction(demo_data):
-    from geodata.dataset import load_dataset
     from geodata.index import GridIndex
     from geodata.registry import Registry
 
-    ds = load_dataset(demo_data)
+    ds = loaded(demo_data)
     return C.Jurisdiction(ds.grids, Registry(ds), GridIndex.from_grids(ds.grids))
 
 

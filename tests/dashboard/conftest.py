@@ -9,6 +9,7 @@ import pytest
 import uvicorn
 
 from gridwatch.services import free_port
+from tests.conftest import loaded
 
 
 class WebServer:
@@ -71,7 +72,6 @@ def web_stack(tmp_path_factory, demo_data, web_overrides, pg_server, records_tem
 
     from dashboard.auth import Accounts
     from dashboard.server import create_server
-    from geodata.dataset import load_dataset
     from geodata.store import save_dataset
     from gridwatch.services import MosquittoServer, RedisServer
     from gridwatch.settings import Settings
@@ -84,11 +84,11 @@ def web_stack(tmp_path_factory, demo_data, web_overrides, pg_server, records_tem
                         var_dir=tmp_path_factory.mktemp("var"), database_url=fresh_database(pg_server, records_template),
                         **{"ack_timeout_s": 30, **web_overrides})
     r = redis_lib.Redis.from_url(rs.url)
-    save_dataset(r, load_dataset(demo_data))
+    save_dataset(r, loaded(demo_data))
     acc = Accounts(r)
     for name, role in (("viewer1", "viewer"), ("coord1", "coordinator"), ("admin1", "admin")):
         acc.add(name, role, "pw-" + name)
-    people = load_dataset(demo_data).people
+    people = loaded(demo_data).people
     for name, role, prole in (("sup1", "supervisor", "l2_supervisor"), ("rep1", "reporter", "assistant")):
         acc.add(name, role, "pw-" + name, person=people[people["role"] == prole]["id"].iloc[0])
     server = create_server(settings)

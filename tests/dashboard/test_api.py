@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 
 from dashboard.auth import set_device_secret
 from tests.dashboard.conftest import report
+from tests.conftest import loaded
 
 
 @pytest.fixture(scope="module")
@@ -257,11 +258,10 @@ def test_a_web_process_follows_a_newly_loaded_dataset(api, web_stack, demo_data)
     looked (page layouts and the live hub look every few seconds), without a restart."""
     import dataclasses
 
-    from geodata.dataset import load_dataset
     from geodata.store import save_dataset
 
     ctx = web_stack.ctx
-    ds = load_dataset(demo_data)
+    ds = loaded(demo_data)
     gid = ds.grids["id"].iloc[0]
     old_name = ctx.grid_names[gid]
     assert ctx.follow_dataset(force=True) is False  # nothing new yet

@@ -82,3 +82,28 @@ def test_the_hub_lingers_after_the_last_page_so_a_reload_finds_the_panels_curren
         assert live.orders_layer(ctx) is ctx.hub.recent_panels()["orders_layer"]
 
     with_hub(web_stack, run)
+
+
+def test_a_restarted_hub_hands_no_stale_coverage(web_stack, monkeypatch):
+    monkeypatch.setattr(live, "LINGER_S", 0.0)
+
+    async def run(ctx):
+        await snapshot(ctx, device_of(web_stack))      # starts the hub; its first round computes coverage
+        for _ in range(600):
+            if ctx.hub.coverage is not None:
+                break
+            await asyncio.sleep(0.1)
+        old = ctx.hub.coverage
+        assert old is not None and ctx.hub.live_coverage is old
+        await asyncio.wait_for(ctx.hub.task, 60)        # no follower, no linger: it stops
+        assert ctx.hub.live_coverage is None            # what a layout built now would show
+        items = ctx.hub.subscribe()
+        try:
+            kind, cov = await asyncio.wait_for(items.__anext__(), 60)
+            while kind != "coverage":
+                kind, cov = await asyncio.wait_for(items.__anext__(), 60)
+            assert cov is not old                       # computed by the restarted hub
+        finally:
+            await items.aclose()
+
+    with_hub(web_stack, run)

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 
 from geodata import uscc
+from tests.conftest import loaded
 
 
 @pytest.fixture(scope="session")
 def demo(demo_data):
-    from geodata.dataset import load_dataset
 
-    return load_dataset(demo_data)
+    return loaded(demo_data)
 
 
 @pytest.fixture(scope="session")

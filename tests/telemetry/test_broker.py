@@ -10,6 +10,7 @@ import pytest
 from gridwatch.services import MosquittoServer
 from telemetry.broker import BrokerConfigError, acl_text, write_broker_config
 from telemetry.mqtt import subscribe
+from tests.conftest import loaded
 
 DEVICES = [("dev-a", "p-a"), ("dev-b", "p-b")]
 
@@ -97,12 +98,11 @@ def test_acl_refuses_ids_that_are_not_topic_levels():
 def test_cli_writes_config_for_every_registered_device(tmp_path, demo_data):
     from typer.testing import CliRunner
 
-    from geodata.dataset import load_dataset
     from gridwatch.cli import app
 
     res = CliRunner().invoke(app, ["--data", str(demo_data), "broker-config", str(tmp_path / "b")])
     assert res.exit_code == 0, res.output
-    people = load_dataset(demo_data).people
+    people = loaded(demo_data).people
     devices = {d for d in people["device"] if isinstance(d, str) and d}
     users = set(creds(tmp_path / "b")) - {"gridwatch-ingest", "gridwatch-dispatcher", "gridwatch-web"}
     assert users == devices and len(devices) == 175

@@ -24,6 +24,7 @@ from telemetry.worker import IngestWorker
 
 from .conftest import TinyRegistry
 from testkit.waiting import wait_for
+from tests.conftest import loaded
 
 NOW = float(int(time.time()))
 
@@ -297,12 +298,11 @@ def test_an_idle_store_process_waits_out_a_redis_outage(settings, own_redis, dem
     """Redis goes away while no messages come: the idle store process's housekeeping (deltas,
     counts, the dataset check) waits for it instead of dying, and the worker stores again
     once Redis is back, with the same store process."""
-    from geodata.dataset import load_dataset
     from geodata.registry import Registry
     from geodata.store import save_dataset
 
     r = redis.Redis.from_url(own_redis.url)
-    ds = load_dataset(demo_data)
+    ds = loaded(demo_data)
     save_dataset(r, ds)
     devices = list(Registry(ds).devices()[:4])
     s = settings.model_copy(update={"redis_url": own_redis.url, "ingest_group": f"g{uuid.uuid4().hex[:6]}"})
