@@ -600,6 +600,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "lg_wc_rectify": ("今日检查：限期整改", "today's inspection: rectify"),
     "lg_wc_open": ("今日检查：检查中", "today's inspection: in progress"),
     "lg_wc_complaints": ("未办结投诉（按被投诉人，数字为件数）", "open complaints by respondent (the number: how many)"),
+    "lg_wc_weak": ("薄弱环节（颜色越深，问题越超出预期）", "weak spots (the deeper, the further above the expected)"),
     "cc_title": ("监管业务", "Casework"),
     "cc_pick": ("点击地图或搜索统一社会信用代码，查看该网格或主体的事件、检查、投诉和案件",
                 "Click the map or search a credit code: the grid's or entity's tasks, inspections, complaints and cases"),

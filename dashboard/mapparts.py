@@ -59,17 +59,27 @@ def static_url(ctx: WebContext, name: str) -> str:
     return STATIC_ROUTE.format(name=name) + f"?v={ctx.dataset_version}"
 
 
-def install_static_layer_routes(server, ctx: WebContext) -> None:
+def static_packed(ctx: WebContext, name: str) -> tuple[bytes, bytes, str]:
+    """One of STATIC_LAYERS serialised and gzipped once per dataset, with its content's tag."""
     import orjson
+
+    from dashboard.bundles import pack
+
+    return ctx.cached(f"{name}.packed", lambda: pack(orjson.dumps(static_layer(ctx, name))))
+
+
+def install_static_layer_routes(server, ctx: WebContext) -> None:
+    from fastapi import Request
     from fastapi.responses import JSONResponse, Response
 
+    from dashboard.bundles import packed_response
+
     @server.get(STATIC_ROUTE, include_in_schema=False)
-    def static_geojson(name: str) -> Response:
+    def static_geojson(name: str, request: Request) -> Response:
         if name not in STATIC_LAYERS:
             return JSONResponse({"error": "not_found", "detail": f"no map layer {name!r}"}, status_code=404)
-        body = ctx.cached(f"{name}.bytes", lambda: orjson.dumps(static_layer(ctx, name)))
         # behind the login: the browser may keep it (the URL changes with the dataset), shared caches not
-        return Response(body, media_type="application/geo+json", headers={"Cache-Control": "private, max-age=86400"})
+        return packed_response(request, static_packed(ctx, name), "application/geo+json", "private, max-age=86400")
 
 
 def grids_l2(ctx: WebContext) -> dict:

@@ -9,13 +9,12 @@ import csv
 import io
 from typing import Annotated
 
-import orjson
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from casework import stats
 from dashboard.auth import User
-from dashboard.bundles import pack, packed_response
+from dashboard.bundles import packed_response
 from dashboard.deps import current_user
 from dashboard.i18n import t
 from dashboard import stats_text
@@ -125,16 +124,19 @@ OUTLINES_PATH = "/api/stats/grids.geojson"
 
 
 def outlines(ctx) -> tuple[bytes, bytes, str]:
-    """The level-2 outlines the choropleths draw (dashboard/mapparts.grids_l2), serialised and
-    gzipped once per dataset, with a tag of their content."""
-    from dashboard.mapparts import grids_l2
+    """The level-2 outlines the choropleths draw: the maps' own grid layer (dashboard/mapparts,
+    serialised and gzipped once per dataset), with a tag of their content."""
+    from dashboard.mapparts import static_packed
 
-    return ctx.cached("grids-l2-packed", lambda: pack(orjson.dumps(grids_l2(ctx))))
+    return static_packed(ctx, "grids-l2")
 
 
 def outlines_url(ctx) -> str:
-    """The outlines' URL for a page: named by their content, so the browser keeps them."""
-    return f"{OUTLINES_PATH}?v={outlines(ctx)[2]}"
+    """The outlines' URL for a page: the maps' level-2 layer, so a page that shows both (the
+    wall: its grids and the weak-spot choropleth) downloads them once and the browser keeps them."""
+    from dashboard.mapparts import static_url
+
+    return static_url(ctx, "grids-l2")
 
 
 def install_stats_routes(api: APIRouter, ctx) -> None:

@@ -4,7 +4,7 @@ year) beside today's (open tasks and overdue ones, complaints awaiting acceptanc
 today). Refreshed every minute from the statistics' rollups and a few indexed counts; without
 a records database the cells say "–". The weak-spot choropleth (the level-2 grids coloured by
 their casework.stats.weak score) is an overlay of the map's layers control: its outlines are
-fetched (stats_routes.OUTLINES_PATH, kept by the browser) and scored only once it is switched on."""
+the level-2 layer's (one download, kept by the browser), scored only once it is switched on."""
 from __future__ import annotations
 
 from datetime import date
@@ -16,9 +16,9 @@ from casework import stats
 from dashboard.i18n import t
 from dashboard.mapparts import fn
 from gridwatch.db import unless_down
+from layers.palette import WEAK
 
 REFRESH_MS = 60_000
-WEAK_COLOUR = "#f97316"
 WEAK_LAYER = "薄弱环节 weak spots"   # its name in the layers control
 TODAY_SQL = """
 SELECT (SELECT count(*) FROM tasks WHERE state NOT IN ('closed', 'rejected')) AS open_tasks,
@@ -80,8 +80,7 @@ def weak_hideout(ctx, period=None) -> dict:
 
     with ctx.db.connection() as conn, conn.cursor() as cur:
         rows = weak(cur, "grid", period or default_weak_period(stats.today(ctx.settings.tz)), top=10_000)
-    # orange: the coverage layer's red already means "no supervisor within 2 km"
-    return measure_hideout({r["key"]: round(max(0.0, r["score"] - 1.0), 3) for r in rows}, WEAK_COLOUR)
+    return measure_hideout({r["key"]: round(max(0.0, r["score"] - 1.0), 3) for r in rows}, WEAK)
 
 
 def register(app, ctx, session_user) -> None:

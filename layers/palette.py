@@ -23,12 +23,16 @@ COMPLAINT = "#f472b6"  # pink, a rounded square: apart from the task marks
 # flashes whatever its state (STATUS["sos"]).
 TASK = {"reported": "#94a3b8", "assigned": ACCENT, "accepted": "#818cf8", "in_progress": "#f97316",
         "handled": "#84cc16", "verified": "#14b8a6"}
+# The weak-spot choropleth (dashboard/stats_wall.py): orange, since the coverage layer's red
+# already means "no supervisor within 2 km".
+WEAK = "#f97316"
 
 
 def browser_tables() -> dict:
     """The tables the page's scripts read (window.gridwatchTables)."""
     return {"presence": PRESENCE, "status": STATUS, "accent": ACCENT, "entity": ENTITY,
-            "engaged": sorted(ENGAGED), "inspection": INSPECTION, "complaint": COMPLAINT, "task": TASK}
+            "engaged": sorted(ENGAGED), "inspection": INSPECTION, "complaint": COMPLAINT, "task": TASK,
+            "weak": WEAK}
 
 
 def css_vars() -> str:

@@ -54,7 +54,9 @@ window.gridwatchWallcase = (function () {
     const dot = (c) => `<circle cx="15" cy="11" r="6" fill="${c}" stroke="#fff" stroke-width="1.5"/>`;
     const badge = `<rect x="8" y="4" width="14" height="14" rx="3" fill="${COMPLAINT}" stroke="#fff" stroke-width="1.5"/>`;
     return ["pass", "fail", "rectify", "open"].map((r) => row(dot(resultColour(r)), t("lg_wc_" + r), "gw-lg-insp")).join("") +
-      row(badge, t("lg_wc_complaints"), "gw-lg-cmp");
+      row(badge, t("lg_wc_complaints"), "gw-lg-cmp") +
+      row(`<rect x="3" y="4" width="24" height="14" fill="${TABLES.weak}" fill-opacity="0.55" stroke="${TABLES.weak}"/>`,
+          t("lg_wc_weak"), "gw-lg-weak");
   }
 
   return {inspectionMarker, inspectionTooltip, complaintMarker, complaintTooltip, legendHtml, resultColour};

@@ -141,14 +141,16 @@ def test_the_walls_casework_strip(stack, chrome):
     assert shown["待办事件 open tasks"] and not shown["薄弱环节 weak spots"], shown
     assert shown["今日检查 inspections today"] and shown["未办结投诉 open complaints"], shown  # on at first
     assert not chrome.find_elements(By.ID, "wall-weak-layer"), "no switch outside the layers control"
-    # the weak-spot choropleth: switched on there, its outlines fetched and its scores sent
+    # the weak-spot choropleth: switched on there, it draws the level-2 outlines the wall's grid
+    # layer fetched already (one URL: the browser's copy, not a second download)
     fetched = lambda: chrome.execute_script("return performance.getEntriesByType('resource').filter("  # noqa: E731
-                                            "e => e.name.includes('/api/stats/grids.geojson')).length")
-    assert fetched() == 0, "the outlines load only when the layer is switched on"
+                                            "e => e.name.includes('/maplayers/grids-l2.geojson')).map(e => e.transferSize)")
+    wait_for(lambda: len(fetched()) == 1, timeout=30, what="the grid layer's outlines")
     toggle = ("for (const l of document.querySelectorAll('#wall-map .leaflet-control-layers-overlays label'))"
               " if (l.textContent.includes('薄弱环节')) l.querySelector('input').click();")
     chrome.execute_script(toggle)
-    wait_for(lambda: fetched() == 1, timeout=30, what="the weak-spot layer's outlines")
+    wait_for(lambda: len(fetched()) == 2, timeout=30, what="the weak-spot layer's outlines")
+    assert sum(1 for size in fetched() if size > 0) == 1, fetched()
     wait_for(lambda: overlays()["薄弱环节 weak spots"], timeout=10, what="the weak-spot layer on")
     h = {"Authorization": f"Bearer {stack.tokens['viewer1']}"}
     r = requests.get(f"{stack.url}/api/stats/grids.geojson", headers=h, timeout=30)

@@ -157,7 +157,7 @@ def test_wall_casework_layers(site, records, chrome, tmp_path):
     assert open_complaints(site.ctx, "reporter")["features"] == []
 
     legend = chrome.find_element(By.ID, "wall-legend").text
-    for words in ("今日检查：符合", "今日检查：不符合", "今日检查：限期整改", "未办结投诉"):
+    for words in ("今日检查：符合", "今日检查：不符合", "今日检查：限期整改", "未办结投诉", "薄弱环节"):
         assert words in legend
 
     # the overdue complaint in the ticker, in Chinese
