@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dash_leaflet as dl
 from dash import Input, Output, State, no_update
+from fastapi import Request  # module level: the route's annotation is resolved from here
 
 from dashboard.context import WebContext
 from layers.datum import bounds_from_map, bounds_to_map
@@ -69,7 +70,6 @@ def static_packed(ctx: WebContext, name: str) -> tuple[bytes, bytes, str]:
 
 
 def install_static_layer_routes(server, ctx: WebContext) -> None:
-    from fastapi import Request
     from fastapi.responses import JSONResponse, Response
 
     from dashboard.bundles import packed_response
