@@ -136,8 +136,9 @@ def casework_on(driver) -> None:
         for (const l of document.querySelectorAll('.leaflet-control-layers-overlays label'))
           if (/今日检查|未办结投诉|薄弱环节/.test(l.textContent) && !l.querySelector('input').checked)
             l.querySelector('input').click();""")
-    wait_for(lambda: driver.execute_script("return performance.getEntriesByType('resource').some("
-                                           "e => e.name.includes('/api/stats/grids.geojson'))"),
+    # the weak-spot layer draws the level-2 outlines the grid layer fetched: a second entry
+    wait_for(lambda: driver.execute_script("return performance.getEntriesByType('resource').filter("
+                                           "e => e.name.includes('/maplayers/grids-l2.geojson')).length >= 2"),
              timeout=30, what="the weak-spot layer's outlines")
 
 
