@@ -30,6 +30,7 @@ CONSUMER = "tasks"
 BACK_FROM = ("off_duty", "offline", "busy")
 
 _ASSIGNED = ("SELECT t.id, t.category, t.description, t.address, t.lat, t.lon, t.grid, t.deadline, t.assignee, "
+             "t.draw, t.uscc, t.checklist, t.team, "
              "c.name AS category_name FROM tasks t JOIN task_categories c ON c.code = t.category "
              "WHERE t.state = 'assigned' AND t.assignee IS NOT NULL AND t.id NOT LIKE 'H-%%' ")
 
@@ -45,12 +46,20 @@ def downlink(task: dict, title: str) -> dict:
             "deadline": task["deadline"].isoformat()}
 
 
+def draw_downlink(task: dict, title: str) -> dict:
+    """A double-random draw's task (casework/draw_store.py) to each of its team's devices: the
+    downlink with the entity, checklist and team of the inspection to make."""
+    return {**downlink(task, title), "uscc": task["uscc"], "checklist": task.get("checklist"),
+            "team": list(task["team"]), "kind": "double_random"}
+
+
 def queue(r, root: str, device: str, task: dict, title_text: str) -> None:
     """The downlink and its marker, in one MULTI."""
     from alerts import outbox
 
+    message = draw_downlink(task, title_text) if task.get("draw") else downlink(task, title_text)
     with r.pipeline(transaction=True) as p:
-        outbox.queue(p, root, device, "orders", downlink(task, title_text), order=f"task:{task['id']}")
+        outbox.queue(p, root, device, "orders", message, order=f"task:{task['id']}")
         p.set(SENT_KEY + task["id"], task["assignee"] or "", ex=SENT_TTL_S)
         p.execute()
 

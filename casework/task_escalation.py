@@ -101,12 +101,15 @@ def level1_in(world):
 
 def job(settings):
     """The dispatcher's periodic job `fn(r, world)` (the shell hands it to the dispatcher): the
-    escalation pass, sealing the tasks whose reopen window has passed, then the downlinks'
+    draws' unmade tasks, the escalation pass, sealing the tasks whose reopen window has passed, then the downlinks'
     repairs (casework/task_delivery.py)."""
     from alerts.alerts import Alerts
+    from casework.draw_store import make_pending
     from casework.task_delivery import CONSUMER, resend_on_return, resend_unsent
 
     def one_pass(conn, r, world):
+        # a draw's tasks left unmade by a crash (casework/draw_store.py), before they are escalated
+        make_pending(conn, r, settings.topic_root, world.device_of)
         raised = escalate_due(conn, Alerts(r, settings, world), level1_in(world), settings.task_accept_s)
         seal_closed(conn)
         # the downlinks: never queued (a crash after the commit), or to a device back on duty

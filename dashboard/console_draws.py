@@ -5,6 +5,7 @@ limit nears, counted in working days by the State Council's schedule (casework/w
 statutory holidays and adjusted working days; provisional through a year with no schedule)."""
 from __future__ import annotations
 
+import threading
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -71,6 +72,10 @@ def layout(ctx, user, lang: str):
     ], className="gw-panel gw-draws")
 
 
+def _in_thread(fn, *args) -> None:
+    threading.Thread(target=fn, args=args, name="draw-tasks", daemon=True).start()
+
+
 def _error(exc, lang: str) -> str:
     if isinstance(exc, AlertsError):
         field = exc.detail.get("field")
@@ -107,6 +112,8 @@ def detail(ctx, draw_id: str, lang: str, today=None):
                      if d["published_at"] else t("draw_publish_by", lang, date=d["publish_by"].isoformat())
                      + (t("draw_publish_provisional", lang) if d["publish_by_provisional"] else ""),
                      className="gw-msg", id="drw-publish-by")]
+    if d["tasks_pending"]:
+        head.append(html.Div(t("draw_tasks_pending", lang), className="gw-msg", id="drw-tasks-pending"))
     if d["published_at"]:
         head.append(html.A(t("draw_public_link", lang), href=f"/public/draws/{d['id']}", target="_blank"))
     if warn:
@@ -149,7 +156,9 @@ def register(app, ctx, session_user) -> None:
         else:
             body["ratio"] = ratio
         try:
-            d = make_draw(ctx, user, body)
+            # the tasks (thousands for a city-wide draw) are made after the answer, in a thread;
+            # a crash meanwhile leaves them to the dispatcher's repair (draw_store.make_pending)
+            d = make_draw(ctx, user, body, send=_in_thread)
         except (AlertsError, HTTPException) as exc:
             return _error(exc, lang), no_update, no_update
         with ctx.db.connection() as conn:

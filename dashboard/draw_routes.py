@@ -5,6 +5,7 @@ its tasks go to the inspectors' devices through the alerts' outbox."""
 from __future__ import annotations
 
 import html
+import logging
 
 import orjson
 from datetime import datetime
@@ -22,6 +23,7 @@ from dashboard.deps import AnyUser, Coordinator
 from dashboard.i18n import t
 from geodata.roles import ROLES
 
+log = logging.getLogger(__name__)
 READ_ROLES = ("viewer", "coordinator", "admin", "supervisor")
 MAX_TEXT = 200
 DrawId = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
@@ -104,28 +106,38 @@ def pool_of(ctx, params: dict) -> list[D.Inspector]:
 
 
 def notify(ctx, tasks: list[dict]) -> None:
-    """Each task to the devices of its team (the assignee first), in one Redis transaction
-    after the draw committed (the dispatcher publishes them at QoS 1)."""
-    from alerts import outbox
+    """Each task to the devices of its team, after the tasks committed."""
+    def device_of(pid):
+        person = ctx.registry.person(pid)
+        return person.device if person is not None else None
 
-    root = ctx.settings.topic_root
-    with ctx.r.pipeline(transaction=True) as p:
-        for task in tasks:
-            title = f"{S.TASK_CATEGORY[1]}: {task.get('address') or task['uscc']}"
-            for pid in task["team"]:
-                person = ctx.registry.person(pid)
-                if person is None or not person.device:
-                    continue
-                outbox.queue(p, root, person.device, "orders", S.task_downlink(task, title),
-                             order=f"task:{task['id']}")
-        p.execute()
+    S.queue_downlinks(ctx.r, ctx.settings.topic_root, tasks, device_of)
+
+
+def follow_up(ctx, draw_id: str, picks: list[dict]) -> bool:
+    """The draw's tasks made and sent, after the draw committed (and, from the API, after its
+    answer). A failure is logged and False: the draw is kept, and the dispatcher's repair
+    (draw_store.make_pending) makes them; unsent downlinks are task_delivery's repair."""
+    try:
+        with ctx.db.connection() as conn:
+            tasks = S.make_tasks(conn, draw_id, picks=picks)
+    except Exception:
+        log.exception("draw %s: its tasks were not made now; the dispatcher will make them", draw_id)
+        return False
+    try:
+        if tasks:
+            notify(ctx, tasks)
+    except Exception:
+        log.exception("draw %s: its tasks' downlinks were not queued; the dispatcher will send them", draw_id)
+    return True
 
 
 def make_draw(ctx, user, body, send=None) -> dict:
     """A draw as POST /api/draws makes it (the console's form calls this too): checked, drawn,
-    stored with its tasks, the tasks sent. Returns the stored draw (as `GET` without progress).
-    `send(notify, ctx, tasks)`, when given, sends the downlinks later (the API: after its
-    answer, so 22,050 tasks' messages do not hold it up); they go after the commit either way."""
+    stored; then its tasks made and sent (`follow_up`). Returns the stored draw (as `GET`
+    without progress). `send(follow_up, ctx, draw_id, picks)`, when given, does the follow-up
+    later (the API: after its answer, so 22,050 tasks do not hold it up); without, it is done
+    before this returns."""
     if not user.can_order:
         raise HTTPException(403, f"role {user.role!r} may not make draws")
     req = parse_request(body, set(ctx.dataset.grids["id"]))
@@ -133,15 +145,15 @@ def make_draw(ctx, user, body, send=None) -> dict:
     if not inspectors:
         raise Invalid("nobody of these roles and grids is in the dataset's people", field="inspectors")
     with ctx.db.connection() as conn:
-        row, tasks = S.create(conn, name=req["name"], checklist=req["checklist"], params=req["params"],
-                              spec=req["spec"], pool=inspectors, actor=f"user:{user.name}", account=user.name,
-                              seed=req["seed"], commitment=req["commitment"], replaces=req["replaces"],
-                              reason=req["reason"])
+        row = S.create(conn, name=req["name"], checklist=req["checklist"], params=req["params"],
+                       spec=req["spec"], pool=inspectors, actor=f"user:{user.name}", account=user.name,
+                       seed=req["seed"], commitment=req["commitment"], replaces=req["replaces"],
+                       reason=req["reason"])
         made = S.as_read(conn, row, tz=ctx.settings.tz)
     if send is None:
-        notify(ctx, tasks)
+        made["tasks_pending"] = not follow_up(ctx, row["id"], row["picks"])
     else:
-        send(notify, ctx, tasks)
+        send(follow_up, ctx, row["id"], row["picks"])
     return made
 
 

@@ -212,9 +212,9 @@ def test_the_publication_limit_counts_national_day_2026_and_the_adjusted_saturda
                              "population": {"categories": ["food_retail"]}, "count": 3, "seed": "国庆"},
                             set(web_stack.ctx.dataset.grids["id"]))
         made = datetime(2026, 9, 27, 17, 0, tzinfo=timezone.utc)
-        row, _tasks = S.create(conn, name=req["name"], checklist=req["checklist"], params=req["params"],
-                               spec=req["spec"], pool=pool_of(web_stack.ctx, req["params"]), actor="user:coord1",
-                               account="coord1", seed=req["seed"], now=made)
+        row = S.create(conn, name=req["name"], checklist=req["checklist"], params=req["params"],
+                       spec=req["spec"], pool=pool_of(web_stack.ctx, req["params"]), actor="user:coord1",
+                       account="coord1", seed=req["seed"], now=made)
         with conn.cursor() as cur:
             late = S.publish_deadline(cur, datetime(2026, 12, 20, 2, 0, tzinfo=timezone.utc), "Asia/Shanghai")
             cal = S.calendar_between(cur, date(2026, 9, 28), date(2026, 10, 30))
@@ -234,6 +234,107 @@ def test_the_publication_limit_counts_national_day_2026_and_the_adjusted_saturda
     assert "仅剩 5 个工作日" in text(date(2026, 10, 23))             # 26-30 Oct
     assert "仅剩" not in text(date(2026, 10, 22))                  # 6 left: no warning yet
     assert "已超过公示期限" in text(date(2026, 11, 2))
+
+
+def _stored_without_tasks(stack, name: str, seed: str) -> dict:
+    """A draw as a web process that died right after committing it leaves it: no tasks yet."""
+    from casework import draw_store as S
+    from dashboard.draw_routes import parse_request, pool_of
+
+    req = parse_request({"name": name, "checklist": "food-retail", "population": {"categories": ["food_retail"]},
+                         "count": 5, "seed": seed}, set(stack.ctx.dataset.grids["id"]))
+    with db(stack) as conn:
+        return S.create(conn, name=req["name"], checklist=req["checklist"], params=req["params"], spec=req["spec"],
+                        pool=pool_of(stack.ctx, req["params"]), actor="user:coord1", account="coord1",
+                        seed=req["seed"])
+
+
+def test_a_draw_whose_tasks_a_crash_left_unmade_gets_them_once_from_the_repair(api, web_stack):
+    from casework import draw_store as S
+    from casework.task_delivery import SENT_KEY
+
+    row = _stored_without_tasks(web_stack, "中断后补建任务", "crash after commit")
+    got = api.get(f"/api/draws/{row['id']}", headers=h(web_stack, "viewer1")).json()
+    assert got["tasks_pending"] is True and [p["task_state"] for p in got["picks"]] == [None] * 5
+    listed = {d["id"]: d for d in api.get("/api/draws", headers=h(web_stack, "viewer1")).json()}
+    assert listed[row["id"]]["tasks_pending"] is True
+    reg = web_stack.ctx.registry
+
+    def device_of(pid):
+        person = reg.person(pid)
+        return person.device if person else None
+
+    # a process already making them holds the draw: the repair passes it by
+    with db(web_stack) as holder, holder.transaction():
+        holder.execute("SELECT 1 FROM draws WHERE id = %s FOR UPDATE", (row["id"],))
+        with db(web_stack) as conn:
+            assert S.make_tasks(conn, row["id"], skip_locked=True) is None
+            assert row["id"] not in S.make_pending(conn, web_stack.r, web_stack.settings.topic_root, device_of,
+                                                   older_than_s=0)
+    with db(web_stack) as conn:
+        assert conn.execute("SELECT count(*) AS n FROM tasks WHERE draw = %s", (row["id"],)).fetchone()["n"] == 0
+        assert row["id"] in S.make_pending(conn, web_stack.r, web_stack.settings.topic_root, device_of, older_than_s=0)
+        assert row["id"] not in S.make_pending(conn, web_stack.r, web_stack.settings.topic_root, device_of,
+                                               older_than_s=0)
+        assert S.make_tasks(conn, row["id"]) == []
+        tasks = conn.execute("SELECT id, uscc, assignee, team, reported_at, reporter_account FROM tasks WHERE draw = %s",
+                             (row["id"],)).fetchall()
+        audited = conn.execute("SELECT count(*) AS n FROM audit WHERE record_type = 'task' AND action = 'draw' "
+                               "AND after->>'draw' = %s", (row["id"],)).fetchone()["n"]
+    assert len(tasks) == audited == 5
+    by = {p["uscc"]: p for p in row["picks"]}
+    for t in tasks:
+        assert t["id"] == by[t["uscc"]]["task"] and t["team"] == by[t["uscc"]]["inspectors"]
+        assert t["reported_at"] == row["created_at"] and t["reporter_account"] == "coord1"
+        # queued with the marker that keeps task_delivery's repair from sending it again
+        assert web_stack.r.get(SENT_KEY + t["id"]) in (t["assignee"], t["assignee"].encode())
+    got = api.get(f"/api/draws/{row['id']}", headers=h(web_stack, "viewer1")).json()
+    assert got["tasks_pending"] is False and {p["task_state"] for p in got["picks"]} == {"assigned"}
+    # a marker lost (Redis down at the time): task_delivery's repair sends the draw's own downlink
+    from alerts import keys
+    from casework.task_delivery import resend_unsent
+
+    lost = next(t for t in tasks if device_of(t["assignee"]))
+    web_stack.r.delete(SENT_KEY + lost["id"])
+    start = web_stack.r.xinfo_stream(keys.OUTBOX)["last-generated-id"]
+    with db(web_stack) as conn:
+        assert lost["id"] in resend_unsent(conn, web_stack.r, web_stack.settings.topic_root, device_of, grace_s=0)
+    again = [json.loads(m[1][b"payload"]) for m in web_stack.r.xrange(keys.OUTBOX, min=start)]
+    mine = [m for m in again if m.get("id") == lost["id"]]
+    assert mine and mine[0]["kind"] == "double_random" and mine[0]["uscc"] == lost["uscc"]
+
+
+def test_the_population_is_the_same_read_in_index_order_or_sorted_here(api, web_stack, monkeypatch):
+    """The register's pages all visible (the load's VACUUM): read in USCC order from the index;
+    else read as it lies and sorted by numpy. Both give the same columns, byte-ordered."""
+    from datetime import datetime, timezone
+
+    from casework import draw_store as S
+
+    now = datetime.now(timezone.utc)
+    with db(web_stack) as conn, conn.transaction(), S._cursor(conn) as cur:
+        cur.execute(S._VISIBLE)
+        assert cur.fetchone()["v"] >= S.ORDERED_SCAN_VISIBLE
+        ordered = S.population(cur, categories=["food_retail"], now=now, cover=["food_retail"])
+        monkeypatch.setattr(S, "ORDERED_SCAN_VISIBLE", 2.0)
+        sorted_here = S.population(cur, categories=["food_retail"], now=now, cover=["food_retail"])
+        everyone = S.population(cur, now=now, cover=["food_retail"])
+    assert ordered == sorted_here
+    (usccs, grids, risky), outside = ordered
+    assert usccs == sorted(usccs, key=str.encode) and len(set(usccs)) == len(usccs) > 20000
+    assert sum(risky) == 399 and outside == set()
+    assert "catering" in everyone[1] and "food_retail" not in everyone[1]
+
+
+def test_publishing_a_draw_whose_tasks_are_unmade_makes_them_first(api, web_stack):
+    row = _stored_without_tasks(web_stack, "公示前补建任务", "publish while pending")
+    res = api.post(f"/api/draws/{row['id']}/publish", headers=h(web_stack, "coord1"))
+    assert res.status_code == 200, res.text
+    assert res.json()["tasks_pending"] is False and res.json()["sealed_at"]
+    with db(web_stack) as conn:
+        made = conn.execute("SELECT d.tasks_made_at, count(t.id) AS n FROM draws d LEFT JOIN tasks t ON t.draw = d.id "
+                            "WHERE d.id = %s GROUP BY d.tasks_made_at", (row["id"],)).fetchone()
+    assert made["n"] == 5 and made["tasks_made_at"] is not None
 
 
 def login(stack, person: str) -> dict:
