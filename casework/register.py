@@ -70,9 +70,14 @@ def sync(conn, dataset, actor: str) -> dict[str, int]:
         cur.execute("UPDATE entities e SET active = false, left_at = now(), updated_at = now() "
                     "WHERE e.active AND NOT EXISTS (SELECT 1 FROM incoming i WHERE i.uscc = e.uscc)")
     if added or changed or deactivated:
-        # the name pairs' frequencies, which the search's plan is chosen by (migration 0002)
-        conn.execute("ANALYZE entities")
         conn.commit()
+        # the name pairs' frequencies, which the search's plan is chosen by (migration 0002), and
+        # the pages marked all visible, which the draws' index-only scan needs (migration 0011)
+        was, conn.autocommit = conn.autocommit, True
+        try:
+            conn.execute("VACUUM (ANALYZE) entities")
+        finally:
+            conn.autocommit = was
     return {"added": added, "changed": changed, "deactivated": deactivated,
             "unchanged": len(rows) - added - changed}
 
