@@ -452,7 +452,7 @@ def queue_downlinks(r, root: str, tasks: list[dict], device_of) -> int:
     otherwise), in one Redis transaction after the tasks committed (the dispatcher publishes
     them at QoS 1). `device_of(person)` -> device or None. Returns the messages queued."""
     from alerts import outbox
-    from casework.task_delivery import SENT_KEY, SENT_TTL_S
+    from casework.task_delivery import SENT_KEY, SENT_TTL_S, draw_downlink
 
     n = 0
     with r.pipeline(transaction=True) as p:
@@ -462,7 +462,7 @@ def queue_downlinks(r, root: str, tasks: list[dict], device_of) -> int:
                 device = device_of(pid)
                 if not device:
                     continue
-                outbox.queue(p, root, device, "orders", task_downlink(task, title), order=f"task:{task['id']}")
+                outbox.queue(p, root, device, "orders", draw_downlink(task, title), order=f"task:{task['id']}")
                 n += 1
                 if pid == task["assignee"]:
                     p.set(SENT_KEY + task["id"], pid, ex=SENT_TTL_S)
@@ -481,14 +481,6 @@ def make_pending(conn, r, root: str, device_of, *, older_than_s: float = 30.0) -
             queue_downlinks(r, root, tasks, device_of)
             done.append(draw_id)
     return done
-
-
-def task_downlink(task: dict, title: str) -> dict:
-    """What a team member's device gets on `<root>/<device>/orders` (the task's downlink of
-    CONTRACT.md section 8, with the entity, checklist and team of the inspection to make)."""
-    from casework.task_delivery import draw_downlink
-
-    return draw_downlink(task, title)
 
 
 # --- reading -----------------------------------------------------------------------------------

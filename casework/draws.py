@@ -117,18 +117,15 @@ def jcs(doc) -> bytes:
     return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
 
 
-def smallest(hs: list[bytes], among, n: int, *, shift=None, exact=None, tops=None) -> list[int]:
+def smallest(hs: list[bytes], tops: np.ndarray, among: np.ndarray, n: int, *, shift=None, exact=None) -> list[int]:
     """The n indices of `among` with the smallest HMAC (or, with `shift`, the HMAC halved where
-    shift[i] is 1), exactly: a partition on the top 64 bits (`tops`, all the HMACs', else read
-    from `hs`) finds the candidates (all those under the n-th value, and every tie with it),
-    which are then sorted by the full key."""
-    among = np.asarray(among if isinstance(among, np.ndarray) else list(among), dtype=np.int64)
+    shift[i] is 1), exactly: a partition on the top 64 bits (`tops`, every HMAC's) finds the
+    candidates (all those under the n-th value, and every tie with it), which are then sorted
+    by the full key."""
+    among = np.asarray(among, dtype=np.int64)
     if n <= 0 or len(among) == 0:
         return []
-    if tops is None:
-        top = np.frombuffer(b"".join(hs[i][:8] for i in among.tolist()), dtype=">u8").astype(np.uint64)
-    else:
-        top = tops[among]
+    top = tops[among]
     if shift is not None:
         top = top >> np.asarray(shift, dtype=np.uint64)[among]
     if n < len(among):
@@ -269,7 +266,7 @@ def _draw_inputs(seed: str, spec: Spec, doc: dict) -> Result:
             raise Invalid(f"count {n} is more than the population's {len(usccs)} entities", field="count",
                           population_size=len(usccs))
         # step 3b: risky numbers halved (floor), ties by USCC
-        chosen = smallest(hs, np.arange(len(usccs)), n, shift=flag_col, tops=tops,
+        chosen = smallest(hs, tops, np.arange(len(usccs)), n, shift=flag_col,
                           exact=lambda i: (int.from_bytes(hs[i], "big") >> flags[i], usccs[i]))
     else:
         r = spec.ratio if spec.ratio is not None else DEFAULT_RATIO
@@ -278,7 +275,7 @@ def _draw_inputs(seed: str, spec: Spec, doc: dict) -> Result:
         others = np.flatnonzero(flag_col == 0)
         n_o = ceil_dec(r * len(others))
         n_r = min(len(risky), ceil_dec(2 * r * len(risky)))
-        chosen = smallest(hs, others, n_o, tops=tops) + smallest(hs, risky, n_r, tops=tops)
+        chosen = smallest(hs, tops, others, n_o) + smallest(hs, tops, risky, n_r)
     chosen.sort(key=hs.__getitem__)                       # step 4
     count = len(chosen)
     cap = math.ceil(spec.per_entity * count / len(pool)) + 1

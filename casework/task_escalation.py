@@ -101,8 +101,8 @@ def level1_in(world):
 
 def job(settings):
     """The dispatcher's periodic job `fn(r, world)` (the shell hands it to the dispatcher): the
-    draws' unmade tasks, the escalation pass, sealing the tasks whose reopen window has passed, then the downlinks'
-    repairs (casework/task_delivery.py)."""
+    draws' unmade tasks, the escalation pass, sealing the tasks whose reopen window has passed,
+    then the downlinks' repairs (casework/task_delivery.py)."""
     from alerts.alerts import Alerts
     from casework.draw_store import make_pending
     from casework.task_delivery import CONSUMER, resend_on_return, resend_unsent
