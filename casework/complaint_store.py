@@ -25,10 +25,15 @@ COLUMNS = ("id, query_code, channel, received_at, complainant_name, complainant_
            "sealed_at, hash")
 # What leaves the server towards the citizen: never the complainant's data (read only to mask
 # them in the agreement's terms, then dropped: _public_answer).
-PUBLIC = ("SELECT query_code, state, received_at, accept_by, mediate_by, provisional, accepted_at, "
-          "mediation_started_at, closed_at, branch, outcome, terms, transferred_to, "
-          "complainant_name, complainant_phone, complainant_id_number, "
-          "right(complainant_phone, 4) = %s AS phone_ok FROM complaints WHERE query_code = %s")
+_PUBLIC_COLUMNS = ("query_code, state, received_at, accept_by, mediate_by, provisional, accepted_at, "
+                   "mediation_started_at, closed_at, branch, outcome, terms, transferred_to, "
+                   "complainant_name, complainant_phone, complainant_id_number")
+PUBLIC = f"SELECT {_PUBLIC_COLUMNS}, right(complainant_phone, 4) = %s AS phone_ok FROM complaints WHERE query_code = %s"
+# The same for many lookups in one statement (the web's fast path batches concurrent queries):
+# one row per lookup found, `i` its place in the arrays.
+PUBLIC_MANY = (f"SELECT q.i, {_PUBLIC_COLUMNS}, right(complainant_phone, 4) = q.last4 AS phone_ok "
+               "FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY AS q(last4, code, i) "
+               "JOIN complaints ON query_code = q.code")
 
 
 @dataclass(frozen=True)
@@ -379,8 +384,24 @@ def public(conn, code: str, phone_last4: str) -> dict:
         return _public_answer(cur.fetchone())
 
 
-async def public_async(aconn, code: str, phone_last4: str) -> dict:
-    """`public` over an asyncio connection (the web's fast path for the query, dashboard/public_query.py)."""
-    args = _public_args(code, phone_last4)
-    cur = await aconn.execute(PUBLIC, args)
-    return _public_answer(await cur.fetchone())
+async def public_many_async(aconn, lookups: list[tuple[str, str]]) -> list[dict | NotFound]:
+    """`public` for many (code, phone_last4) lookups in one statement over an asyncio connection
+    (the web's fast path, dashboard/public_query.py): each lookup's answer or its NotFound, in order."""
+    out: list = [None] * len(lookups)
+    asked: list[tuple[int, str, str]] = []
+    for n, (code, last4) in enumerate(lookups):
+        try:
+            asked.append((n, *_public_args(code, last4)))
+        except NotFound as exc:
+            out[n] = exc
+    if asked:
+        cur = await aconn.execute(PUBLIC_MANY, ([a[1] for a in asked], [a[2] for a in asked]))
+        for row in await cur.fetchall():
+            out[asked[row.pop("i") - 1][0]] = row
+    for n, row in enumerate(out):
+        if not isinstance(row, NotFound):
+            try:
+                out[n] = _public_answer(row)
+            except NotFound as exc:
+                out[n] = exc
+    return out

@@ -4,9 +4,12 @@ the bureau, on every web process. The route in complaint_routes.py answers the s
 ordinary way; this path only makes it cheap under load. What a request there pays otherwise
 (measured with py-spy, BENCHMARKS.md "## complaints"): the framework's middleware layers and
 its linear walk over a few hundred routes, a hop to a worker thread, a `SELECT 1`-style check
-on every pool checkout and a commit. Here: one Redis round trip (the per-address counter, the
-same key and limit as the route's) and one statement on an autocommit connection of an
-asyncio pool, in the event loop.
+on every pool checkout and a commit. Here, in the event loop: the per-address counter (the same
+key and limit as the route's) in Redis and one statement on an autocommit connection of an
+asyncio pool. Queries that arrive while earlier ones are still with Redis or PostgreSQL wait
+and go together (`Batches`): one Redis transaction counts them all, one statement looks them
+all up; a query alone goes at once. Under load the fixed cost of a round trip (the clients'
+Python above all) is paid once per batch instead of once per query.
 
 Taken here only what the route would answer in the same way: GET, a code of at most 40
 characters, no query parameter but one `phone_last4` of at most 8. Everything else (another
@@ -20,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from collections import Counter
 from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
 
@@ -37,7 +41,50 @@ PATH = re.compile(r"/api/public/complaints/([^/]+)")
 NOT_CODES = ("categories",)         # /api/public/complaints/categories is another route
 MAX_CODE, MAX_LAST4 = 40, 8         # the route's Path/Query limits
 POOL_MAX = 4                        # one loop: a few statements in flight at once are plenty
+BATCH_MAX = 256                     # lookups in one statement, counts in one Redis transaction
 JSON = (b"content-type", b"application/json")
+
+
+class Batches:
+    """Natural batching: `await batches(item)` is `run([item, ...])`'s answer for that item. At
+    most `flights` runs are under way at once; items that come meanwhile wait and the next run
+    takes them all (at most BATCH_MAX), so a lone item is never held back and a crowd is served
+    in a few runs. `run` answers each item in order; its exception is every item's of that run."""
+
+    def __init__(self, run, flights: int):
+        self.run = run
+        self.flights = flights
+        self.flying = 0
+        self.waiting: list[tuple[object, asyncio.Future]] = []
+        self.runs = self.items = 0      # how well it batches: items / runs
+
+    async def __call__(self, item):
+        fut = asyncio.get_running_loop().create_future()
+        self.waiting.append((item, fut))
+        if self.flying < self.flights:
+            self.flying += 1
+            asyncio.ensure_future(self._fly())  # it takes what has come by its first step
+        return await fut
+
+    async def _fly(self) -> None:
+        try:
+            while self.waiting:
+                batch, self.waiting = self.waiting[:BATCH_MAX], self.waiting[BATCH_MAX:]
+                self.runs, self.items = self.runs + 1, self.items + len(batch)
+                try:
+                    answers = await self.run([item for item, _ in batch])
+                except BaseException as exc:  # noqa: BLE001 - handed to every waiter of the batch
+                    for _, fut in batch:
+                        if not fut.done():
+                            fut.set_exception(exc)
+                    if not isinstance(exc, Exception):
+                        raise
+                    continue
+                for (_, fut), answer in zip(batch, answers, strict=True):
+                    if not fut.done():
+                        fut.set_result(answer)
+        finally:
+            self.flying -= 1
 
 
 class PublicQuery:
@@ -51,6 +98,8 @@ class PublicQuery:
         self._lock: asyncio.Lock | None = None
         self._r = None
         self._pool = None
+        self._counts = Batches(self._over_many, flights=2)
+        self._lookups = Batches(self._lookup_many, flights=POOL_MAX)
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -91,19 +140,30 @@ class PublicQuery:
                 self._r, self._pool = r, pool
         return self._r, self._pool
 
-    async def _over(self, r, client: str) -> bool:
-        key, ttl = query_key(client, time.time())
-        async with r.pipeline(transaction=True) as p:
-            p.incr(key)
-            p.expire(key, ttl)
-            n = (await p.execute())[0]
-        return n > self.ctx.settings.complaint_query_per_min
+    async def _over_many(self, clients: list[str]) -> list[bool]:
+        """For each query in order, whether its address is over the limit: the route's INCR and
+        EXPIRE per query, as one INCRBY and EXPIRE per address in one transaction."""
+        now = time.time()
+        keyed = [query_key(c, now) for c in clients]
+        asked, ttl = Counter(key for key, _ in keyed), dict(keyed)
+        async with self._r.pipeline(transaction=True) as p:
+            for key, n in asked.items():
+                p.incrby(key, n)
+                p.expire(key, ttl[key])
+            counts = (await p.execute())[::2]
+        # each address's queries numbered as their INCRs one by one would have numbered them
+        seen = {key: count - asked[key] for key, count in zip(asked, counts)}
+        limit, over = self.ctx.settings.complaint_query_per_min, []
+        for key, _ in keyed:
+            seen[key] += 1
+            over.append(seen[key] > limit)
+        return over
 
-    async def _lookup(self, pool, code: str, last4: str) -> dict:
+    async def _lookup_many(self, lookups: list[tuple[str, str]]) -> list:
         for attempt in (1, 2):
             try:
-                async with pool.connection() as conn:
-                    return await S.public_async(conn, code, last4)
+                async with self._pool.connection() as conn:
+                    return await S.public_many_async(conn, lookups)
             except psycopg.errors.QueryCanceled:
                 raise
             except psycopg.OperationalError:
@@ -114,8 +174,8 @@ class PublicQuery:
     async def answer(self, scope, send, code: str, last4: str) -> bool:
         """Answers the query; False when the route must (this path's clients not available)."""
         try:
-            r, pool = await self._clients()
-            over = await self._over(r, scope["client"][0] if scope.get("client") else "?")
+            await self._clients()
+            over = await self._counts(scope["client"][0] if scope.get("client") else "?")
         except Exception:  # noqa: BLE001 - the route gives this outage its usual answer
             return False
         if over:
@@ -123,15 +183,15 @@ class PublicQuery:
             await _send(send, 429, res.body, [(b"retry-after", res.headers["retry-after"].encode())])
             return True
         try:
-            row = await self._lookup(pool, code, last4)
-        except NotFound as exc:
-            await _send(send, 404, orjson.dumps(exc.to_dict()))
-            return True
+            row = await self._lookups((code, last4))
         except Exception as exc:
             down = unavailable(exc)
             if down is None:
                 raise
             await _send(send, 503, orjson.dumps(database_down_body(down)))
+            return True
+        if isinstance(row, NotFound):
+            await _send(send, 404, orjson.dumps(row.to_dict()))
             return True
         row["query_code"] = C.show_code(row["query_code"])
         await _send(send, 200, orjson.dumps(plain_json(row, self.tz)))

@@ -350,6 +350,70 @@ def test_the_public_querys_fast_path_answers_as_the_route_does(api, web_stack, w
     assert api.post(f"/api/public/complaints/{code}?phone_last4={PHONE[-4:]}").status_code in (404, 405)
 
 
+async def _ask_all(app, paths: list[str], client: str) -> list[tuple[int, dict]]:
+    """Every path at once into the app's ASGI interface, in the loop of its lifespan (where the
+    fast path serves): each answer's (status, JSON body), in order."""
+    import asyncio
+
+    import orjson
+
+    async def one(path: str):
+        p, _, q = path.partition("?")
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+                 "scheme": "http", "path": p, "raw_path": p.encode(), "query_string": q.encode(), "root_path": "",
+                 "headers": [(b"host", b"testserver")], "client": (client, 50000), "server": ("testserver", 80)}
+        sent = []
+
+        async def receive():
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message):
+            sent.append(message)
+
+        await app(scope, receive, send)
+        return sent[0]["status"], orjson.loads(b"".join(m.get("body", b"") for m in sent[1:]))
+
+    return await asyncio.gather(*(one(p) for p in paths))
+
+
+def test_concurrent_public_queries_go_together_and_each_gets_its_own_answer(api, web_stack, world):
+    """Queries that arrive together are counted in one Redis transaction and looked up in one
+    statement (dashboard/public_query.py `Batches`): each still gets the answer the route gives it
+    alone, right digits, wrong digits, a code typed loosely, a code that cannot be, unknown codes."""
+    mine = [file(api, web_stack, world)["query_code"] for _ in range(3)]
+    web_stack.r.delete(*web_stack.r.keys("gw:complaints:rate:*") or ["x"])
+    last4 = PHONE[-4:]
+    paths = [f"/api/public/complaints/{q}" for c in mine for q in (
+        f"{c}?phone_last4={last4}", f"{c}?phone_last4=0000", c.replace("-", "").lower() + f"?phone_last4={last4}",
+        f"{c}?phone_last4=12a4", c, f"{c[:-1]}Z?phone_last4={last4}")] + ["/api/public/complaints/!!?phone_last4=1234"]
+    paths = paths * 4
+    route = TestClient(web_stack.server)            # no lifespan: the route, one query at a time
+    expected = [(res.status_code, res.json()) for res in (route.get(p) for p in paths)]
+    query = web_stack.server.state.public_query
+    runs, items = query._lookups.runs, query._lookups.items
+    got = api.portal.call(_ask_all, web_stack.server, paths, "10.9.8.7")
+    assert got == expected
+    assert [s for s, _ in got].count(200) == 2 * 3 * 4
+    looked_up = query._lookups.items - items
+    assert looked_up == len(paths) and query._lookups.runs - runs < looked_up     # they went together
+
+
+def test_queries_counted_together_are_limited_as_one_by_one(web_stack, world):
+    """35 queries at once from one address and 5 from another, with a limit of 30 a minute: 30 and
+    5 answered, 5 refused with 429, as 40 INCRs one by one would have it."""
+    from dashboard.server import create_server
+
+    settings = web_stack.settings.model_copy(update={"complaint_query_per_min": 30})
+    with TestClient(create_server(settings)) as other:
+        web_stack.r.delete(*web_stack.r.keys("gw:complaints:rate:*") or ["x"])
+        path = "/api/public/complaints/AAAA-BBBB-CCCC?phone_last4=1234"
+        a = other.portal.call(_ask_all, other.app, [path] * 35, "10.0.0.1")
+        b = other.portal.call(_ask_all, other.app, [path] * 5, "10.0.0.2")
+        assert sorted(s for s, _ in a) == [404] * 30 + [429] * 5 and [s for s, _ in b] == [404] * 5
+        assert other.app.state.public_query._counts.runs < 40
+        web_stack.r.delete(*web_stack.r.keys("gw:complaints:rate:*") or ["x"])
+
+
 def test_web_with_two_workers_shares_the_rate_limit_and_stops_on_sigterm(web_stack):
     """`gridwatch web --workers 2`: both processes answer on one port, built from the command's
     own settings (flags, not only the environment); the per-address counter is Redis's, so the
