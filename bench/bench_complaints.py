@@ -7,7 +7,8 @@ each looking up real codes with the right digits (the rate limit raised for the 
 counter still paid on every request). In the same run and with the same clients: the baseline
 `GET /api/health` (the server's floor: no database), and in SQL the lookup by the indexed
 query code against the same lookup by an unindexed expression (what the index buys).
-Goal: public query p95 <= 50 ms.
+Goal: public query p95 <= 50 ms, with 200 clients back to back (200 lookups always in flight)
+and with 200 citizens each looking up every ~2 s; both must be met.
 
 `python -m bench complaints` or `python -m bench.bench_complaints [--until 2021-12-31] [--requests 4000]`.
 """
@@ -189,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     open_met = ok and pct(people.latencies, 95) <= GOAL_P95_MS
     print(f"  goal (p95 <= {GOAL_P95_MS:.0f} ms): closed model {'met' if closed_met else 'MISSED'}, "
           f"open model {'met' if open_met else 'MISSED'}")
-    return 0 if (closed_met or open_met) else 1
+    return 0 if (closed_met and open_met) else 1
 
 
 if __name__ == "__main__":
