@@ -98,12 +98,16 @@ class PublicQuery:
         self._lock: asyncio.Lock | None = None
         self._r = None
         self._pool = None
+        self._batches()
+
+    def _batches(self) -> None:
         self._counts = Batches(self._over_many, flights=2)
         self._lookups = Batches(self._lookup_many, flights=POOL_MAX)
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._lock = asyncio.Lock()
+        self._batches()     # new ones in each loop: none of a stopped loop's flights counts here
 
     async def close(self) -> None:
         self._loop = None
