@@ -120,9 +120,9 @@ class PublicQuery:
     def serving(self) -> bool:
         return self._loop is not None and self._loop is asyncio.get_running_loop()
 
-    async def _clients(self):
+    async def _clients(self) -> None:
         if self._pool is not None:
-            return self._r, self._pool
+            return
         async with self._lock:
             if self._pool is None:
                 from psycopg.rows import dict_row
@@ -142,7 +142,6 @@ class PublicQuery:
                             "autocommit": True})
                 await pool.open()
                 self._r, self._pool = r, pool
-        return self._r, self._pool
 
     async def _over_many(self, clients: list[str]) -> list[bool]:
         """For each query in order, whether its address is over the limit: the route's INCR and
