@@ -337,17 +337,31 @@ def get(conn, cid: str, viewer: Viewer) -> dict:
     return present({**row, "media": media, "cases": cases, "tasks": tasks, "history": history}, viewer)
 
 
+# The deadline of the step a complaint is at (accepting, then mediating); none after them.
+DUE = (f"CASE WHEN state = '{C.RECEIVED}' THEN accept_by "
+       f"WHEN state IN ('{C.ACCEPTED}', '{C.MEDIATING}') THEN mediate_by END")
+ORDERS = {"received": "received_at DESC, id", "due": f"{DUE} ASC NULLS LAST, received_at, id"}
+
+
 def list_complaints(conn, viewer: Viewer, *, state: str | None = None, branch: str | None = None,
-                    queue: bool = False, limit: int = 200) -> list[dict]:
-    """Complaints the caller may see, newest first; `queue`: the command centre's (no branch)."""
+                    queue: bool = False, open_only: bool = False, order: str = "received",
+                    limit: int = 200) -> list[dict]:
+    """Complaints the caller may see, newest first or (`order="due"`) the nearest deadline of
+    the step they are at first; `queue`: the command centre's (no branch); `open_only`: those
+    with a step still to take."""
     if state is not None and state not in C.STATES:
         raise Invalid(f"unknown state {state!r}", field="state", allowed=list(C.STATES))
+    if order not in ORDERS:
+        raise Invalid(f"unknown order {order!r}", field="order", allowed=list(ORDERS))
     clauses, args = ["TRUE"], []
     if viewer.role not in STAFF:
         clauses.append("FALSE")
     if state is not None:
         clauses.append("state = %s")
         args.append(state)
+    if open_only:
+        clauses.append("state = ANY(%s)")
+        args.append(sorted(C.OPEN))
     if queue:
         clauses.append("branch IS NULL")
     elif branch is not None:
@@ -356,7 +370,7 @@ def list_complaints(conn, viewer: Viewer, *, state: str | None = None, branch: s
     args.append(max(1, min(limit, MAX_LIMIT)))
     with conn.cursor() as cur:
         cur.execute(f"SELECT {COLUMNS} FROM complaints WHERE {' AND '.join(clauses)} "
-                    f"ORDER BY received_at DESC, id LIMIT %s", args)
+                    f"ORDER BY {ORDERS[order]} LIMIT %s", args)
         return [present(r, viewer) for r in cur.fetchall()]
 
 

@@ -182,17 +182,21 @@ def install_complaint_routes(api: APIRouter, ctx) -> None:
     @api.get("/complaints", tags=["complaints"])
     def complaints(user: AnyUser, state: str | None = None, branch: str | None = None,
                    queue: Annotated[bool, Query(description="only the command centre's queue (no branch)")] = False,
+                   open: Annotated[bool, Query(description="only those with a step still to take")] = False,
+                   order: Annotated[str, Query(pattern="^(received|due)$", description=(
+                       "received: newest first; due: the nearest deadline of the step each is at first"))] = "received",
                    limit: Annotated[int, Query(ge=1, le=S.MAX_LIMIT)] = 200,
                    format: Annotated[str, Query(pattern="^(json|csv)$", description=(
                        "csv: an export, the complainant always masked, whoever asks"))] = "json"):
-        """Complaints the caller may see, newest first; the complainant masked unless the caller
-        handles it (and always in the CSV export)."""
+        """Complaints the caller may see, newest first (or by deadline); the complainant masked
+        unless the caller handles it (and always in the CSV export)."""
         readers(user)
         _text(state=state, branch=branch)
         with ctx.db.connection() as conn:
             today = datetime.now(tz).date()
             rows = [{**c, "overdue": S.overdue(c, today)}
-                    for c in S.list_complaints(conn, viewer(user), state=state, branch=branch, queue=queue, limit=limit)]
+                    for c in S.list_complaints(conn, viewer(user), state=state, branch=branch, queue=queue,
+                                               open_only=open, order=order, limit=limit)]
         if format == "csv":
             import csv
             import io

@@ -1,6 +1,7 @@
 """The console's complaints desk `/console/complaints` (CONTRACT.md section 11): the queue of the
-caller's branch (or the command centre's), the buttons of each step the complaint is at, and
-the hotline's intake form (coordinators, admins). A plain page over /api/complaints with a
+caller's branch (or the command centre's), opening on those with a step to take, the nearest
+deadline first, with the buttons of each step the complaint is at, and the hotline's intake
+form above them (coordinators, admins). A plain page over /api/complaints with a
 script of our own, linked from the console; the server decides every step (403/409 shown)."""
 from __future__ import annotations
 
@@ -26,28 +27,27 @@ PAGE = """<!doctype html><html lang="{html_lang}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title>
 <link rel="stylesheet" href="/console/complaints.css"></head>
 <body class="cq"><header><h1>{title}</h1><a href="/console">← /console</a>
-<label>{state}<select id="cq-state"><option value="">{all}</option>{state_options}</select></label>
+<label>{state}<select id="cq-state"><option value="open" selected>{open}</option><option value="">{all}</option>{state_options}</select></label>
 <label><input type="checkbox" id="cq-queue"> {queue}</label>
 <label{branch_hidden}><input type="checkbox" id="cq-all-branches"> {all_branches}</label>
 <button type="button" id="cq-refresh">{refresh}</button> <span id="cq-me">{me}</span></header>
-<main><p id="cq-msg" role="status"></p>
-<table id="cq-table"><thead><tr><th>{h_id}</th><th>{h_received}</th><th>{h_complainant}</th><th>{h_respondent}</th>
+<main>{intake}<p id="cq-msg" role="status"></p><p id="cq-count"></p>
+<div class="cq-scroll"><table id="cq-table"><thead><tr><th>{h_id}</th><th>{h_received}</th><th>{h_complainant}</th><th>{h_respondent}</th>
 <th>{h_category}</th><th>{h_state}</th><th>{h_deadline}</th><th>{h_branch}</th><th>{h_actions}</th></tr></thead>
-<tbody></tbody></table>
+<tbody></tbody></table></div>
 <section id="kq"><h2>{cases}</h2><table id="kq-table"><thead><tr><th>{h_id}</th><th>{h_source}</th>
 <th>{h_respondent}</th><th>{h_summary}</th><th>{h_state}</th><th>{h_branch}</th><th>{h_actions}</th></tr></thead>
 <tbody></tbody></table></section>
-{intake}
 </main><script>window.gwComplaint = {strings};</script><script src="/console/complaints.js"></script></body></html>"""
 
-INTAKE = """<section id="cq-intake"><h2>{title}</h2><form id="intake-form">
+INTAKE = """<details id="cq-intake" open><summary>{title}</summary><form id="intake-form">
 <label>{channel}<select id="i-channel">{channels}</select></label>
 <label>{name}<input id="i-name" required></label><label>{phone}<input id="i-phone" required></label>
 <label>{id_number}<input id="i-id"></label><label>{resp_uscc}<input id="i-uscc"></label>
 <label>{resp_name}<input id="i-resp-name"></label><label>{resp_address}<input id="i-resp-address"></label>
 <label>{category}<select id="i-category"></select></label>
 <label>{description}<textarea id="i-description" rows="3" required></textarea></label>
-<button type="submit" id="i-submit">{submit}</button><span id="i-msg" role="status"></span></form></section>"""
+<button type="submit" id="i-submit">{submit}</button><span id="i-msg" role="status"></span></form></details>"""
 
 
 def install_console_complaints(server: FastAPI, ctx) -> None:
@@ -61,7 +61,7 @@ def install_console_complaints(server: FastAPI, ctx) -> None:
         intake = ""
         if user.role in ("coordinator", "admin"):
             intake = INTAKE.format(
-                title=e("cq_intake"), channel=e("cp_channel"), name=e("cp_name"), phone=e("cp_phone"),
+                title=e("cq_intake"), channel=e("cp_channel"), name=e("cq_i_name"), phone=e("cq_i_phone"),
                 id_number=e("cp_id_number"), resp_uscc=e("cp_resp_uscc"), resp_name=e("cp_resp_name"),
                 resp_address=e("cp_resp_address"), category=e("cp_category"), description=e("cp_description"),
                 submit=e("cp_submit"),
@@ -74,7 +74,7 @@ def install_console_complaints(server: FastAPI, ctx) -> None:
         strings = {"lang": lang, "t": {k: t(k, lang) for k in SCRIPT_KEYS}, "buttons": BUTTONS, "case_buttons": CASE_BUTTONS,
                    "role": user.role, "branch": branch}
         return HTMLResponse(PAGE.format(
-            html_lang="en" if lang == "en" else "zh-CN", title=e("cq_title"), state=e("cq_state"), all=e("cq_all"),
+            html_lang="en" if lang == "en" else "zh-CN", title=e("cq_title"), state=e("cq_state"), all=e("cq_all"), open=e("cq_open"),
             state_options="".join(f'<option value="{s}">{e("cstate_" + s)}</option>' for s in C.STATES),
             queue=e("cq_queue"), all_branches=e("cq_all_branches"), branch_hidden="" if branch else " hidden", refresh=e("cq_refresh"), me=html.escape(f"{user.name} · {user.role}"),
             h_id=e("cq_id"), h_received=e("cq_received"), h_complainant=e("cq_complainant"),

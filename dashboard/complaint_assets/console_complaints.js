@@ -1,5 +1,5 @@
-/* The complaints desk: list /api/complaints, one button per step the complaint is at, the
-   hotline's intake form. The server decides each step; its refusal is shown as it is. */
+/* The complaints desk: list /api/complaints (by default those with a step to take, the
+   nearest deadline first), one button per step the complaint is at, the hotline's intake form. The server decides each step; its refusal is shown as it is. */
 (function () {
   "use strict";
   const G = window.gwComplaint, S = G.t;
@@ -8,6 +8,7 @@
                    refuse: ["refuse", () => ask("cq_ask_reason", "reason")],
                    agree: ["agree", () => ask("cq_ask_terms", "terms")],
                    transfer: ["transfer", () => ask("cq_ask_to", "to")] };
+  const LIMIT = 200;
   let categories = {};
 
   function ask(key, field) {
@@ -44,13 +45,18 @@
   }
 
   async function load() {
-    const q = new URLSearchParams({ limit: "200" });
-    if ($("cq-state").value) q.set("state", $("cq-state").value);
+    const q = new URLSearchParams({ limit: String(LIMIT) });
+    const shown = $("cq-state").value;
+    if (shown === "open") { q.set("open", "true"); q.set("order", "due"); }
+    else if (shown) q.set("state", shown);
     if ($("cq-queue").checked) q.set("queue", "true");
     else if (G.branch && !$("cq-all-branches").checked) q.set("branch", G.branch);
     const res = await fetch("/api/complaints?" + q);
     if (res.status !== 200) { say(`✗ ${res.status}`, true); return; }
     const rows = await res.json();
+    const late = rows.filter((c) => (c.overdue || []).length).length;
+    $("cq-count").textContent = (rows.length >= LIMIT ? S.cq_count_more : S.cq_count).replace("{n}", rows.length) +
+      (late ? S.cq_count_late.replace("{late}", late) : "");
     const tbody = $("cq-table").querySelector("tbody");
     tbody.innerHTML = "";
     for (const c of rows) {
@@ -167,6 +173,7 @@
     const out = await res.json().catch(() => ({}));
     $("i-msg").textContent = res.status === 201 ? S.cq_filed.replace("{code}", out.query_code)
                                                 : `✗ ${out.field || ""} ${out.message || out.error || res.status}`;
+    $("i-msg").className = res.status === 201 ? "good" : "bad";
     if (res.status === 201) { form.reset(); load(); }
   });
   setInterval(() => { load(); loadCases(); }, 15000);

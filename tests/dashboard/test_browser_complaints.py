@@ -91,3 +91,51 @@ def test_citizen_files_branch_accepts_citizen_sees_it(stack, tmp_path):
         phone.quit()
         if desk is not None:
             desk.quit()
+
+
+def test_the_hotline_files_on_the_desk_and_overdue_ones_lead(stack, tmp_path):
+    """A coordinator at 1920x1080: the list opens on the complaints with a step to take, the
+    overdue ones first, marked and counted; the intake form is on the first screen, and what he
+    files is answered with its query code and leads the received ones."""
+    import httpx
+
+    from tests.dashboard.test_api import h
+
+    old = httpx.post(f"{stack.url}/api/complaints", headers=h(stack, "coord1"), json={
+        "channel": "12315", "received_at": "2026-01-05T09:00:00+08:00", "category": "price",
+        "complainant": {"name": "张飞", "phone": "13511112222"}, "respondent": {"uscc": stack.ent["uscc"]},
+        "description": "标价与结算价不一致"})
+    assert old.status_code == 201, old.text
+    desk = start_chrome(tmp_path / "hotline", page_load_timeout=120, exact_viewport=True)
+    try:
+        desk.get(f"{stack.url}/login?next=/console/complaints")
+        desk.find_element(By.NAME, "username").send_keys("coord1")
+        desk.find_element(By.NAME, "password").send_keys("pw-coord1")
+        desk.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        wait_for(lambda: desk.current_url.endswith("/console/complaints"), what="the desk")
+        rows = wait_for(lambda: desk.find_elements(By.CSS_SELECTOR, "#cq-table tbody tr"), what="the list")
+        late = [bool(r.find_elements(By.CSS_SELECTOR, "td.late")) for r in rows]
+        assert late[0] and late == sorted(late, reverse=True)             # the overdue ones lead
+        assert all(r.get_attribute("data-state") in ("received", "accepted", "mediating", "agreed", "failed")
+                   for r in rows)
+        assert f"其中 {sum(late)} 件已超期" in desk.find_element(By.ID, "cq-count").text
+        submit = desk.find_element(By.ID, "i-submit")
+        assert submit.rect["y"] + submit.rect["height"] <= 1080              # on the first screen
+        Select(desk.find_element(By.ID, "i-channel")).select_by_value("12315")
+        desk.find_element(By.ID, "i-name").send_keys("关羽")
+        desk.find_element(By.ID, "i-phone").send_keys("13533334444")
+        desk.find_element(By.ID, "i-uscc").send_keys(stack.ent["uscc"].lower())
+        wait_for(lambda: len(Select(desk.find_element(By.ID, "i-category")).options) > 1, what="the categories")
+        Select(desk.find_element(By.ID, "i-category")).select_by_value("food")
+        desk.find_element(By.ID, "i-description").send_keys("来电反映餐馆后厨卫生差")
+        submit.click()
+        msg = wait_for(lambda: (m := desk.find_element(By.ID, "i-msg")).text and m, what="the answer")
+        assert msg.text.startswith("已登记，查询码 ") and msg.get_attribute("class") == "good", msg.text
+        # the test world's history leaves hundreds overdue ahead of it: newest first, it leads
+        Select(desk.find_element(By.ID, "cq-state")).select_by_value("received")
+        row = wait_for(lambda: next((r for r in desk.find_elements(By.CSS_SELECTOR, "#cq-table tbody tr")[:1]
+                                     if "关羽" in r.text), None), what="the filed complaint first in the list")
+        assert row.get_attribute("data-state") == "received" and row.find_elements(By.CSS_SELECTOR, "button.act-accept")
+        assert console_errors(desk) == []
+    finally:
+        desk.quit()

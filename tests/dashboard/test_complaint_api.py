@@ -206,6 +206,31 @@ def test_the_complainant_is_seen_only_by_the_handling_branch_coordinators_admins
     assert c["id"] in ent.text and NAME not in ent.text and PHONE not in ent.text
 
 
+def test_the_desks_list_is_the_open_ones_nearest_deadline_first(api, web_stack, world):
+    """`open=true&order=due` (what the console's desk opens on): only complaints with a step to
+    take, the nearest deadline of the step each is at first, so an old overdue one leads."""
+    old = file(api, web_stack, world, received_at="2026-01-05T09:00:00+08:00")     # accept_by long past
+    new = file(api, web_stack, world)
+    done = file(api, web_stack, world)
+    assert api.post(f"/api/complaints/{done['id']}/refuse", json={"reason": "不属于受理范围"},
+                    headers=h(web_stack, "coord1")).status_code == 200
+    rows = api.get("/api/complaints?open=true&order=due&limit=1000", headers=h(web_stack, "coord1")).json()
+    ids = [r["id"] for r in rows]
+    assert old["id"] in ids and new["id"] in ids and done["id"] not in ids
+    assert ids.index(old["id"]) < ids.index(new["id"])
+    assert {r["state"] for r in rows} <= {"received", "accepted", "mediating", "agreed", "failed"}
+    due = [r["accept_by"] if r["state"] == "received" else r["mediate_by"]
+           if r["state"] in ("accepted", "mediating") else None for r in rows]
+    dated = [d for d in due if d is not None]
+    assert dated == sorted(dated) and due[:len(dated)] == dated          # the nearest first, none after
+    assert next(r for r in rows if r["id"] == old["id"])["overdue"] == ["accept_by"]
+    newest = api.get("/api/complaints?limit=1000", headers=h(web_stack, "coord1")).json()
+    assert done["id"] in [r["id"] for r in newest]                  # without `open`: all, newest first
+    assert [r["received_at"] for r in newest] == sorted((r["received_at"] for r in newest), reverse=True)
+    res = api.get("/api/complaints?order=deadline", headers=h(web_stack, "coord1"))
+    assert res.status_code == 422
+
+
 def test_public_query_answers_state_dates_branch_only_and_404s(api, web_stack, world):
     c = file(api, web_stack, world)
     code = c["query_code"]
