@@ -182,7 +182,7 @@ def install_complaint_routes(api: APIRouter, ctx) -> None:
     @api.get("/complaints", tags=["complaints"])
     def complaints(user: AnyUser, state: str | None = None, branch: str | None = None,
                    queue: Annotated[bool, Query(description="only the command centre's queue (no branch)")] = False,
-                   open: Annotated[bool, Query(description="only those with a step still to take")] = False,
+                   open_only: Annotated[bool, Query(alias="open", description="only those with a step still to take")] = False,
                    order: Annotated[str, Query(pattern="^(received|due)$", description=(
                        "received: newest first; due: the nearest deadline of the step each is at first"))] = "received",
                    limit: Annotated[int, Query(ge=1, le=S.MAX_LIMIT)] = 200,
@@ -196,7 +196,7 @@ def install_complaint_routes(api: APIRouter, ctx) -> None:
             today = datetime.now(tz).date()
             rows = [{**c, "overdue": S.overdue(c, today)}
                     for c in S.list_complaints(conn, viewer(user), state=state, branch=branch, queue=queue,
-                                               open_only=open, order=order, limit=limit)]
+                                               open_only=open_only, order=order, limit=limit)]
         if format == "csv":
             import csv
             import io

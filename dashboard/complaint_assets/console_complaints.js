@@ -1,5 +1,6 @@
 /* The complaints desk: list /api/complaints (by default those with a step to take, the
-   nearest deadline first), one button per step the complaint is at, the hotline's intake form. The server decides each step; its refusal is shown as it is. */
+   nearest deadline first), one button per step the complaint is at, the hotline's intake
+   form. The server decides each step; its refusal is shown as it is. */
 (function () {
   "use strict";
   const G = window.gwComplaint, S = G.t;
